@@ -1,0 +1,22 @@
+// The public API of Ember.
+#pragma once
+
+#include "ember/autograd/engine.hpp"
+#include "ember/autograd/function.hpp"
+#include "ember/autograd/gradcheck.hpp"
+#include "ember/autograd/node.hpp"
+#include "ember/core/allocator.hpp"
+#include "ember/core/device.hpp"
+#include "ember/core/dispatch.hpp"
+#include "ember/core/dtype.hpp"
+#include "ember/core/error.hpp"
+#include "ember/core/generator.hpp"
+#include "ember/core/grad_mode.hpp"
+#include "ember/core/half.hpp"
+#include "ember/core/parallel.hpp"
+#include "ember/core/scalar.hpp"
+#include "ember/core/shape.hpp"
+#include "ember/core/tensor.hpp"
+#include "ember/cuda.hpp"
+#include "ember/ops/ops.hpp"
+#include "ember/version.hpp"
