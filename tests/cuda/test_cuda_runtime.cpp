@@ -1,0 +1,177 @@
+// The CUDA runtime slice: check macros, device discovery, the caching allocator, transfers and
+// on-device copy/fill. Tests that need a GPU skip themselves without one; the check-macro tests
+// run everywhere (they need no device).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ember/ember.hpp>
+
+#include "cuda/check.hpp"
+
+using namespace ember;
+
+namespace {
+
+#define EMBER_REQUIRE_CUDA_DEVICE() \
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device"
+
+// Values that every dtype holds exactly (bool sees 0/1).
+std::vector<double> sample_values(DType dt, int64_t n) {
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (dt == DType::boolean) v[i] = (i % 3 == 0) ? 1.0 : 0.0;
+    else if (dt == DType::u8) v[i] = static_cast<double>((i * 7) % 251);
+    else v[i] = static_cast<double>((i * 7) % 23) - 11.0;  // negatives, exact in f16/bf16
+  }
+  return v;
+}
+
+const std::vector<DType> kAllDTypes = {DType::f32, DType::f64, DType::f16, DType::bf16,
+                                       DType::i32, DType::i64, DType::u8,  DType::boolean};
+
+template <class F>
+std::string error_message(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(CudaCheck, RuntimeErrorNamesCallFileAndStatus) {
+  std::string msg;
+  try {
+    EMBER_CUDA_CHECK(cudaErrorInvalidValue);
+    FAIL() << "EMBER_CUDA_CHECK did not throw";
+  } catch (const DeviceError& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("cudaErrorInvalidValue"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("test_cuda_runtime.cpp"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("CUDA error"), std::string::npos) << msg;
+  EXPECT_THROW(EMBER_CUDA_CHECK(cudaErrorMemoryAllocation), OutOfMemory);
+  EXPECT_NO_THROW(EMBER_CUDA_CHECK(cudaSuccess));
+}
+
+TEST(CudaCheck, CublasErrorNamesStatus) {
+  std::string msg = error_message([] { EMBER_CUBLAS_CHECK(CUBLAS_STATUS_NOT_INITIALIZED); });
+  EXPECT_NE(msg.find("CUBLAS_STATUS_NOT_INITIALIZED"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cuBLAS error"), std::string::npos) << msg;
+  EXPECT_THROW(EMBER_CUBLAS_CHECK(CUBLAS_STATUS_EXECUTION_FAILED), DeviceError);
+  EXPECT_NO_THROW(EMBER_CUBLAS_CHECK(CUBLAS_STATUS_SUCCESS));
+}
+
+TEST(CudaRuntime, DeviceCountIsStableAndConsistent) {
+  const int n = cuda::device_count();
+  EXPECT_GE(n, 0);
+  EXPECT_EQ(cuda::device_count(), n);
+  EXPECT_EQ(cuda::is_available(), n > 0);
+}
+
+TEST(CudaRuntime, RoundTripEveryDType) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kAllDTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{1000}, int64_t{4097}}) {
+      std::vector<double> want = sample_values(dt, n);
+      Tensor host = tensor<double>(want, {n}).to(dt);
+      Tensor dev = host.to(Device::cuda(0));
+      EXPECT_TRUE(dev.is_cuda());
+      EXPECT_EQ(dev.dtype(), dt);
+      EXPECT_EQ(dev.shape(), host.shape());
+      EXPECT_EQ(dev.cpu().to_vector<double>(), want);
+      // device to device (same device) keeps the values too
+      EXPECT_EQ(dev.clone().cpu().to_vector<double>(), want);
+    }
+  }
+}
+
+TEST(CudaRuntime, NonContiguousSourcesAndBroadcast) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  std::vector<float> v(12);
+  for (int i = 0; i < 12; ++i) v[i] = static_cast<float>(i);
+  Tensor a = tensor<float>(v, {3, 4});
+  Tensor da = a.cuda();
+  // a transposed view copied on the device (strided kernel) matches the CPU
+  EXPECT_EQ(da.t().contiguous().cpu().to_vector<float>(), a.t().contiguous().to_vector<float>());
+  EXPECT_EQ(da.slice(1, 1, 4, 2).contiguous().cpu().to_vector<float>(),
+            a.slice(1, 1, 4, 2).contiguous().to_vector<float>());
+  // broadcast a row into a (3, 4) device tensor
+  Tensor row = tensor<float>({1.f, 2.f, 3.f, 4.f}).cuda();
+  Tensor dst = zeros({3, 4}, {.device = Device::cuda(0)});
+  dst.copy_(row);
+  EXPECT_EQ(dst.cpu().to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4}));
+  // a non-contiguous CPU source goes through a host-side contiguous copy
+  EXPECT_EQ(a.t().cuda().cpu().to_vector<float>(), a.t().contiguous().to_vector<float>());
+}
+
+TEST(CudaRuntime, FillEveryDTypeAndStridedFill) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kAllDTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor t = full({5, 7}, 3, {.dtype = dt, .device = Device::cuda(0)});
+    const double want = dt == DType::boolean ? 1.0 : 3.0;
+    for (double x : t.cpu().to_vector<double>()) EXPECT_EQ(x, want);
+  }
+  Tensor t = zeros({4, 6}, {.device = Device::cuda(0)});
+  t.t().select(0, 2).fill_(5.0);  // column 2: stride 6
+  std::vector<float> got = t.cpu().to_vector<float>();
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 6; ++c) EXPECT_EQ(got[r * 6 + c], c == 2 ? 5.0f : 0.0f) << r << "," << c;
+  }
+  Tensor h = full({3}, 0.1, {.dtype = kFloat16, .device = Device::cuda(0)});
+  for (float x : h.cpu().to_vector<float>()) EXPECT_EQ(x, static_cast<float>(Half(0.1f)));
+}
+
+TEST(CudaRuntime, DTypeConversionOnDeviceIsNotImplementedYet) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  Tensor a = ones({4}, {.device = Device::cuda(0)});
+  EXPECT_THROW(a.to(kFloat16), NotImplemented);
+  std::string msg = error_message([&] { (void)a.to(kFloat64); });
+  EXPECT_NE(msg.find("float"), std::string::npos) << msg;
+}
+
+TEST(CudaRuntime, AllocatorCachesAndReportsStats) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  Allocator& alloc = allocator_for(Device::cuda(0));
+  alloc.empty_cache();
+  const AllocatorStats before = alloc.stats();
+  constexpr int64_t kBytes = int64_t{3} << 20;
+  {
+    Tensor t = empty({kBytes / 4}, {.device = Device::cuda(0)});
+    const AllocatorStats during = alloc.stats();
+    EXPECT_GE(during.allocated_bytes - before.allocated_bytes, kBytes);
+    EXPECT_GE(during.reserved_bytes, during.allocated_bytes);
+    EXPECT_GE(during.peak_allocated_bytes, during.allocated_bytes);
+    EXPECT_EQ(during.num_allocs, before.num_allocs + 1);
+  }
+  const AllocatorStats after_free = alloc.stats();
+  EXPECT_EQ(after_free.allocated_bytes, before.allocated_bytes);
+  EXPECT_GE(after_free.reserved_bytes - before.reserved_bytes, kBytes);  // cached, not returned
+  {
+    Tensor again = empty({kBytes / 4}, {.device = Device::cuda(0)});
+    EXPECT_EQ(alloc.stats().num_allocs, after_free.num_allocs);  // served from the cache
+  }
+  alloc.empty_cache();
+  EXPECT_EQ(alloc.stats().reserved_bytes, before.reserved_bytes);
+  alloc.reset_peak_stats();
+  EXPECT_EQ(alloc.stats().peak_allocated_bytes, alloc.stats().allocated_bytes);
+}
+
+TEST(CudaRuntime, OutOfRangeDeviceAndHugeAllocationAreErrors) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const int n = cuda::device_count();
+  EXPECT_THROW(zeros({2}, {.device = Device::cuda(n)}), DeviceError);
+  // More than any GPU holds: an OutOfMemory that says what was asked, not a crash.
+  std::string msg = error_message([] { (void)empty({int64_t{1} << 48}, {.device = Device::cuda(0)}); });
+  EXPECT_NE(msg.find("could not allocate"), std::string::npos) << msg;
+  EXPECT_THROW(empty({int64_t{1} << 48}, {.device = Device::cuda(0)}), OutOfMemory);
+  // The device still works afterwards.
+  EXPECT_EQ(ones({3}, {.device = Device::cuda(0)}).cpu().to_vector<float>(), (std::vector<float>{1, 1, 1}));
+}
