@@ -18,5 +18,6 @@
 #include "ember/core/shape.hpp"
 #include "ember/core/tensor.hpp"
 #include "ember/cuda.hpp"
+#include "ember/io/safetensors.hpp"
 #include "ember/ops/ops.hpp"
 #include "ember/version.hpp"
