@@ -17,17 +17,17 @@ namespace ember::cuda_backend::detail {
 }  // namespace ember::cuda_backend::detail
 
 /// Throws when a CUDA runtime call does not return cudaSuccess.
-#define EMBER_CUDA_CHECK(call)                                                                 \
-  do {                                                                                         \
-    const cudaError_t ember_cuda_status_ = (call);                                             \
-    if (ember_cuda_status_ != cudaSuccess)                                                     \
+#define EMBER_CUDA_CHECK(call)                                                                        \
+  do {                                                                                                \
+    const cudaError_t ember_cuda_status_ = (call);                                                    \
+    if (ember_cuda_status_ != cudaSuccess)                                                            \
       ::ember::cuda_backend::detail::throw_cuda_error(ember_cuda_status_, #call, __FILE__, __LINE__); \
   } while (0)
 
 /// Throws when a cuBLAS / cuBLASLt call does not return CUBLAS_STATUS_SUCCESS.
-#define EMBER_CUBLAS_CHECK(call)                                                                 \
-  do {                                                                                           \
-    const cublasStatus_t ember_cublas_status_ = (call);                                          \
-    if (ember_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                           \
+#define EMBER_CUBLAS_CHECK(call)                                                                          \
+  do {                                                                                                    \
+    const cublasStatus_t ember_cublas_status_ = (call);                                                   \
+    if (ember_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                                    \
       ::ember::cuda_backend::detail::throw_cublas_error(ember_cublas_status_, #call, __FILE__, __LINE__); \
   } while (0)

@@ -33,9 +33,9 @@ std::string current_device_str() {
 
 void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
   cudaGetLastError();  // clear a non-sticky error so that later checks do not report it again
-  std::string msg = ember::detail::str_cat("CUDA error: ", call, " failed at ", file, ":", line, " on ",
-                                           current_device_str(), ": ", cudaGetErrorString(status), " (",
-                                           cudaGetErrorName(status), ")");
+  std::string msg =
+      ember::detail::str_cat("CUDA error: ", call, " failed at ", file, ":", line, " on ", current_device_str(), ": ",
+                             cudaGetErrorString(status), " (", cudaGetErrorName(status), ")");
   if (status == cudaErrorMemoryAllocation) throw OutOfMemory(msg);
   throw DeviceError(msg);
 }
@@ -157,8 +157,8 @@ class CudaCachingAllocator final : public Allocator {
       cudaGetLastError();
       size_t free_b = 0, total_b = 0;
       if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
-      EMBER_THROW(OutOfMemory, "CUDA allocator: could not allocate ", nbytes, " bytes (size class ", cls, ") on cuda:",
-                  device_, "; Ember holds ", stats_.allocated_bytes, " bytes in tensors and ",
+      EMBER_THROW(OutOfMemory, "CUDA allocator: could not allocate ", nbytes, " bytes (size class ", cls,
+                  ") on cuda:", device_, "; Ember holds ", stats_.allocated_bytes, " bytes in tensors and ",
                   stats_.reserved_bytes, " bytes reserved; the device has ", free_b, " of ", total_b, " bytes free");
     }
     EMBER_CUDA_CHECK(st);
@@ -279,8 +279,8 @@ void copy(const Tensor& dst, const Tensor& src) {
     return;
   }
   const kernels::StridedGeometry g = geometry(dst, &src, "copy");
-  EMBER_CUDA_CHECK(kernels::strided_copy(dst.data_ptr(), src.data_ptr(), static_cast<int>(dst.element_size()), n, g,
-                                         nullptr));
+  EMBER_CUDA_CHECK(
+      kernels::strided_copy(dst.data_ptr(), src.data_ptr(), static_cast<int>(dst.element_size()), n, g, nullptr));
 }
 
 void fill(const Tensor& dst, const Scalar& value) {

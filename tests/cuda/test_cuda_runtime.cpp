@@ -22,9 +22,12 @@ namespace {
 std::vector<double> sample_values(DType dt, int64_t n) {
   std::vector<double> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    if (dt == DType::boolean) v[i] = (i % 3 == 0) ? 1.0 : 0.0;
-    else if (dt == DType::u8) v[i] = static_cast<double>((i * 7) % 251);
-    else v[i] = static_cast<double>((i * 7) % 23) - 11.0;  // negatives, exact in f16/bf16
+    if (dt == DType::boolean)
+      v[i] = (i % 3 == 0) ? 1.0 : 0.0;
+    else if (dt == DType::u8)
+      v[i] = static_cast<double>((i * 7) % 251);
+    else
+      v[i] = static_cast<double>((i * 7) % 23) - 11.0;  // negatives, exact in f16/bf16
   }
   return v;
 }
