@@ -19,5 +19,8 @@
 #include "ember/core/tensor.hpp"
 #include "ember/cuda.hpp"
 #include "ember/io/safetensors.hpp"
+#include "ember/nn/nn.hpp"
+#include "ember/ops/loss.hpp"
+#include "ember/optim/optim.hpp"
 #include "ember/ops/ops.hpp"
 #include "ember/version.hpp"

@@ -196,6 +196,25 @@ size_t Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook hook) {
   return impl().post_accumulate_hooks.size() - 1;
 }
 
+void Tensor::set_data(const Tensor& src) {
+  EMBER_CHECK(src.defined(), ValueError, "set_data: source is an undefined tensor");
+  TensorImpl& t = impl();
+  EMBER_CHECK(t.grad_fn == nullptr, AutogradError, "set_data: only leaf tensors can have their data replaced");
+  const TensorImpl& s = src.impl();
+  const bool same_meta = t.shape == s.shape && t.dtype == s.dtype && t.device == s.device;
+  t.storage = s.storage;
+  t.offset = s.offset;
+  t.shape = s.shape;
+  t.strides = s.strides;
+  t.dtype = s.dtype;
+  t.device = s.device;
+  t.is_view = false;
+  if (!same_meta) {
+    t.grad.reset();
+    t.grad_accumulator.reset();
+  }
+}
+
 // ------------------------------------------------------------------ copy and conversion
 Tensor& Tensor::copy_(const Tensor& src) {
   EMBER_CHECK(src.defined(), ValueError, "copy_: source is an undefined tensor");

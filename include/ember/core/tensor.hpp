@@ -222,6 +222,13 @@ class EMBER_API Tensor {
     return *impl_;
   }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  /// Replaces this tensor's data (storage, geometry, dtype, device) with `src`'s, keeping its
+  /// identity and autograd metadata: every handle to this tensor sees the new data
+  /// (nn::Module::to uses it). Only for leaves; clears .grad when the shape/dtype/device change.
+  void set_data(const Tensor& src);
+  /// Optional name (parameters carry their dotted module path).
+  const std::string& name() const { return impl().name; }
+  void set_name(std::string n) { impl().name = std::move(n); }
   /// Identity comparison (same handle target), not elementwise equality.
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
 

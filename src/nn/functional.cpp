@@ -1,0 +1,123 @@
+// nn::functional: thin wrappers over ops, losses with PyTorch's reduction rules, layer_norm.
+#include "ember/nn/functional.hpp"
+
+#include "ember/ops/indexing.hpp"
+#include "ember/ops/ops.hpp"
+#include "ember/ops/loss.hpp"
+
+namespace ember::nn::functional {
+
+Tensor relu(const Tensor& x) { return ember::relu(x); }
+Tensor gelu(const Tensor& x, const std::string& approximate) { return ember::gelu(x, approximate); }
+Tensor silu(const Tensor& x) { return ember::silu(x); }
+Tensor tanh(const Tensor& x) { return ember::tanh(x); }
+Tensor sigmoid(const Tensor& x) { return ember::sigmoid(x); }
+Tensor softmax(const Tensor& x, int64_t dim) { return ember::softmax(x, dim); }
+Tensor log_softmax(const Tensor& x, int64_t dim) { return ember::log_softmax(x, dim); }
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) { return ember::linear(x, w, b); }
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) { return ember::dropout(x, p, training, gen); }
+Tensor embedding(const Tensor& indices, const Tensor& weight) { return ember::embedding(weight, indices); }
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  const int64_t k = static_cast<int64_t>(normalized_shape.size());
+  bool ok = k >= 1 && x.dim() >= k;
+  for (int64_t i = 0; ok && i < k; ++i) ok = x.size(x.dim() - k + i) == normalized_shape[i];
+  EMBER_CHECK(ok, ShapeError, "layer_norm: input of shape ", shape_str(x.shape()),
+              " does not end with normalized_shape ", shape_str(normalized_shape));
+  if (weight.defined())
+    EMBER_CHECK(weight.shape() == normalized_shape, ShapeError, "layer_norm: weight has shape ",
+                shape_str(weight.shape()), ", expected ", shape_str(normalized_shape));
+  if (bias.defined())
+    EMBER_CHECK(bias.shape() == normalized_shape, ShapeError, "layer_norm: bias has shape ", shape_str(bias.shape()),
+                ", expected ", shape_str(normalized_shape));
+  Shape dims;
+  for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
+  Tensor mu = x.mean(dims, true);
+  Tensor xc = x - mu;
+  Tensor var = (xc * xc).mean(dims, true);
+  Tensor y = xc * ember::rsqrt(var + eps);
+  if (weight.defined()) y = y * weight;
+  if (bias.defined()) y = y + bias;
+  return y;
+}
+
+namespace {
+LossReduction to_reduction(Reduction r) {
+  return r == Reduction::none ? LossReduction::none : r == Reduction::sum ? LossReduction::sum : LossReduction::mean;
+}
+Tensor reduce(const Tensor& loss, Reduction r) {
+  if (r == Reduction::none) return loss;
+  return r == Reduction::sum ? loss.sum() : loss.mean();
+}
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& o) {
+  EMBER_CHECK(logits.dim() >= 1, ShapeError, "cross_entropy: logits must have a class dimension, got shape ",
+              shape_str(logits.shape()));
+  if (logits.dim() == 1) {
+    EMBER_CHECK(target.dim() == 0, ShapeError, "cross_entropy: 1-d logits need a 0-d target, got ",
+                shape_str(target.shape()));
+    return cross_entropy(logits.unsqueeze(0), target.unsqueeze(0), o).squeeze(0);
+  }
+  if (logits.dim() == 2) {
+    return cross_entropy_2d(logits, target, o.weight, o.ignore_index, o.label_smoothing, to_reduction(o.reduction));
+  }
+  // (N, C, d1, ...) → (N·d1·..., C) with the class dim last.
+  const int64_t c = logits.size(1);
+  Shape perm{0};
+  for (int64_t i = 2; i < logits.dim(); ++i) perm.push_back(i);
+  perm.push_back(1);
+  Shape expect_t{logits.size(0)};
+  for (int64_t i = 2; i < logits.dim(); ++i) expect_t.push_back(logits.size(i));
+  EMBER_CHECK(target.shape() == expect_t, ShapeError, "cross_entropy: expected target of shape ", shape_str(expect_t),
+              " for logits ", shape_str(logits.shape()), ", got ", shape_str(target.shape()));
+  Tensor flat = logits.permute(perm).reshape({-1, c});
+  Tensor loss = cross_entropy_2d(flat, target.reshape({-1}), o.weight, o.ignore_index, o.label_smoothing,
+                                 to_reduction(o.reduction));
+  return o.reduction == Reduction::none ? loss.reshape(expect_t) : loss;
+}
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& o) {
+  EMBER_CHECK(log_probs.dim() == 2, ShapeError, "nll_loss: expected log-probabilities of shape (N, C), got ",
+              shape_str(log_probs.shape()));
+  EMBER_CHECK(target.dim() == 1 && target.size(0) == log_probs.size(0), ShapeError, "nll_loss: expected target of shape (",
+              log_probs.size(0), ",), got ", shape_str(target.shape()));
+  EMBER_CHECK(target.dtype() == kInt64 || target.dtype() == kInt32, DTypeError,
+              "nll_loss: target must hold class indices (int64 or int32), got ", dtype_name(target.dtype()));
+  const int64_t c = log_probs.size(1);
+  Tensor t = target.to(kInt64);
+  Tensor valid = ne(t, o.ignore_index);
+  for (int64_t v : masked_fill(t, logical_not(valid), 0).to_vector<int64_t>())
+    EMBER_CHECK(v >= 0 && v < c, IndexError, "nll_loss: target ", v, " is out of bounds for ", c, " classes");
+  Tensor safe = masked_fill(t, logical_not(valid), 0);
+  Tensor picked = gather(log_probs, 1, safe.unsqueeze(1)).squeeze(1);
+  Tensor w = valid.to(log_probs.dtype());
+  if (o.weight.defined()) w = w * index_select(o.weight, 0, safe);
+  Tensor loss = -(picked * w);
+  if (o.reduction == Reduction::none) return loss;
+  if (o.reduction == Reduction::sum) return loss.sum();
+  return loss.sum() / w.sum();
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  Tensor d = input - target;
+  return reduce(d * d, reduction);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& y, Reduction reduction, const Tensor& pos_weight) {
+  EMBER_CHECK(x.shape() == y.shape(), ShapeError, "binary_cross_entropy_with_logits: target shape ",
+              shape_str(y.shape()), " must equal input shape ", shape_str(x.shape()));
+  // log(1 + exp(-|x|)) + max(-x, 0) is log(1 + exp(-x)) without overflow.
+  Tensor softplus_neg = ember::log1p(ember::exp(ember::abs(x).neg())) + ember::relu(x.neg());
+  Tensor loss;
+  if (pos_weight.defined()) {
+    Tensor log_weight = (pos_weight - 1) * y + 1;
+    loss = (1 - y) * x + log_weight * softplus_neg;
+  } else {
+    loss = (1 - y) * x + softplus_neg;
+  }
+  return reduce(loss, reduction);
+}
+
+}  // namespace ember::nn::functional

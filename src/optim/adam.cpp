@@ -1,0 +1,88 @@
+// Adam and AdamW with PyTorch's exact update order (torch.optim.Adam/AdamW, single-tensor
+// path), fused into one loop per parameter on the CPU.
+#include "ember/optim/adam.hpp"
+
+#include <cmath>
+
+#include "ember/core/dispatch.hpp"
+#include "ember/core/grad_mode.hpp"
+#include "ember/core/parallel.hpp"
+
+namespace ember::optim {
+
+namespace {
+std::map<std::string, double> adam_defaults(double lr, double b1, double b2, double eps, double wd) {
+  EMBER_CHECK(lr >= 0, ValueError, "Adam: invalid learning rate ", lr);
+  EMBER_CHECK(eps >= 0, ValueError, "Adam: invalid epsilon ", eps);
+  EMBER_CHECK(b1 >= 0 && b1 < 1, ValueError, "Adam: invalid beta1 ", b1, " (expected in [0, 1))");
+  EMBER_CHECK(b2 >= 0 && b2 < 1, ValueError, "Adam: invalid beta2 ", b2, " (expected in [0, 1))");
+  EMBER_CHECK(wd >= 0, ValueError, "Adam: invalid weight_decay ", wd);
+  return {{"lr", lr}, {"beta1", b1}, {"beta2", b2}, {"eps", eps}, {"weight_decay", wd}};
+}
+}  // namespace
+
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o) : Adam(std::move(groups), o, "Adam", false) {}
+
+Adam::Adam(std::vector<ParamGroup> groups, AdamOptions o, std::string type, bool decoupled)
+    : Optimizer(std::move(groups), adam_defaults(o.lr, o.beta1, o.beta2, o.eps, o.weight_decay), std::move(type)),
+      decoupled_(decoupled) {}
+
+AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
+    : Adam(std::move(groups), AdamOptions{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay}, "AdamW", true) {}
+
+void Adam::step() {
+  NoGradGuard ng;
+  auto& groups = param_groups();
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    const ParamGroup& group = groups[gi];
+    const double lr = group.get("lr"), b1 = group.get("beta1"), b2 = group.get("beta2"), eps = group.get("eps"),
+                 wd = group.get("weight_decay");
+    for (size_t i = 0; i < group.params.size(); ++i) {
+      Tensor p = group.params[i];
+      Tensor g = p.grad();
+      if (!g.defined() || !p.requires_grad()) continue;
+      EMBER_CHECK(p.is_cpu(), NotImplemented, type_name(), ": CUDA parameters are not supported yet");
+      EMBER_CHECK(p.is_contiguous(), ValueError, type_name(), ": parameters must be contiguous");
+      g = g.to(p.dtype()).contiguous();
+      auto& st = state_[param_key(gi, i)];
+      if (st.find("step") == st.end()) {
+        st["step"] = zeros({}, {.dtype = kFloat64});
+        st["exp_avg"] = zeros(p.shape(), {.dtype = p.dtype()});
+        st["exp_avg_sq"] = zeros(p.shape(), {.dtype = p.dtype()});
+      }
+      double& step = *st["step"].data<double>();
+      step += 1;
+      const double bc1 = 1.0 - std::pow(b1, step);
+      const double bc2_sqrt = std::sqrt(1.0 - std::pow(b2, step));
+      const double step_size = lr / bc1;
+      Tensor m = st["exp_avg"], v = st["exp_avg_sq"];
+      const bool decoupled = decoupled_;
+      dispatch<kSetF32 | kSetF64>(p.dtype(), type_name().c_str(), [&]<class T>() {
+        T* pp = p.data<T>();
+        const T* gp = g.data<T>();
+        T* mp = m.data<T>();
+        T* vp = v.data<T>();
+        const T tb1 = static_cast<T>(1.0 - b1), tb2 = static_cast<T>(b2), one_minus_b2 = static_cast<T>(1.0 - b2),
+                teps = static_cast<T>(eps), tbc2 = static_cast<T>(bc2_sqrt), tstep = static_cast<T>(step_size),
+                decay = static_cast<T>(1.0 - lr * wd), twd = static_cast<T>(wd);
+        parallel_for(p.numel(), 1 << 14, [&](int64_t b, int64_t e) {
+          for (int64_t k = b; k < e; ++k) {
+            T grad = gp[k];
+            if (decoupled) {
+              pp[k] *= decay;
+            } else if (wd != 0) {
+              grad += twd * pp[k];
+            }
+            mp[k] += (grad - mp[k]) * tb1;  // lerp(m, g, 1 − β1)
+            vp[k] = vp[k] * tb2 + one_minus_b2 * grad * grad;
+            const T denom = std::sqrt(vp[k]) / tbc2 + teps;
+            pp[k] -= tstep * (mp[k] / denom);
+          }
+        });
+      });
+      p.storage()->bump_version();
+    }
+  }
+}
+
+}  // namespace ember::optim

@@ -1,0 +1,68 @@
+// SGD with momentum, dampening, nesterov and L2 weight decay, as torch.optim.SGD (one fused
+// loop per parameter on the CPU).
+#include "ember/optim/sgd.hpp"
+
+#include "ember/core/dispatch.hpp"
+#include "ember/core/grad_mode.hpp"
+#include "ember/core/parallel.hpp"
+
+namespace ember::optim {
+
+SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o)
+    : Optimizer(std::move(groups),
+                {{"lr", o.lr},
+                 {"momentum", o.momentum},
+                 {"dampening", o.dampening},
+                 {"weight_decay", o.weight_decay},
+                 {"nesterov", o.nesterov ? 1.0 : 0.0}},
+                "SGD") {
+  EMBER_CHECK(o.lr >= 0, ValueError, "SGD: invalid learning rate ", o.lr);
+  EMBER_CHECK(o.momentum >= 0, ValueError, "SGD: invalid momentum ", o.momentum);
+  EMBER_CHECK(o.weight_decay >= 0, ValueError, "SGD: invalid weight_decay ", o.weight_decay);
+  EMBER_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0), ValueError,
+              "SGD: nesterov momentum requires a momentum and zero dampening");
+}
+
+void SGD::step() {
+  NoGradGuard ng;
+  auto& groups = param_groups();
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    const ParamGroup& group = groups[gi];
+    const double lr = group.get("lr"), mom = group.get("momentum"), damp = group.get("dampening"),
+                 wd = group.get("weight_decay");
+    const bool nesterov = group.get("nesterov") != 0.0;
+    for (size_t i = 0; i < group.params.size(); ++i) {
+      Tensor p = group.params[i];
+      Tensor g = p.grad();
+      if (!g.defined() || !p.requires_grad()) continue;
+      EMBER_CHECK(p.is_cpu(), NotImplemented, "SGD: CUDA parameters are not supported yet");
+      EMBER_CHECK(p.is_contiguous(), ValueError, "SGD: parameters must be contiguous");
+      g = g.to(p.dtype()).contiguous();
+      auto& st = state_[param_key(gi, i)];
+      const bool first = st.find("momentum_buffer") == st.end();
+      if (mom != 0 && first) st["momentum_buffer"] = zeros(p.shape(), {.dtype = p.dtype()});
+      Tensor buf = mom != 0 ? st["momentum_buffer"] : Tensor();
+      dispatch<kSetF32 | kSetF64>(p.dtype(), "SGD", [&]<class T>() {
+        T* pp = p.data<T>();
+        const T* gp = g.data<T>();
+        T* bp = buf.defined() ? buf.data<T>() : nullptr;
+        const T tlr = static_cast<T>(lr), twd = static_cast<T>(wd), tm = static_cast<T>(mom),
+                one_minus_damp = static_cast<T>(1.0 - damp);
+        parallel_for(p.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+          for (int64_t k = b; k < e; ++k) {
+            T d = gp[k];
+            if (wd != 0) d += twd * pp[k];
+            if (bp) {
+              bp[k] = first ? d : tm * bp[k] + one_minus_damp * d;
+              d = nesterov ? d + tm * bp[k] : bp[k];
+            }
+            pp[k] -= tlr * d;
+          }
+        });
+      });
+      p.storage()->bump_version();
+    }
+  }
+}
+
+}  // namespace ember::optim
