@@ -5,18 +5,10 @@
 namespace ember {
 
 #define EMBER_TODO(name) EMBER_THROW(NotImplemented, name ": not implemented yet")
-Tensor Tensor::sum() const { EMBER_TODO("sum"); }
-Tensor Tensor::sum(const Shape&, bool) const { EMBER_TODO("sum"); }
-Tensor Tensor::mean() const { EMBER_TODO("mean"); }
-Tensor Tensor::mean(const Shape&, bool) const { EMBER_TODO("mean"); }
 Tensor Tensor::max() const { EMBER_TODO("max"); }
 Tensor Tensor::min() const { EMBER_TODO("min"); }
 Tensor Tensor::argmax(std::optional<int64_t>, bool) const { EMBER_TODO("argmax"); }
 
-Tensor sum(const Tensor& x) { EMBER_THROW(NotImplemented, "sum: not implemented yet"); }
-Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) { EMBER_THROW(NotImplemented, "sum: not implemented yet"); }
-Tensor mean(const Tensor& x) { EMBER_THROW(NotImplemented, "mean: not implemented yet"); }
-Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) { EMBER_THROW(NotImplemented, "mean: not implemented yet"); }
 Tensor prod(const Tensor& x) { EMBER_THROW(NotImplemented, "prod: not implemented yet"); }
 Tensor max(const Tensor& x) { EMBER_THROW(NotImplemented, "max: not implemented yet"); }
 Tensor min(const Tensor& x) { EMBER_THROW(NotImplemented, "min: not implemented yet"); }
