@@ -11,6 +11,19 @@ EMBER_API void copy(const Tensor& dst, const Tensor& src);
 /// dst[i] = value (converted to dst's dtype).
 EMBER_API void fill(const Tensor& dst, const Scalar& value);
 
+// ------------------------------------------------------------------ matrix products (src/cpu/gemm.cpp)
+/// Batched matrix product c[i] = alpha * a[i] · b[i] + beta * c[i] over the leading (batch)
+/// dims: a (*, m, k), b (*, k, n), c (*, m, n), the three with the same batch shape (a and b may
+/// broadcast there through stride 0). Each matrix of a and b must be row-major or
+/// column-major (gemm_layout_ok); a column-major one, e.g. a transposed view, goes to the GEMM
+/// as a transpose flag without a copy. c must be row-major (unit last stride) and must not
+/// overlap a or b. With beta == 0, c is not read (it may hold NaN). Floating dtypes and
+/// i32/i64; f16/bf16 are computed in f32 and rounded once. Uses get_num_threads() threads.
+EMBER_API void gemm(const Tensor& c, const Tensor& a, const Tensor& b, double alpha = 1.0, double beta = 0.0);
+/// True when the last two dims of t form a matrix gemm() accepts as an a or b operand without a
+/// copy (one of them has unit stride and the other a leading dimension large enough).
+EMBER_API bool gemm_layout_ok(const Tensor& t);
+
 }  // namespace ember::cpu
 
 // ------------------------------------------------------------------ reductions (src/cpu/reduce.cpp)
