@@ -88,23 +88,25 @@ int run(const Options& opt) {
 int main(int argc, char** argv) {
   Options opt;
   CLI::App app{"Fit y = 3x - 2 + noise by gradient descent with Ember autograd"};
-  app.add_option("--steps", opt.steps, "gradient-descent steps")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--steps", opt.steps, "gradient-descent steps")
+      ->check(CLI::Range(1, 100000000))
+      ->capture_default_str();
   app.add_option("--seed", opt.seed, "random seed for the data")->capture_default_str();
   app.add_option("--threads", opt.threads, "CPU threads (0: Ember's default)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0, 4096))
       ->capture_default_str();
-  app.add_option("--lr", opt.lr, "learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lr", opt.lr, "learning rate")->check(CLI::Range(1e-9, 10.0))->capture_default_str();
   app.add_option("--samples", opt.samples, "number of (x, y) points")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
   app.add_option("--noise", opt.noise, "standard deviation of the noise on y")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(0.0, 100.0))
       ->capture_default_str();
   app.add_option("--log-every", opt.log_every, "print a progress line every N steps")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 100000000))
       ->capture_default_str();
   app.add_option("--tolerance", opt.tolerance, "largest accepted |w - 3| and |b + 2|")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1e-9, 100.0))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
