@@ -2,6 +2,8 @@
 // preallocated output; inputs are already validated, broadcast-compatible and on the CPU.
 #pragma once
 
+#include <utility>
+
 #include "ember/core/tensor.hpp"
 
 namespace ember::cpu {
@@ -68,5 +70,38 @@ EMBER_API void softmax(const Tensor& out, const Tensor& in, const ReduceGeom& g,
 /// Gradient of softmax / log-softmax given the forward output y and its gradient gy:
 /// softmax: gx = y * (gy - sum(gy * y)); log-softmax: gx = gy - exp(y) * sum(gy).
 EMBER_API void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, const ReduceGeom& g, bool log);
+
+}  // namespace ember::cpu
+
+// ------------------------------------------------------------------ indexing (src/cpu/indexing.cpp)
+namespace ember::cpu {
+
+/// (min, max) of an int32/int64 index tensor of any strides; (0, -1) when it is empty.
+EMBER_API std::pair<int64_t, int64_t> index_min_max(const Tensor& index);
+/// out = x with x's `dim` replaced by `index` (1-d, values in range): out.size(dim) == index.numel().
+EMBER_API void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
+/// out.select(dim, index[i]) += src.select(dim, i) for every i; duplicate indices accumulate.
+EMBER_API void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+/// out[p] = x[p with p[dim] = index[p]] over index's shape (out has index's shape).
+EMBER_API void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
+/// out[p with p[dim] = index[p]] += src[p] over index's shape (src may be larger than index).
+EMBER_API void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+/// out[p] = value where mask[p] (bool, broadcast to out's shape); other elements unchanged.
+EMBER_API void masked_fill(const Tensor& out, const Tensor& mask, const Scalar& value);
+/// Zeroes, in place, the elements of the last two dims of `out` outside the upper (`upper`) or
+/// lower triangle with the given diagonal offset (torch.triu / torch.tril).
+EMBER_API void triangle_zero(const Tensor& out, int64_t diagonal, bool upper);
+/// out[..., i, index[..., i]] = 1 for int indices already known to be in [0, num_classes);
+/// out is a zeroed contiguous int64 tensor of shape index.shape + (num_classes,).
+EMBER_API void one_hot(const Tensor& out, const Tensor& index);
+
+// ------------------------------------------------------------------ sorting (src/cpu/sort.cpp)
+/// Sorts each row (the last dim) of the contiguous `values` in place, stably, and writes the
+/// original positions into the contiguous int64 `indices` of the same shape. NaN sorts as the
+/// largest value.
+EMBER_API void sort_rows(const Tensor& values, const Tensor& indices, bool descending);
+/// The k largest (smallest) of each row (last dim) of contiguous `x`, in order, with their
+/// positions; values and indices are contiguous (..., k). Ties keep the lower position first.
+EMBER_API void topk_rows(const Tensor& values, const Tensor& indices, const Tensor& x, int64_t k, bool largest);
 
 }  // namespace ember::cpu
