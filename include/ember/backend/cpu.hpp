@@ -4,6 +4,9 @@
 
 #include <utility>
 
+#include <cstdint>
+#include <optional>
+
 #include "ember/core/tensor.hpp"
 
 namespace ember::cpu {
@@ -12,6 +15,49 @@ namespace ember::cpu {
 EMBER_API void copy(const Tensor& dst, const Tensor& src);
 /// dst[i] = value (converted to dst's dtype).
 EMBER_API void fill(const Tensor& dst, const Scalar& value);
+
+// ------------------------------------------------------------------ elementwise (src/cpu/elementwise*.cpp)
+/// Two-input elementwise ops. Arithmetic ops take out, a and b of one dtype; comparisons and
+/// logical ops write bool `out` from a and b of one dtype. The *_backward ops are fused
+/// gradient kernels: a is the incoming gradient, b the saved input or output named below.
+enum class BinaryOp : uint8_t {
+  add,  // a + alpha * b
+  sub,  // a - alpha * b
+  mul,
+  div,
+  maximum,  // NaN-propagating
+  minimum,
+  pow,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  logical_and,
+  logical_or,
+  threshold_backward,  // b > 0 ? a : 0 (b = relu output)
+  tanh_backward,       // a * (1 - b^2) (b = tanh output)
+  sigmoid_backward,    // a * b * (1 - b) (b = sigmoid output)
+  gelu_backward,       // a * gelu'(b), erf form (b = input)
+  gelu_tanh_backward,  // a * gelu'(b), tanh form (b = input)
+  silu_backward,       // a * silu'(b) (b = input)
+};
+/// out = op(a, b), a and b broadcast to out's shape; alpha is used by add and sub.
+EMBER_API void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha = 1);
+
+/// One-input elementwise ops; out and x have one dtype, except isfinite/isnan/isinf (bool out).
+enum class UnaryOp : uint8_t {
+  neg, abs, sign, exp, log, log1p, sqrt, rsqrt, square, reciprocal, sin, cos, erf, tanh, sigmoid, relu, gelu,
+  gelu_tanh, silu, logical_not, isfinite, isnan, isinf,
+};
+/// out = op(x); x broadcasts to out's shape.
+EMBER_API void unary(UnaryOp op, const Tensor& out, const Tensor& x);
+/// out = min(max(x, lo), hi) (either bound may be absent); out and x have one dtype.
+EMBER_API void clamp(const Tensor& out, const Tensor& x, const std::optional<Scalar>& lo,
+                     const std::optional<Scalar>& hi);
+/// out = cond ? a : b; cond is bool; out, a and b have one dtype; all broadcast to out.
+EMBER_API void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
 
 // ------------------------------------------------------------------ matrix products (src/cpu/gemm.cpp)
 /// Batched matrix product c[i] = alpha * a[i] · b[i] + beta * c[i] over the leading (batch)
