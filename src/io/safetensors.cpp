@@ -254,12 +254,13 @@ void parse_metadata(const json& v, Metadata* out, const Reporter& r) {
 Header parse_header(const char* text, size_t n, uint64_t data_start, uint64_t data_size, const Reporter& r) {
   const size_t bad = first_invalid_utf8(reinterpret_cast<const uint8_t*>(text), n);
   if (bad != n) r.fail("header is not valid UTF-8 (byte ", bad, " of the header)");
+  // nlohmann's lexer takes a NUL byte for the end of input and would ignore what follows it.
+  if (const void* nul = std::memchr(text, 0, n))
+    r.fail("header contains a NUL byte (at byte ", static_cast<const char*>(nul) - text, " of the header)");
   // Writers pad the header with spaces to align the data; nothing else may follow the object.
   size_t len = n;
   while (len > 0 && text[len - 1] == ' ') --len;
   if (len == 0 || text[0] != '{') r.fail("header is not a JSON object (it must start with '{')");
-  if (text[len - 1] != '}')
-    r.fail("header has trailing bytes after the JSON object (only spaces may pad it)");
 
   // One key set per open object: JSON parsers keep the last of duplicate keys silently, which
   // would let two readers of the same file see different tensors.
@@ -291,6 +292,8 @@ Header parse_header(const char* text, size_t n, uint64_t data_start, uint64_t da
     r.fail("header is not valid JSON: ", e.what());
   }
   if (!root.is_object()) r.fail("header is not a JSON object");
+  // JSON allows trailing whitespace of any kind; the format pads with spaces only.
+  if (text[len - 1] != '}') r.fail("header has trailing bytes after the JSON object (only spaces may pad it)");
 
   Header h;
   h.data_start = data_start;

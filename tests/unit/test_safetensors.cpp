@@ -1,0 +1,606 @@
+// safetensors reader and writer: round trips, byte-exact headers written out by hand, interop
+// with files made by the Python reference implementation (tests/reference/
+// make_safetensors_reference.py), malformed files, memory-mapping and I/O errors.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ember/ember.hpp"
+
+namespace fs = std::filesystem;
+using namespace ember;
+using ember::io::Metadata;
+using ember::io::TensorMap;
+using Bytes = std::vector<uint8_t>;
+
+namespace {
+
+fs::path data_dir() {
+  fs::path p = fs::path(__FILE__).parent_path().parent_path() / "data";
+  return fs::exists(p) ? p : fs::path("data");  // ctest runs in tests/
+}
+
+Bytes read_bytes(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  EXPECT_TRUE(f.good()) << "cannot open " << p;
+  return Bytes(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_bytes(const fs::path& p, const Bytes& b) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+  ASSERT_TRUE(f.good()) << "cannot write " << p;
+}
+
+// A file: 8-byte little-endian length (the header's size unless given), header, data.
+Bytes make_file(const std::string& header, const Bytes& data = {}, int64_t length = -1) {
+  const uint64_t n = length >= 0 ? static_cast<uint64_t>(length) : header.size();
+  Bytes b;
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<uint8_t>(n >> (8 * i)));
+  b.insert(b.end(), header.begin(), header.end());
+  b.insert(b.end(), data.begin(), data.end());
+  return b;
+}
+
+// A header entry.
+std::string entry(const std::string& name, const std::string& dtype, const std::string& shape, uint64_t begin,
+                  uint64_t end) {
+  return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" +
+         std::to_string(begin) + "," + std::to_string(end) + "]}";
+}
+
+template <class F>
+void expect_io_error(F&& f, const std::string& needle, const std::string& also = "") {
+  try {
+    f();
+    ADD_FAILURE() << "no IOError; expected one mentioning \"" << needle << "\"";
+  } catch (const IOError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(needle), std::string::npos) << "message: " << msg << "\nexpected: " << needle;
+    if (!also.empty()) EXPECT_NE(msg.find(also), std::string::npos) << "message: " << msg << "\nexpected: " << also;
+  }
+}
+
+// Mappings of `path` in this process, from /proc/self/maps: [begin, end) ranges.
+std::vector<std::pair<uintptr_t, uintptr_t>> mappings_of(const fs::path& path) {
+  std::vector<std::pair<uintptr_t, uintptr_t>> out;
+  std::ifstream maps("/proc/self/maps");
+  const std::string target = fs::weakly_canonical(path).string();
+  std::string line;
+  while (std::getline(maps, line)) {
+    const size_t slash = line.find('/');
+    if (slash == std::string::npos || line.substr(slash) != target) continue;
+    std::istringstream ls(line);
+    uintptr_t b = 0, e = 0;
+    char dash;
+    ls >> std::hex >> b >> dash >> e;
+    out.emplace_back(b, e);
+  }
+  return out;
+}
+
+bool in_mapping(const void* p, const std::vector<std::pair<uintptr_t, uintptr_t>>& maps) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  for (auto [b, e] : maps)
+    if (a >= b && a < e) return true;
+  return false;
+}
+
+class Safetensors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
+    std::replace(name.begin(), name.end(), '/', '_');  // parameterised names contain '/'
+    dir_ = fs::temp_directory_path() / ("ember_safetensors_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path path(const std::string& name) const { return dir_ / name; }
+  // Files in the temporary directory (to check that failed saves leave nothing behind).
+  std::vector<std::string> listing() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir_)) out.push_back(e.path().filename().string());
+    return out;
+  }
+  fs::path dir_;
+};
+
+// ------------------------------------------------------------------ fixtures shared with Python
+
+// The tensors of tests/data/safetensors_from_ember.safetensors; mirrored by ember_expected() in
+// make_safetensors_reference.py, which checks the file with the reference implementation.
+TensorMap make_ember_tensors() {
+  TensorMap m;
+  m["a_u8"] = tensor<uint8_t>({7, 0, 255});
+  m["b_f32"] = tensor<float>({1.5f, -2.0f, 0.0f, 3.0f}, {2, 2});
+  m["c_f64"] = tensor<double>({-0.125}).view({});
+  m["d_f16"] = tensor<Half>({Half(1.0f), Half(-0.5f), Half(2048.0f)});
+  m["e_bf16"] = tensor<BFloat16>({BFloat16::from_bits(0x3F80), BFloat16::from_bits(0xC2F7)});
+  m["f_i32"] = tensor<int32_t>({-5, 2147483647});
+  m["g_i64"] = tensor<int64_t>({-9000000000LL});
+  m["h_bool"] = tensor<bool>({true, false, false, true});
+  m["i_empty"] = empty({0, 3});
+  m["j_view"] = tensor<float>({1, 2, 3, 4, 5, 6}, {2, 3}).transpose(0, 1);
+  return m;
+}
+Metadata make_ember_metadata() { return {{"framework", "ember"}, {"note", "quote \" backslash \\ tab \t \xC3\xA9"}}; }
+
+void check_ember_tensors(const TensorMap& m) {
+  ASSERT_EQ(m.size(), 10u);
+  EXPECT_EQ(m.at("a_u8").dtype(), kUInt8);
+  EXPECT_EQ(m.at("a_u8").to_vector<int64_t>(), (std::vector<int64_t>{7, 0, 255}));
+  EXPECT_EQ(m.at("b_f32").shape(), (Shape{2, 2}));
+  EXPECT_EQ(m.at("b_f32").to_vector<float>(), (std::vector<float>{1.5f, -2.0f, 0.0f, 3.0f}));
+  EXPECT_EQ(m.at("c_f64").dtype(), kFloat64);
+  EXPECT_EQ(m.at("c_f64").dim(), 0);
+  EXPECT_EQ(m.at("c_f64").to_vector<double>(), (std::vector<double>{-0.125}));
+  EXPECT_EQ(m.at("d_f16").to_vector<float>(), (std::vector<float>{1.0f, -0.5f, 2048.0f}));
+  EXPECT_EQ(m.at("e_bf16").dtype(), kBFloat16);
+  EXPECT_EQ(m.at("e_bf16").to_vector<float>(), (std::vector<float>{1.0f, -123.5f}));
+  EXPECT_EQ(m.at("f_i32").to_vector<int64_t>(), (std::vector<int64_t>{-5, 2147483647}));
+  EXPECT_EQ(m.at("g_i64").to_vector<int64_t>(), (std::vector<int64_t>{-9000000000LL}));
+  EXPECT_EQ(m.at("h_bool").dtype(), kBool);
+  EXPECT_EQ(m.at("h_bool").to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 0, 1}));
+  EXPECT_EQ(m.at("i_empty").shape(), (Shape{0, 3}));
+  EXPECT_EQ(m.at("j_view").shape(), (Shape{3, 2}));
+  EXPECT_EQ(m.at("j_view").to_vector<float>(), (std::vector<float>{1, 4, 2, 5, 3, 6}));
+  for (const auto& [name, t] : m) {
+    EXPECT_TRUE(t.is_cpu()) << name;
+    EXPECT_TRUE(t.is_contiguous()) << name;
+    // The file puts 3 bytes of U8 first, so later tensors sit misaligned in it: the reader must
+    // copy those rather than create misaligned typed tensors.
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data_ptr()) % t.element_size(), 0u) << name;
+  }
+}
+
+// Values from reference_tensors() in make_safetensors_reference.py.
+void check_python_tensors(const TensorMap& m) {
+  ASSERT_EQ(m.size(), 10u);
+  const Tensor& f32 = m.at("f32");
+  EXPECT_EQ(f32.dtype(), kFloat32);
+  EXPECT_EQ(f32.shape(), (Shape{2, 3}));
+  EXPECT_EQ(f32.to_vector<float>(), (std::vector<float>{-1.0f, -0.5f, 0.0f, 0.5f, 1.0f, 1.5f}));
+  EXPECT_EQ(m.at("f64").dtype(), kFloat64);
+  EXPECT_EQ(m.at("f64").to_vector<double>(), (std::vector<double>{0.1, -2.5e300, 5e-324}));
+  const Tensor& f16 = m.at("f16");
+  ASSERT_EQ(f16.dtype(), kFloat16);
+  ASSERT_EQ(f16.shape(), (Shape{6}));
+  const uint16_t f16_bits[] = {0x3C00, 0xC000, 0x3800, 0x7BFF, 0x0001, 0x7C00};  // 1 -2 .5 65504 2^-24 inf
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(f16.data<Half>()[i].bits, f16_bits[i]) << i;
+  const Tensor& bf16 = m.at("bf16");
+  ASSERT_EQ(bf16.dtype(), kBFloat16);
+  ASSERT_EQ(bf16.shape(), (Shape{2, 2}));
+  const uint16_t bf16_bits[] = {0x3F80, 0xC040, 0x3E80, 0x7F80};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(bf16.data<BFloat16>()[i].bits, bf16_bits[i]) << i;
+  EXPECT_EQ(m.at("i32").dtype(), kInt32);
+  EXPECT_EQ(m.at("i32").shape(), (Shape{1, 3}));
+  EXPECT_EQ(m.at("i32").to_vector<int64_t>(), (std::vector<int64_t>{-2147483648LL, 0, 2147483647}));
+  EXPECT_EQ(m.at("i64").dtype(), kInt64);
+  EXPECT_EQ(m.at("i64").to_vector<int64_t>(),
+            (std::vector<int64_t>{std::numeric_limits<int64_t>::min(), 1, std::numeric_limits<int64_t>::max()}));
+  EXPECT_EQ(m.at("u8").dtype(), kUInt8);
+  EXPECT_EQ(m.at("u8").to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 127, 255}));
+  EXPECT_EQ(m.at("bool").dtype(), kBool);
+  EXPECT_EQ(m.at("bool").to_vector<int64_t>(), (std::vector<int64_t>{1, 0, 1}));
+  EXPECT_EQ(m.at("scalar").dim(), 0);
+  EXPECT_EQ(m.at("scalar").to_vector<float>(), (std::vector<float>{3.25f}));
+  EXPECT_EQ(m.at("empty").dtype(), kFloat32);
+  EXPECT_EQ(m.at("empty").shape(), (Shape{0, 3}));
+}
+
+const Metadata kPythonMetadata = {{"format", "np"}, {"source", "make_safetensors_reference.py"}};
+
+// ------------------------------------------------------------------ round trips
+
+TEST_F(Safetensors, RoundTripEveryDtypeThroughBytesAndFiles) {
+  const TensorMap m = make_ember_tensors();
+  const Bytes b = io::serialize_safetensors(m);
+  check_ember_tensors(io::deserialize_safetensors(b.data(), b.size()));
+  io::save_safetensors(path("m.safetensors"), m);
+  check_ember_tensors(io::load_safetensors(path("m.safetensors")));
+  check_ember_tensors(io::load_safetensors(path("m.safetensors"), nullptr, {.mmap = false}));
+}
+
+TEST_F(Safetensors, RoundTripPreservesSpecialFloatBits) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const float denorm = std::numeric_limits<float>::denorm_min();
+  TensorMap m{{"x", tensor<float>({nan, inf, -inf, -0.0f, denorm})}};
+  const Bytes b = io::serialize_safetensors(m);
+  TensorMap r = io::deserialize_safetensors(b.data(), b.size());
+  const float* p = r.at("x").data<float>();
+  const float want[] = {nan, inf, -inf, -0.0f, denorm};
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(std::memcmp(&p[i], &want[i], 4), 0) << i;
+}
+
+TEST_F(Safetensors, RoundTripZeroDimAndEmptyTensors) {
+  TensorMap m{{"scalar", tensor<int64_t>({-3}).view({})}, {"empty", empty({0, 3}, {.dtype = kFloat64})},
+              {"empty1d", empty({0}, {.dtype = kBool})}, {"after", tensor<float>({2.5f})}};
+  const Bytes b = io::serialize_safetensors(m);
+  TensorMap r = io::deserialize_safetensors(b.data(), b.size());
+  EXPECT_EQ(r.at("scalar").shape(), Shape{});
+  EXPECT_EQ(r.at("scalar").to_vector<int64_t>(), (std::vector<int64_t>{-3}));
+  EXPECT_EQ(r.at("empty").shape(), (Shape{0, 3}));
+  EXPECT_EQ(r.at("empty").dtype(), kFloat64);
+  EXPECT_EQ(r.at("empty1d").shape(), (Shape{0}));
+  EXPECT_EQ(r.at("after").to_vector<float>(), (std::vector<float>{2.5f}));
+}
+
+TEST_F(Safetensors, NonContiguousViewsAreWrittenInLogicalOrder) {
+  Tensor base = tensor<float>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {3, 4});
+  TensorMap m{{"t", base.transpose(0, 1)},              // (4, 3)
+              {"s", base.slice(1, 1, 4, 2)},            // columns 1 and 3
+              {"e", tensor<float>({5, 6}).expand({3, 2})},  // stride 0
+              {"r", base.select(0, 2)}};                // offset view
+  const Bytes b = io::serialize_safetensors(m);
+  TensorMap r = io::deserialize_safetensors(b.data(), b.size());
+  EXPECT_EQ(r.at("t").to_vector<float>(), (std::vector<float>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}));
+  EXPECT_EQ(r.at("s").shape(), (Shape{3, 2}));
+  EXPECT_EQ(r.at("s").to_vector<float>(), (std::vector<float>{1, 3, 5, 7, 9, 11}));
+  EXPECT_EQ(r.at("e").to_vector<float>(), (std::vector<float>{5, 6, 5, 6, 5, 6}));
+  EXPECT_EQ(r.at("r").to_vector<float>(), (std::vector<float>{8, 9, 10, 11}));
+  // The source is untouched and still a view.
+  EXPECT_FALSE(m.at("t").is_contiguous());
+  EXPECT_TRUE(m.at("t").shares_storage(base));
+}
+
+TEST_F(Safetensors, TensorsRequiringGradAreSavedWithoutTheGraph) {
+  Tensor w = tensor<float>({1, 2, 3}).requires_grad_();
+  const Bytes b = io::serialize_safetensors({{"w", w}});
+  TensorMap r = io::deserialize_safetensors(b.data(), b.size());
+  EXPECT_FALSE(r.at("w").requires_grad());
+  EXPECT_EQ(r.at("w").to_vector<float>(), (std::vector<float>{1, 2, 3}));
+}
+
+TEST_F(Safetensors, MetadataRoundTripsWithEscapes) {
+  const Metadata md = {{"plain", "value"},
+                       {"escapes", "\"quoted\" back\\slash \n\r\t\b\f \x01\x1f \x7f"},
+                       {"unicode", "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"},
+                       {"", "empty key"}};
+  const Bytes b = io::serialize_safetensors({{"x", tensor<float>({1})}}, md);
+  Metadata got;
+  io::deserialize_safetensors(b.data(), b.size(), &got);
+  EXPECT_EQ(got, md);
+  // Loading clears what the map held; a file without metadata gives an empty map.
+  const Bytes plain = io::serialize_safetensors({{"x", tensor<float>({1})}});
+  io::deserialize_safetensors(plain.data(), plain.size(), &got);
+  EXPECT_TRUE(got.empty());
+  io::save_safetensors(path("md.safetensors"), {}, md);
+  io::load_safetensors(path("md.safetensors"), &got);
+  EXPECT_EQ(got, md);
+}
+
+TEST_F(Safetensors, DeserializeCopiesTheBuffer) {
+  Bytes b = io::serialize_safetensors({{"x", tensor<int32_t>({1, 2})}});
+  TensorMap r = io::deserialize_safetensors(b.data(), b.size());
+  std::fill(b.end() - 8, b.end(), uint8_t{0xAB});
+  EXPECT_EQ(r.at("x").to_vector<int64_t>(), (std::vector<int64_t>{1, 2}));
+}
+
+// ------------------------------------------------------------------ exact bytes, written by hand
+
+TEST_F(Safetensors, HeaderBytesOfASmallFileAreExact) {
+  // Inserted out of order: the header and the data follow name order.
+  TensorMap m;
+  m["b"] = tensor<float>({1.0f, -2.0f});
+  m["a"] = tensor<uint8_t>({7}).view({});
+  const std::string json = R"({"a":{"dtype":"U8","shape":[],"data_offsets":[0,1]},)"
+                           R"("b":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}})";
+  ASSERT_EQ(json.size(), 105u);  // padded with 7 spaces to 112 = 0x70
+  Bytes want = {0x70, 0, 0, 0, 0, 0, 0, 0};
+  want.insert(want.end(), json.begin(), json.end());
+  want.insert(want.end(), 7, ' ');
+  const Bytes data = {0x07, 0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xC0};  // 7, 1.0f, -2.0f (LE)
+  want.insert(want.end(), data.begin(), data.end());
+  EXPECT_EQ(io::serialize_safetensors(m), want);
+  io::save_safetensors(path("small.safetensors"), m);
+  EXPECT_EQ(read_bytes(path("small.safetensors")), want);
+}
+
+TEST_F(Safetensors, BytesMatchThePythonImplementation) {
+  // safetensors 0.8.0: serialize({"x": bf16 [1.0, -3.0]}, metadata={"k": "v"}) returned exactly
+  // these bytes (header of 80 bytes, already a multiple of 8: no padding).
+  const std::string json = R"({"__metadata__":{"k":"v"},"x":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}})";
+  Bytes want = {0x50, 0, 0, 0, 0, 0, 0, 0};
+  want.insert(want.end(), json.begin(), json.end());
+  want.insert(want.end(), {0x80, 0x3F, 0x40, 0xC0});
+  const TensorMap m{{"x", tensor<BFloat16>({BFloat16(1.0f), BFloat16(-3.0f)})}};
+  EXPECT_EQ(io::serialize_safetensors(m, {{"k", "v"}}), want);
+}
+
+TEST_F(Safetensors, EmptyMapIsAPaddedEmptyObject) {
+  const Bytes want = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
+  EXPECT_EQ(io::serialize_safetensors({}), want);
+  EXPECT_TRUE(io::deserialize_safetensors(want.data(), want.size()).empty());
+}
+
+// ------------------------------------------------------------------ interop with Python
+
+TEST_F(Safetensors, LoadsFileWrittenByPythonSafetensors) {
+  const fs::path p = data_dir() / "safetensors_from_python.safetensors";
+  ASSERT_TRUE(fs::exists(p)) << p;
+  for (bool mmap : {true, false}) {
+    SCOPED_TRACE(mmap ? "mmap" : "read");
+    Metadata md;
+    TensorMap m = io::load_safetensors(p.string(), &md, {.mmap = mmap});
+    check_python_tensors(m);
+    EXPECT_EQ(md, kPythonMetadata);
+  }
+  const Bytes b = read_bytes(p);
+  Metadata md;
+  check_python_tensors(io::deserialize_safetensors(b.data(), b.size(), &md));
+  EXPECT_EQ(md, kPythonMetadata);
+}
+
+TEST_F(Safetensors, EmberFileIsStableAndReadable) {
+  const fs::path p = data_dir() / "safetensors_from_ember.safetensors";
+  const Bytes written = io::serialize_safetensors(make_ember_tensors(), make_ember_metadata());
+  if (std::getenv("EMBER_REGENERATE_TEST_DATA")) write_bytes(p, written);
+  // The committed file was checked with the Python reference reader
+  // (make_safetensors_reference.py --check); Ember must keep writing exactly those bytes.
+  ASSERT_TRUE(fs::exists(p)) << p;
+  EXPECT_EQ(read_bytes(p), written);
+  Metadata md;
+  check_ember_tensors(io::load_safetensors(p.string(), &md));
+  EXPECT_EQ(md, make_ember_metadata());
+}
+
+// ------------------------------------------------------------------ memory mapping
+
+TEST_F(Safetensors, MmapTensorsAliasThePrivateMapping) {
+  fs::copy_file(data_dir() / "safetensors_from_python.safetensors", path("p.safetensors"));
+  const Bytes before = read_bytes(path("p.safetensors"));
+  Tensor view;
+  {
+    TensorMap m = io::load_safetensors(path("p.safetensors").string());
+    const auto maps = mappings_of(path("p.safetensors"));
+    ASSERT_FALSE(maps.empty()) << "the file is not mapped";
+    // The python writer aligns every tensor: all non-empty ones alias the mapping.
+    for (const auto& [name, t] : m)
+      if (t.numel() > 0) EXPECT_TRUE(in_mapping(t.data_ptr(), maps)) << name;
+    // Writes are copy-on-write: visible through the tensor, never in the file.
+    m.at("f32").data<float>()[0] = 42.0f;
+    EXPECT_EQ(m.at("f32").to_vector<float>()[0], 42.0f);
+    view = m.at("i64").slice(0, 1, 3);
+  }
+  // A view alone keeps the mapping alive.
+  EXPECT_FALSE(mappings_of(path("p.safetensors")).empty());
+  EXPECT_EQ(view.to_vector<int64_t>(), (std::vector<int64_t>{1, std::numeric_limits<int64_t>::max()}));
+  view = Tensor();
+  EXPECT_TRUE(mappings_of(path("p.safetensors")).empty()) << "the mapping outlived every tensor";
+  EXPECT_EQ(read_bytes(path("p.safetensors")), before);
+}
+
+TEST_F(Safetensors, ReadModeCopiesAndClosesTheFile) {
+  fs::copy_file(data_dir() / "safetensors_from_python.safetensors", path("p.safetensors"));
+  TensorMap m = io::load_safetensors(path("p.safetensors").string(), nullptr, {.mmap = false});
+  EXPECT_TRUE(mappings_of(path("p.safetensors")).empty());
+  check_python_tensors(m);
+}
+
+TEST_F(Safetensors, SavingOverAMappedFileKeepsOldTensorsValid) {
+  const std::string p = path("w.safetensors").string();
+  io::save_safetensors(p, {{"x", tensor<double>({1, 2, 3, 4})}});
+  TensorMap old = io::load_safetensors(p);
+  // save replaces the file by rename: the mapped inode stays intact for `old`.
+  io::save_safetensors(p, {{"x", tensor<double>({9})}});
+  EXPECT_EQ(old.at("x").to_vector<double>(), (std::vector<double>{1, 2, 3, 4}));
+  EXPECT_EQ(io::load_safetensors(p).at("x").to_vector<double>(), (std::vector<double>{9}));
+  EXPECT_EQ(listing(), (std::vector<std::string>{"w.safetensors"}));
+}
+
+// ------------------------------------------------------------------ malformed files
+
+struct Malformed {
+  const char* name;
+  Bytes bytes;
+  const char* rule;  // a phrase the message must contain
+};
+
+std::vector<Malformed> malformed_cases() {
+  const std::string f32x2 = entry("a", "F32", "[2]", 0, 8);
+  const Bytes d8(8, 0);
+  std::vector<Malformed> c;
+  c.push_back({"Empty", {}, "shorter than the 8-byte"});
+  c.push_back({"SevenBytes", {0, 0, 0, 0, 0, 0, 0}, "shorter than the 8-byte"});
+  c.push_back({"HeaderOver100MB", make_file("{}", {}, 100'000'001), "exceeds the limit"});
+  c.push_back({"HeaderLengthHuge", make_file("{}", {}, std::numeric_limits<int64_t>::max()), "exceeds the limit"});
+  c.push_back({"HeaderPastEnd", make_file("{}", {}, 3), "runs past the end"});
+  c.push_back({"HeaderLengthZero", make_file(""), "not a JSON object"});
+  c.push_back({"InvalidUtf8Byte", make_file("{\"\xFF\":{}}"), "not valid UTF-8"});
+  c.push_back({"OverlongUtf8", make_file("{\"\xC0\xAF\":{}}"), "not valid UTF-8"});
+  c.push_back({"SurrogateUtf8", make_file("{\"\xED\xA0\x80\":{}}"), "not valid UTF-8"});
+  c.push_back({"TruncatedUtf8", make_file("{\"\xE2\x82"), "not valid UTF-8"});
+  c.push_back({"NotJson", make_file("{\"a\":"), "not valid JSON"});
+  c.push_back({"NotJsonBareWord", make_file("{abc}"), "not valid JSON"});
+  c.push_back({"ArrayRoot", make_file("[1, 2]"), "not a JSON object"});
+  c.push_back({"StringRoot", make_file("\"{}\""), "not a JSON object"});
+  c.push_back({"LeadingSpace", make_file(" {}"), "not a JSON object"});
+  c.push_back({"TrailingGarbage", make_file("{}x"), "not valid JSON"});
+  c.push_back({"TrailingNewline", make_file("{}\n"), "trailing bytes"});
+  c.push_back({"TrailingTabThenSpaces", make_file("{}\t  "), "trailing bytes"});
+  c.push_back({"TrailingNul", make_file(std::string("{}\0", 3)), "NUL byte"});
+  c.push_back({"NulThenGarbage", make_file(std::string("{}\0\"x\"}", 7)), "NUL byte"});
+  c.push_back({"TwoObjects", make_file("{} {}"), "not valid JSON"});
+  c.push_back({"DuplicateTensor", make_file("{" + f32x2 + "," + entry("a", "F32", "[2]", 8, 16) + "}", Bytes(16, 0)),
+               "duplicate key \"a\""});
+  c.push_back({"DuplicateField", make_file(R"({"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d8),
+               "duplicate key \"dtype\""});
+  c.push_back({"DuplicateMetadataKey", make_file(R"({"__metadata__":{"k":"1","k":"2"}})"), "duplicate key \"k\""});
+  c.push_back({"TooDeep", make_file(R"({"a":{"dtype":[[1]]}})"), "nests deeper"});
+  c.push_back({"EntryNotObject", make_file(R"({"a":5})"), "entry must be a JSON object"});
+  c.push_back({"MissingDtype", make_file(R"({"a":{"shape":[2],"data_offsets":[0,8]}})", d8), "missing field \"dtype\""});
+  c.push_back({"MissingShape", make_file(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", d8), "missing field \"shape\""});
+  c.push_back({"MissingOffsets", make_file(R"({"a":{"dtype":"F32","shape":[2]}})", d8), "missing field \"data_offsets\""});
+  c.push_back({"ExtraField", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", d8),
+               "unexpected field \"x\""});
+  c.push_back({"DtypeNotString", make_file(R"({"a":{"dtype":1,"shape":[2],"data_offsets":[0,8]}})", d8),
+               "dtype must be a string"});
+  c.push_back({"UnknownDtype", make_file("{" + entry("a", "XYZ", "[2]", 0, 8) + "}", d8), "unknown dtype \"XYZ\""});
+  c.push_back({"LowercaseDtype", make_file("{" + entry("a", "f32", "[2]", 0, 8) + "}", d8), "unknown dtype"});
+  c.push_back({"UnsupportedI8", make_file("{" + entry("a", "I8", "[8]", 0, 8) + "}", d8), "unsupported dtype \"I8\""});
+  c.push_back({"UnsupportedF8", make_file("{" + entry("a", "F8_E4M3", "[8]", 0, 8) + "}", d8), "unsupported dtype"});
+  c.push_back({"ShapeNotArray", make_file("{" + entry("a", "F32", "2", 0, 8) + "}", d8), "shape must be an array"});
+  c.push_back({"ShapeNegative", make_file("{" + entry("a", "F32", "[-2]", 0, 8) + "}", d8), "non-negative integers"});
+  c.push_back({"ShapeFloat", make_file("{" + entry("a", "F32", "[2.0]", 0, 8) + "}", d8), "non-negative integers"});
+  c.push_back({"ShapeString", make_file("{" + entry("a", "F32", "[\"2\"]", 0, 8) + "}", d8), "non-negative integers"});
+  c.push_back({"ShapeBeyondInt64", make_file("{" + entry("a", "U8", "[9223372036854775808]", 0, 8) + "}", d8),
+               "non-negative integers"});
+  c.push_back({"ShapeCountOverflow", make_file("{" + entry("a", "U8", "[4294967296,4294967296]", 0, 8) + "}", d8),
+               "overflows a 64-bit element count"});
+  c.push_back({"ShapeOverflowBeforeZero",
+               make_file("{" + entry("a", "U8", "[4294967296,4294967296,0]", 0, 0) + "}"), "overflows"});
+  c.push_back({"ShapeByteOverflow", make_file("{" + entry("a", "F64", "[4611686018427387904]", 0, 8) + "}", d8),
+               "overflows a 64-bit byte count"});
+  c.push_back({"OffsetsNotArray", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":8}})", d8),
+               "data_offsets must be an array of two"});
+  c.push_back({"OffsetsThree", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4,8]}})", d8),
+               "data_offsets must be an array of two"});
+  c.push_back({"OffsetsNegative", make_file(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[-1,-1]}})"),
+               "data_offsets must be non-negative"});
+  c.push_back({"OffsetsFloat", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8.0]}})", d8),
+               "data_offsets must be non-negative"});
+  c.push_back({"OffsetsReversed", make_file("{" + entry("a", "F32", "[0]", 8, 0) + "}", d8), "end before they begin"});
+  c.push_back({"SizeMismatch", make_file("{" + entry("a", "F32", "[3]", 0, 8) + "}", d8), "need 12"});
+  c.push_back({"GapAtStart", make_file("{" + entry("a", "F32", "[1]", 4, 8) + "}", d8), "gap"});
+  c.push_back({"GapBetween", make_file("{" + entry("a", "F32", "[1]", 0, 4) + "," + entry("b", "F32", "[1]", 8, 12) + "}",
+                                       Bytes(12, 0)),
+               "gap"});
+  c.push_back({"Overlap", make_file("{" + f32x2 + "," + entry("b", "F32", "[1]", 4, 8) + "}", d8), "overlapping"});
+  c.push_back({"EmptyInsideAnother", make_file("{" + f32x2 + "," + entry("b", "F32", "[0]", 4, 4) + "}", d8),
+               "overlapping"});
+  c.push_back({"ExtraDataAtEnd", make_file("{" + f32x2 + "}", Bytes(9, 0)), "to the end of the file"});
+  c.push_back({"DataMissing", make_file("{" + f32x2 + "}", Bytes(4, 0)), "to the end of the file"});
+  c.push_back({"DataWithoutTensors", make_file("{}", Bytes(4, 0)), "to the end of the file"});
+  c.push_back({"OffsetsHuge", make_file("{" + entry("a", "U8", "[0]", 0, 0) + "," +
+                                        entry("b", "U8", "[1]", 18446744073709551615ull - 1, 18446744073709551615ull) +
+                                        "}"),
+               "gap"});
+  c.push_back({"MetadataNotObject", make_file(R"({"__metadata__":"x"})"), "\"__metadata__\" must be an object"});
+  c.push_back({"MetadataValueNotString", make_file(R"({"__metadata__":{"k":1}})"), "must be a string"});
+  c.push_back({"MetadataNested", make_file(R"({"__metadata__":{"k":{}}})"), "must be a string"});
+  c.push_back({"BoolByteTwo", make_file("{" + entry("a", "BOOL", "[2]", 0, 2) + "}", {1, 2}), "BOOL element 1"});
+  return c;
+}
+
+class SafetensorsMalformed : public Safetensors, public ::testing::WithParamInterface<Malformed> {};
+
+TEST_P(SafetensorsMalformed, IsRejectedNamingTheRule) {
+  const Malformed& m = GetParam();
+  expect_io_error([&] { io::deserialize_safetensors(m.bytes.data(), m.bytes.size()); }, m.rule);
+  const std::string p = path("bad.safetensors").string();
+  write_bytes(p, m.bytes);
+  expect_io_error([&] { io::load_safetensors(p); }, m.rule, p);
+  expect_io_error([&] { io::load_safetensors(p, nullptr, {.mmap = false}); }, m.rule, p);
+}
+
+INSTANTIATE_TEST_SUITE_P(Rules, SafetensorsMalformed, ::testing::ValuesIn(malformed_cases()),
+                         [](const ::testing::TestParamInfo<Malformed>& i) { return std::string(i.param.name); });
+
+TEST_F(Safetensors, AcceptsSpacePaddingAndZeroSizeTensorsAtBoundaries) {
+  // Zero-size tensors before, between and after the others, sharing offsets; header padded.
+  const std::string h = "{" + entry("z0", "F32", "[0]", 0, 0) + "," + entry("a", "U8", "[2]", 0, 2) + "," +
+                        entry("z1", "I64", "[0,5]", 2, 2) + "," + entry("b", "U8", "[1]", 2, 3) + "," +
+                        entry("z2", "BOOL", "[0]", 3, 3) + "}" + std::string(9, ' ');
+  const Bytes b = make_file(h, {1, 2, 3});
+  TensorMap m = io::deserialize_safetensors(b.data(), b.size());
+  ASSERT_EQ(m.size(), 5u);
+  EXPECT_EQ(m.at("a").to_vector<int64_t>(), (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(m.at("b").to_vector<int64_t>(), (std::vector<int64_t>{3}));
+  EXPECT_EQ(m.at("z1").shape(), (Shape{0, 5}));
+}
+
+TEST_F(Safetensors, AcceptsWhitespaceInsideJsonAndEscapedNames) {
+  const std::string h = "{ \"a\\u0000b\" : {\n\"dtype\" :\t\"U8\", \"shape\": [ 1 ], \"data_offsets\": [0, 1] } }  ";
+  const Bytes b = make_file(h, {9});
+  TensorMap m = io::deserialize_safetensors(b.data(), b.size());
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m.begin()->first, std::string("a\0b", 3));
+}
+
+TEST_F(Safetensors, EveryPrefixOfAValidFileIsRejected) {
+  for (const char* file : {"safetensors_from_python.safetensors", "safetensors_from_ember.safetensors"}) {
+    const Bytes b = read_bytes(data_dir() / file);
+    ASSERT_GT(b.size(), 100u) << file;
+    ASSERT_NO_THROW(io::deserialize_safetensors(b.data(), b.size())) << file;
+    for (size_t len = 0; len < b.size(); ++len) {
+      EXPECT_THROW(io::deserialize_safetensors(b.data(), len), IOError) << file << " prefix " << len;
+    }
+  }
+  // Through the file paths too (one file: a few hundred small writes).
+  const Bytes b = read_bytes(data_dir() / "safetensors_from_python.safetensors");
+  const std::string p = path("prefix.safetensors").string();
+  for (size_t len = 0; len < b.size(); ++len) {
+    write_bytes(p, Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(len)));
+    EXPECT_THROW(io::load_safetensors(p), IOError) << "prefix " << len;
+    EXPECT_THROW(io::load_safetensors(p, nullptr, {.mmap = false}), IOError) << "prefix " << len;
+  }
+}
+
+TEST_F(Safetensors, NullBufferIsRejected) {
+  expect_io_error([] { io::deserialize_safetensors(nullptr, 0); }, "shorter than the 8-byte");
+  expect_io_error([] { io::deserialize_safetensors(nullptr, 16); }, "null data pointer");
+}
+
+// ------------------------------------------------------------------ I/O and argument errors
+
+TEST_F(Safetensors, MissingFileIsAnIOErrorWithPathAndReason) {
+  const std::string p = path("missing.safetensors").string();
+  for (bool mmap : {true, false})
+    expect_io_error([&] { io::load_safetensors(p, nullptr, {.mmap = mmap}); }, p, "No such file or directory");
+}
+
+TEST_F(Safetensors, DirectoryIsNotAFile) {
+  const std::string p = dir_.string();
+  for (bool mmap : {true, false})
+    expect_io_error([&] { io::load_safetensors(p, nullptr, {.mmap = mmap}); }, p, "Is a directory");
+}
+
+TEST_F(Safetensors, UnwritableDestinationsAreIOErrors) {
+  const TensorMap m{{"x", tensor<float>({1})}};
+  const std::string no_dir = path("no/such/dir/x.safetensors").string();
+  expect_io_error([&] { io::save_safetensors(no_dir, m); }, no_dir, "No such file or directory");
+  write_bytes(path("plain"), {1});
+  const std::string under_file = path("plain/x.safetensors").string();
+  expect_io_error([&] { io::save_safetensors(under_file, m); }, under_file, "Not a directory");
+  fs::create_directory(path("a_dir"));
+  const std::string onto_dir = path("a_dir").string();
+  expect_io_error([&] { io::save_safetensors(onto_dir, m); }, onto_dir, "Is a directory");
+  // Failed saves leave no temporary files behind.
+  std::vector<std::string> files = listing();
+  std::sort(files.begin(), files.end());
+  EXPECT_EQ(files, (std::vector<std::string>{"a_dir", "plain"}));
+}
+
+TEST_F(Safetensors, SaveReplacesAnExistingFile) {
+  const std::string p = path("x.safetensors").string();
+  write_bytes(p, Bytes(1000, 0xEE));
+  io::save_safetensors(p, {{"x", tensor<int64_t>({5})}});
+  EXPECT_EQ(io::load_safetensors(p).at("x").to_vector<int64_t>(), (std::vector<int64_t>{5}));
+  EXPECT_EQ(listing(), (std::vector<std::string>{"x.safetensors"}));
+}
+
+TEST_F(Safetensors, BadArgumentsAreValueErrors) {
+  const Tensor x = tensor<float>({1});
+  EXPECT_THROW(io::serialize_safetensors({{"__metadata__", x}}), ValueError);
+  EXPECT_THROW(io::serialize_safetensors({{"x", Tensor()}}), ValueError);
+  EXPECT_THROW(io::serialize_safetensors({{"bad\xFFname", x}}), ValueError);
+  EXPECT_THROW(io::serialize_safetensors({{"x", x}}, {{"k", "\xC0\xAF"}}), ValueError);
+  EXPECT_THROW(io::serialize_safetensors({{"x", x}}, {{"\xFF", "v"}}), ValueError);
+  EXPECT_THROW(io::save_safetensors(path("x.safetensors").string(), {{"__metadata__", x}}), ValueError);
+  EXPECT_TRUE(listing().empty()) << "a rejected save created a file";
+}
+
+}  // namespace
