@@ -294,7 +294,7 @@ struct SqDevOp : SumOp<T> {
 };
 
 template <class T>
-void var_kernel(T* out, const T* x, const ReduceGeom& g, int64_t correction) {
+void var_kernel(T* out, const T* x, const ReduceGeom& g, int64_t correction, bool take_sqrt) {
   const int64_t A = g.outer, R = g.size, B = g.inner;
   const double denom = static_cast<double>(std::max<int64_t>(0, R - correction));
   // Two passes (mean, then squared deviations) in double: no cancellation for data far from 0.
@@ -304,7 +304,8 @@ void var_kernel(T* out, const T* x, const ReduceGeom& g, int64_t correction) {
         const T* row = x + a * R;
         SqDevOp<T> op;
         op.mean = reduce_row(row, R, SumOp<T>()) / static_cast<double>(R);
-        out[a] = to_out<T>(reduce_row(row, R, op) / denom);
+        const double v = reduce_row(row, R, op) / denom;
+        out[a] = to_out<T>(take_sqrt ? std::sqrt(v) : v);
       }
     });
     return;
@@ -325,7 +326,10 @@ void var_kernel(T* out, const T* x, const ReduceGeom& g, int64_t correction) {
                        double d = static_cast<double>(static_cast<compute_t<T>>(base[k * B + j])) - mean[j];
                        m2[j] += d * d;
                      }
-                   for (int64_t j = 0; j < w; ++j) out[a * B + b0 + j] = to_out<T>(m2[j] / denom);
+                   for (int64_t j = 0; j < w; ++j) {
+                     const double v = m2[j] / denom;
+                     out[a * B + b0 + j] = to_out<T>(take_sqrt ? std::sqrt(v) : v);
+                   }
                  }
                });
 }
@@ -389,16 +393,19 @@ void logsumexp_kernel(T* out, const T* x, const ReduceGeom& g) {
 // ------------------------------------------------------------------ cumsum
 
 template <class T, class Out>
-void cumsum_kernel(Out* out, const T* x, const ReduceGeom& g) {
+void cumsum_kernel(Out* out, const T* x, const ReduceGeom& g, bool reverse) {
   using Acc = wide_t<T>;
   const int64_t A = g.outer, R = g.size, B = g.inner;
+  // Position of the k-th step along the axis (suffix sums walk it backwards).
+  auto pos = [R, reverse](int64_t k) { return reverse ? R - 1 - k : k; };
   if (B == 1) {
     parallel_for(A, std::max<int64_t>(1, kGrain / std::max<int64_t>(R, 1)), [&](int64_t a0, int64_t a1) {
       for (int64_t a = a0; a < a1; ++a) {
         Acc acc = 0;
         for (int64_t k = 0; k < R; ++k) {
-          acc += static_cast<Acc>(static_cast<compute_t<T>>(x[a * R + k]));
-          out[a * R + k] = to_out<Out>(acc);
+          const int64_t i = a * R + pos(k);
+          acc += static_cast<Acc>(static_cast<compute_t<T>>(x[i]));
+          out[i] = to_out<Out>(acc);
         }
       }
     });
@@ -412,7 +419,7 @@ void cumsum_kernel(Out* out, const T* x, const ReduceGeom& g) {
                    const int64_t a = i / ntiles, b0 = (i % ntiles) * kTile, w = std::min(kTile, B - b0);
                    for (int64_t j = 0; j < w; ++j) acc[j] = 0;
                    for (int64_t k = 0; k < R; ++k) {
-                     const int64_t off = (a * R + k) * B + b0;
+                     const int64_t off = (a * R + pos(k)) * B + b0;
                      for (int64_t j = 0; j < w; ++j) {
                        acc[j] += static_cast<Acc>(static_cast<compute_t<T>>(x[off + j]));
                        out[off + j] = to_out<Out>(acc[j]);
@@ -467,10 +474,10 @@ void reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& in, c
   });
 }
 
-void var(const Tensor& out, const Tensor& in, const ReduceGeom& g, int64_t correction) {
+void var(const Tensor& out, const Tensor& in, const ReduceGeom& g, int64_t correction, bool take_sqrt) {
   if (g.outer * g.inner == 0) return;
   dispatch<kFloatingTypes>(in.dtype(), "var", [&]<class T>() {
-    var_kernel<T>(static_cast<T*>(out.data_ptr()), static_cast<const T*>(in.data_ptr()), g, correction);
+    var_kernel<T>(static_cast<T*>(out.data_ptr()), static_cast<const T*>(in.data_ptr()), g, correction, take_sqrt);
   });
 }
 
@@ -481,11 +488,24 @@ void logsumexp(const Tensor& out, const Tensor& in, const ReduceGeom& g) {
   });
 }
 
-void cumsum(const Tensor& out, const Tensor& in, const ReduceGeom& g) {
+void cumsum(const Tensor& out, const Tensor& in, const ReduceGeom& g, bool reverse) {
   if (g.outer * g.size * g.inner == 0) return;
   dispatch(in.dtype(), "cumsum", [&]<class T>() {
     using Out = std::conditional_t<std::is_floating_point_v<compute_t<T>>, T, int64_t>;
-    cumsum_kernel<T, Out>(static_cast<Out*>(out.data_ptr()), static_cast<const T*>(in.data_ptr()), g);
+    cumsum_kernel<T, Out>(static_cast<Out*>(out.data_ptr()), static_cast<const T*>(in.data_ptr()), g, reverse);
+  });
+}
+
+void scatter_reduced(const Tensor& gx, const Tensor& gy, const Tensor& indices, const ReduceGeom& g) {
+  const int64_t A = g.outer, R = g.size, B = g.inner;
+  const int64_t* idx = static_cast<const int64_t*>(indices.data_ptr());
+  dispatch<kFloatingTypes>(gx.dtype(), "scatter_reduced", [&]<class T>() {
+    T* dst = static_cast<T*>(gx.data_ptr());
+    const T* src = static_cast<const T*>(gy.data_ptr());
+    parallel_for(A, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, B)), [&](int64_t a0, int64_t a1) {
+      for (int64_t a = a0; a < a1; ++a)
+        for (int64_t b = 0; b < B; ++b) dst[(a * R + idx[a * B + b]) * B + b] = src[a * B + b];
+    });
   });
 }
 

@@ -103,12 +103,17 @@ EMBER_API void reduce(const Tensor& out, const Tensor& in, const ReduceGeom& g, 
 /// (NaN counts as the extreme). `values` may be undefined (argmax/argmin); indices are int64.
 EMBER_API void reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& in, const ReduceGeom& g,
                           bool is_max);
-/// Variance along the middle axis, two-pass in double (f32 for none), divided by max(0, size - correction).
-EMBER_API void var(const Tensor& out, const Tensor& in, const ReduceGeom& g, int64_t correction);
+/// Variance along the middle axis (two passes in double), divided by max(0, size - correction);
+/// its square root (standard deviation) when take_sqrt.
+EMBER_API void var(const Tensor& out, const Tensor& in, const ReduceGeom& g, int64_t correction, bool take_sqrt = false);
 /// log(sum(exp(x))) along the middle axis, shifted by the max for stability.
 EMBER_API void logsumexp(const Tensor& out, const Tensor& in, const ReduceGeom& g);
-/// Inclusive prefix sum along the middle axis; out has in's geometry (int64 for integral inputs).
-EMBER_API void cumsum(const Tensor& out, const Tensor& in, const ReduceGeom& g);
+/// Inclusive prefix sum along the middle axis (suffix sum when reverse); out has in's
+/// geometry (int64 for integral inputs).
+EMBER_API void cumsum(const Tensor& out, const Tensor& in, const ReduceGeom& g, bool reverse = false);
+/// gx[o, indices[o, i], i] = gy[o, i] for a zero-filled contiguous gx (the backward of max/min
+/// along a dim); gy has gx's dtype, indices are int64.
+EMBER_API void scatter_reduced(const Tensor& gx, const Tensor& gy, const Tensor& indices, const ReduceGeom& g);
 
 // ------------------------------------------------------------------ softmax (src/cpu/softmax.cpp)
 /// Softmax (or log-softmax) along the middle axis; out has in's geometry and dtype.
