@@ -26,7 +26,7 @@ Shape byte_strides(const Tensor& t) {
 }
 
 /// Run on one thread: scatter-style kernels may write one element from several iterations.
-constexpr int64_t kSerial = std::numeric_limits<int64_t>::max();
+constexpr int64_t kSerial = std::numeric_limits<int64_t>::max() / 4;  // no overflow in parallel_for
 
 /// Iterates over `shape` with out (operand 0), data (operand 1, stride 0 along dim) and the
 /// index (operand 2), calling `op(out_ptr, data_ptr_at_index)` per element. `data_dim_bytes`

@@ -379,3 +379,41 @@ TEST(OneHot, Errors) {
   EXPECT_THROW(one_hot(empty({0}, {.dtype = kInt64})), ValueError);
   EXPECT_THROW(one_hot(tensor<int64_t>({0}), -2), ValueError);
 }
+
+// ------------------------------------------------------------------ upstream gradients with stride 0
+// sum()'s backward hands an expanded (stride-0) gradient to the op's backward; the kernels must
+// read it through its strides.
+TEST(IndexingGradients, ExpandedUpstreamGradient) {
+  Tensor x = random_tensor({3, 2}, 30).requires_grad_();
+  index_select(x, 0, tensor<int64_t>({0, 0, 2})).sum().backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 2, 0, 0, 1, 1}));
+  Tensor w = random_tensor({3, 2}, 31).requires_grad_();
+  embedding(w, tensor<int64_t>({2, 2, 1}, {3})).sum().backward();
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{0, 0, 1, 1, 2, 2}));
+  Tensor g = random_tensor({2, 3}, 32).requires_grad_();
+  gather(g, 1, tensor<int64_t>({2, 2, 0, 1}, {2, 2})).sum().backward();
+  EXPECT_EQ(g.grad().to_vector<double>(), (std::vector<double>{0, 0, 2, 1, 1, 0}));
+  Tensor s = random_tensor({3, 2}, 33).requires_grad_();
+  scatter_add(zeros({2, 2}, {.dtype = kFloat64}), 0, tensor<int64_t>({1, 0}, {1, 2}), s).sum().backward();
+  EXPECT_EQ(s.grad().to_vector<double>(), (std::vector<double>{1, 1, 0, 0, 0, 0}));
+  Tensor m = random_tensor({2, 2}, 34).requires_grad_();
+  triu(masked_fill(m, tensor<bool>({false, true}), 0.0)).sum().backward();
+  EXPECT_EQ(m.grad().to_vector<double>(), (std::vector<double>{1, 0, 0, 0}));
+}
+
+TEST(IndexingCuda, NotImplementedYet) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  Tensor x = zeros({2, 3}).cuda();
+  Tensor i = zeros({2}, {.dtype = kInt64}).cuda();
+  EXPECT_THROW(index_select(x, 0, i), NotImplemented);
+  EXPECT_THROW(gather(x, 0, zeros({2, 3}, {.dtype = kInt64}).cuda()), NotImplemented);
+  EXPECT_THROW(embedding(x, i), NotImplemented);
+  EXPECT_THROW(masked_fill(x, zeros({2, 3}, {.dtype = kBool}).cuda(), 1), NotImplemented);
+  EXPECT_THROW(triu(x), NotImplemented);
+  EXPECT_THROW(one_hot(i, 3), NotImplemented);
+  EXPECT_THROW(cat({x, x}), NotImplemented);
+  EXPECT_THROW(pad(x, {1, 1}), NotImplemented);
+  EXPECT_THROW(sort(x), NotImplemented);
+  EXPECT_THROW(topk(x, 1), NotImplemented);
+  EXPECT_THROW(multinomial(ones({3}).cuda(), 1), NotImplemented);
+}

@@ -319,3 +319,15 @@ TEST(Pad, Gradients) {
   expect_gradcheck([](const std::vector<Tensor>& in) { return pad(in[0].transpose(0, 2), {-1, 2}); },
                    {random_tensor({2, 3, 4}, 16)});
 }
+
+TEST(JoinGradients, ExpandedUpstreamGradient) {
+  // sum()'s backward gives a stride-0 gradient; narrow/pad must read it through its strides.
+  Tensor a = random_tensor({2, 2}, 40).requires_grad_();
+  Tensor b = random_tensor({2, 1}, 41).requires_grad_();
+  cat({a, b}, 1).sum().backward();
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{1, 1, 1, 1}));
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 1}));
+  Tensor p = random_tensor({3}, 42).requires_grad_();
+  pad(p, {-1, 2}).sum().backward();
+  EXPECT_EQ(p.grad().to_vector<double>(), (std::vector<double>{0, 1, 1}));
+}

@@ -294,3 +294,12 @@ TEST(Multinomial, Errors) {
   EXPECT_THROW(multinomial(w, 0, true), ValueError);
   EXPECT_THROW(multinomial(zeros({0}), 1, true), ValueError);
 }
+
+TEST(SortGradients, ExpandedUpstreamGradient) {
+  Tensor x = tensor<double>({3, 1, 2, 5}, {2, 2}).requires_grad_();
+  topk(x, 1, 1).first.sum().backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1, 0, 0, 1}));
+  Tensor y = tensor<double>({3, 1, 2}).requires_grad_();
+  sort(y, 0, true).first.sum().backward();
+  EXPECT_EQ(y.grad().to_vector<double>(), (std::vector<double>{1, 1, 1}));
+}
