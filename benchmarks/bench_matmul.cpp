@@ -2,7 +2,8 @@
 // and, when built with it, OpenBLAS's cblas_sgemm on the same shapes and thread counts.
 //
 // Shapes: square N = 256 ... 2048, and the Fashion-MNIST MLP's GEMMs (M×N×K, op(A)·op(B)) as
-// they appear in its forward and backward passes. Every shape runs at 1 and 2 threads.
+// they appear in its forward and backward passes, and the GPT's batched attention products.
+// Every shape runs at 1 and 2 threads.
 // Counters: GFLOP/s (2·M·N·K per iteration), pct_of_peak (of MACHINE.md's AVX-512 FMA peak:
 // 246 GFLOP/s on 1 thread, 478 on 2), ratio_vs_openblas (Ember's rate over OpenBLAS's, measured
 // by the OpenBLAS benchmark registered just before, interleaved so both see the same machine).
@@ -32,11 +33,13 @@ struct GemmShape {
   int64_t m, n, k;
   bool trans_a, trans_b;
   std::string label;
+  int64_t batch = 1;  // > 1: a batched product (3-d operands), as attention's
 };
 
 double peak_gflops(int threads) { return threads == 1 ? 246.0 : 478.0; }
 
 // Operands in the layout the shape names: op(A) is (m, k); with trans_a, A is stored (k, m).
+// Batched shapes put `batch` such matrices one after another.
 struct Operands {
   ember::Tensor a_stored, b_stored;  // contiguous storage
   ember::Tensor a, b;                // logical op(A) (m, k), op(B) (k, n): views, no copies
@@ -46,23 +49,31 @@ Operands make_operands(const GemmShape& s) {
   std::mt19937 gen(42);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
   Operands o;
-  o.a_stored = ember::empty(s.trans_a ? ember::Shape{s.k, s.m} : ember::Shape{s.m, s.k});
-  o.b_stored = ember::empty(s.trans_b ? ember::Shape{s.n, s.k} : ember::Shape{s.k, s.n});
+  ember::Shape sa = s.trans_a ? ember::Shape{s.k, s.m} : ember::Shape{s.m, s.k};
+  ember::Shape sb = s.trans_b ? ember::Shape{s.n, s.k} : ember::Shape{s.k, s.n};
+  if (s.batch > 1) {
+    sa.insert(sa.begin(), s.batch);
+    sb.insert(sb.begin(), s.batch);
+  }
+  o.a_stored = ember::empty(sa);
+  o.b_stored = ember::empty(sb);
   for (ember::Tensor* t : {&o.a_stored, &o.b_stored}) {
     float* p = t->data<float>();
     for (int64_t i = 0; i < t->numel(); ++i) p[i] = u(gen);
   }
-  o.a = s.trans_a ? o.a_stored.t() : o.a_stored;
-  o.b = s.trans_b ? o.b_stored.t() : o.b_stored;
+  o.a = s.trans_a ? o.a_stored.transpose(-1, -2) : o.a_stored;
+  o.b = s.trans_b ? o.b_stored.transpose(-1, -2) : o.b_stored;
   return o;
 }
 
-// Checks a row-major (m, n) result at sampled positions against a dot product in double.
-bool validate(const GemmShape& s, const Operands& o, const float* c, std::string* why) {
-  const float* a = o.a_stored.data<float>();
-  const float* b = o.b_stored.data<float>();
+// Checks a row-major (batch, m, n) result at sampled positions against a dot product in double.
+bool validate(const GemmShape& s, const Operands& o, const float* c_all, std::string* why) {
   std::mt19937 gen(7);
   for (int t = 0; t < 256; ++t) {
+    const int64_t bi = static_cast<int64_t>(gen() % static_cast<uint64_t>(s.batch));
+    const float* a = o.a_stored.data<float>() + bi * s.m * s.k;
+    const float* b = o.b_stored.data<float>() + bi * s.k * s.n;
+    const float* c = c_all + bi * s.m * s.n;
     const int64_t i = static_cast<int64_t>(gen() % static_cast<uint64_t>(s.m));
     const int64_t j = static_cast<int64_t>(gen() % static_cast<uint64_t>(s.n));
     double ref = 0, mag = 0;
@@ -93,7 +104,7 @@ std::map<std::string, double>& openblas_rates() {
 }
 
 double flop_count(const GemmShape& s) {
-  return 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
+  return 2.0 * static_cast<double>(s.batch) * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
 }
 
 // Plain counters from our own wall-clock timing of the loop (rate counters would print "/s"
@@ -133,12 +144,16 @@ void bench_ember(benchmark::State& state, GemmShape s, int threads, std::string 
 void bench_openblas(benchmark::State& state, GemmShape s, int threads, std::string key) {
   openblas_set_num_threads(threads);
   Operands o = make_operands(s);
-  ember::Tensor c = ember::empty({s.m, s.n});
+  ember::Tensor c = ember::empty({s.batch, s.m, s.n});
   auto run = [&] {
-    cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans, s.trans_b ? CblasTrans : CblasNoTrans,
-                static_cast<int>(s.m), static_cast<int>(s.n), static_cast<int>(s.k), 1.0f, o.a_stored.data<float>(),
-                static_cast<int>(s.trans_a ? s.m : s.k), o.b_stored.data<float>(),
-                static_cast<int>(s.trans_b ? s.k : s.n), 0.0f, c.data<float>(), static_cast<int>(s.n));
+    // Batched: one call per matrix (cblas has no batched GEMM), each threaded by OpenBLAS.
+    for (int64_t bi = 0; bi < s.batch; ++bi) {
+      cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans, s.trans_b ? CblasTrans : CblasNoTrans,
+                  static_cast<int>(s.m), static_cast<int>(s.n), static_cast<int>(s.k), 1.0f,
+                  o.a_stored.data<float>() + bi * s.m * s.k, static_cast<int>(s.trans_a ? s.m : s.k),
+                  o.b_stored.data<float>() + bi * s.k * s.n, static_cast<int>(s.trans_b ? s.k : s.n), 0.0f,
+                  c.data<float>() + bi * s.m * s.n, static_cast<int>(s.n));
+    }
   };
   run();
   std::string why;
@@ -169,6 +184,9 @@ int main(int argc, char** argv) {
       {128, 784, 256, false, false, "128x784x256_NN_fc1_dgrad"},
       {784, 256, 128, true, false, "784x256x128_TN_fc1_wgrad"},
       {128, 128, 256, false, true, "128x128x256_NT_fc2_fwd"},
+      // The byte-level GPT's attention (B=32, H=4, T=128, head dim 32): scores q·kᵀ, then att·v.
+      {128, 128, 32, false, true, "bmm128_128x128x32_NT_attn_qk", 128},
+      {128, 32, 128, false, false, "bmm128_128x32x128_NN_attn_av", 128},
   };
   for (const GemmShape& s : shapes) {
     for (int threads : {1, 2}) {
