@@ -10,6 +10,11 @@
 
 namespace ember::autograd {
 
+namespace detail {
+// node.cpp: runs the tensor hooks of the leaf an AccumulateGrad node feeds.
+Tensor run_leaf_hooks(Node& accumulate_grad, Tensor grad);
+}  // namespace detail
+
 namespace {
 
 struct NodeCompare {
@@ -100,19 +105,22 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     buffers.erase(n);
     in.resize(std::max(in.size(), n->outputs.size()));
 
-    if (capture) {
-      for (size_t c = 0; c < capture->size(); ++c) {
-        const Edge& ce = (*capture)[c];
-        if (ce.fn.get() == n && ce.input_nr < in.size() && in[ce.input_nr].defined()) {
-          (*captured)[c] = in[ce.input_nr];
-        }
-      }
-    }
-
     for (auto& [slot, hook] : n->pre_hooks) {
       if (slot < in.size() && in[slot].defined()) {
         Tensor r = hook(in[slot]);
         if (r.defined()) in[slot] = r;
+      }
+    }
+
+    // Captured after the tensor hooks, as torch.autograd.grad: a hook on an input changes the
+    // gradient returned for it (leaf hooks live on the leaf, so they are run here explicitly).
+    if (capture) {
+      for (size_t c = 0; c < capture->size(); ++c) {
+        const Edge& ce = (*capture)[c];
+        if (ce.fn.get() == n && ce.input_nr < in.size() && in[ce.input_nr].defined()) {
+          (*captured)[c] = n->name() == "AccumulateGrad" ? detail::run_leaf_hooks(*n, in[ce.input_nr])
+                                                          : in[ce.input_nr];
+        }
       }
     }
 

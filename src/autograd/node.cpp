@@ -47,6 +47,19 @@ std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>&& grads) {
 }
 }  // namespace
 
+namespace detail {
+Tensor run_leaf_hooks(Node& accumulate_grad, Tensor grad) {
+  auto* acc = dynamic_cast<AccumulateGrad*>(&accumulate_grad);
+  auto impl = acc ? acc->leaf() : nullptr;
+  if (!impl) return grad;
+  for (auto& hook : impl->hooks) {
+    Tensor r = hook(grad);
+    if (r.defined()) grad = r;
+  }
+  return grad;
+}
+}  // namespace detail
+
 Node::Node() : sequence_nr(g_sequence.fetch_add(1, std::memory_order_relaxed)) {}
 
 SavedTensor::SavedTensor(const Tensor& t) : defined_(t.defined()) {

@@ -542,3 +542,24 @@ TEST(Autograd, GradcheckOfViewChains) {
       {f64({0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, {2, 3}).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }
+
+TEST(Autograd, GradFunctionAppliesTensorHooksEngineOnly) {
+  // As torch.autograd.grad: hooks on a captured tensor modify the returned gradient.
+  auto times = [](double k) {
+    return [k](const Tensor& g) {
+      Tensor r = g.clone();
+      double* p = r.data<double>();
+      for (int64_t i = 0; i < r.numel(); ++i) p[i] *= k;
+      return r;
+    };
+  };
+  Tensor x = f64({1, 2}).requires_grad_();
+  x.register_hook(times(2.0));
+  Tensor h = x.unsqueeze(0);
+  h.register_hook(times(10.0));
+  Tensor y = h.t();
+  auto g = autograd::grad({y}, {h, x}, {f64({1, 3}, {2, 1})});
+  EXPECT_EQ(vals(g[0]), (std::vector<double>{10, 30}));
+  EXPECT_EQ(vals(g[1]), (std::vector<double>{20, 60}));
+  EXPECT_FALSE(x.grad().defined());
+}
