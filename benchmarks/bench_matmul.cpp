@@ -104,7 +104,8 @@ std::map<std::string, double>& openblas_rates() {
 }
 
 double flop_count(const GemmShape& s) {
-  return 2.0 * static_cast<double>(s.batch) * static_cast<double>(s.m) * static_cast<double>(s.n) * static_cast<double>(s.k);
+  return 2.0 * static_cast<double>(s.batch) * static_cast<double>(s.m) * static_cast<double>(s.n) *
+         static_cast<double>(s.k);
 }
 
 // Plain counters from our own wall-clock timing of the loop (rate counters would print "/s"

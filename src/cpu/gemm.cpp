@@ -140,8 +140,8 @@ struct Geometry {
 
 #if EMBER_HAVE_DNNL
 void sgemm_one(const Geometry& g, float alpha, const float* a, const float* b, float beta, float* c) {
-  const dnnl_status_t st = dnnl_sgemm(g.la.trans ? 'T' : 'N', g.lb.trans ? 'T' : 'N', g.m, g.n, g.k, alpha, a,
-                                      g.la.ld, b, g.lb.ld, beta, c, g.ldc);
+  const dnnl_status_t st = dnnl_sgemm(g.la.trans ? 'T' : 'N', g.lb.trans ? 'T' : 'N', g.m, g.n, g.k, alpha, a, g.la.ld,
+                                      b, g.lb.ld, beta, c, g.ldc);
   EMBER_CHECK(st == dnnl_success, Error, "matmul: dnnl_sgemm failed with status ", dnnl_status2str(st), " (m=", g.m,
               ", n=", g.n, ", k=", g.k, ", lda=", g.la.ld, ", ldb=", g.lb.ld, ", ldc=", g.ldc, ")");
 }
@@ -235,9 +235,8 @@ void gemm(const Tensor& c, const Tensor& a, const Tensor& b, double alpha, doubl
     return;
   }
   const Geometry g{m, n, k, *la, *lb, lc->ld};
-  dispatch<kSetF32 | kSetF64 | kSetI32 | kSetI64>(dt, "matmul", [&]<class T>() {
-    gemm_typed<T>(c, a, b, alpha, beta, g);
-  });
+  dispatch<kSetF32 | kSetF64 | kSetI32 | kSetI64>(dt, "matmul",
+                                                  [&]<class T>() { gemm_typed<T>(c, a, b, alpha, beta, g); });
 }
 
 }  // namespace ember::cpu

@@ -4,9 +4,9 @@
 // broadcast batch dims (batched_op). The public functions validate, then reduce their case to
 // one of them with views (unsqueeze / squeeze / reshape), whose own backward undoes the
 // reshaping. linear has its own node so that its backward is exactly one GEMM per gradient.
+#include "ember/ops/linalg.hpp"
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cpu.hpp"
-#include "ember/ops/linalg.hpp"
 
 namespace ember {
 
@@ -126,8 +126,8 @@ Tensor dot_op(const Tensor& a, const Tensor& b) {
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_pair("matmul", a, b);
   const int64_t da = a.dim(), db = b.dim();
-  EMBER_CHECK(da >= 1 && db >= 1, ShapeError, "matmul: both arguments need at least 1 dimension, got ", da,
-              "-d and ", db, "-d");
+  EMBER_CHECK(da >= 1 && db >= 1, ShapeError, "matmul: both arguments need at least 1 dimension, got ", da, "-d and ",
+              db, "-d");
   const int64_t kb = db == 1 ? b.size(0) : b.size(-2);
   check_align("matmul", a, b, a.size(-1), kb);
 
@@ -165,16 +165,16 @@ Tensor Tensor::matmul(const Tensor& other) const { return ember::matmul(*this, o
 
 Tensor mm(const Tensor& a, const Tensor& b) {
   check_pair("mm", a, b);
-  EMBER_CHECK(a.dim() == 2 && b.dim() == 2, ShapeError, "mm: expected 2-d tensors, got ", a.dim(), "-d and ",
-              b.dim(), "-d (shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()), ")");
+  EMBER_CHECK(a.dim() == 2 && b.dim() == 2, ShapeError, "mm: expected 2-d tensors, got ", a.dim(), "-d and ", b.dim(),
+              "-d (shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()), ")");
   check_align("mm", a, b, a.size(1), b.size(0));
   return mm_op(a, b);
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
   check_pair("bmm", a, b);
-  EMBER_CHECK(a.dim() == 3 && b.dim() == 3, ShapeError, "bmm: expected 3-d tensors, got ", a.dim(), "-d and ",
-              b.dim(), "-d (shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()), ")");
+  EMBER_CHECK(a.dim() == 3 && b.dim() == 3, ShapeError, "bmm: expected 3-d tensors, got ", a.dim(), "-d and ", b.dim(),
+              "-d (shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()), ")");
   EMBER_CHECK(a.size(0) == b.size(0), ShapeError, "bmm: batch sizes differ: shapes ", shape_str(a.shape()), " and ",
               shape_str(b.shape()), " (", a.size(0), " != ", b.size(0), ")");
   check_align("bmm", a, b, a.size(2), b.size(1));
@@ -183,10 +183,10 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 
 Tensor dot(const Tensor& a, const Tensor& b) {
   check_pair("dot", a, b);
-  EMBER_CHECK(a.dim() == 1 && b.dim() == 1, ShapeError, "dot: expected 1-d tensors, got ", a.dim(), "-d and ",
-              b.dim(), "-d");
-  EMBER_CHECK(a.size(0) == b.size(0), ShapeError, "dot: expected both vectors to have the same number of elements, got ",
-              a.size(0), " and ", b.size(0));
+  EMBER_CHECK(a.dim() == 1 && b.dim() == 1, ShapeError, "dot: expected 1-d tensors, got ", a.dim(), "-d and ", b.dim(),
+              "-d");
+  EMBER_CHECK(a.size(0) == b.size(0), ShapeError,
+              "dot: expected both vectors to have the same number of elements, got ", a.size(0), " and ", b.size(0));
   return dot_op(a, b);
 }
 
@@ -223,19 +223,20 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   autograd::SavedTensor sx = w.requires_grad() ? autograd::SavedTensor(x) : autograd::SavedTensor();
   autograd::SavedTensor sw = x.requires_grad() ? autograd::SavedTensor(w) : autograd::SavedTensor();
   const Shape x_shape = x.shape();
-  return autograd::record(
-      "LinearBackward", {x, w, bias}, out, [sx, sw, x_shape, rows, in, out_features](const Grads& g, const Needs& needs) {
-        Grads r(3);
-        const Tensor g2 = g[0].reshape({rows, out_features});
-        if (needs[0]) r[0] = mm_forward(g2, sw.get()).view(x_shape);                  // (rows, in)
-        if (needs[1]) r[1] = mm_forward(g2.t(), sx.get().reshape({rows, in}));      // (out, in): one GEMM
-        if (needs.size() > 2 && needs[2]) {
-          // Column sums of g2 as a (1, rows) · (rows, out) GEMV: fast, and accumulates in f32
-          // for 16-bit dtypes like the other products.
-          r[2] = mm_forward(ones({1, rows}, {.dtype = g2.dtype()}), g2).view({out_features});
-        }
-        return r;
-      });
+  return autograd::record("LinearBackward", {x, w, bias}, out,
+                          [sx, sw, x_shape, rows, in, out_features](const Grads& g, const Needs& needs) {
+                            Grads r(3);
+                            const Tensor g2 = g[0].reshape({rows, out_features});
+                            if (needs[0]) r[0] = mm_forward(g2, sw.get()).view(x_shape);  // (rows, in)
+                            if (needs[1])
+                              r[1] = mm_forward(g2.t(), sx.get().reshape({rows, in}));  // (out, in): one GEMM
+                            if (needs.size() > 2 && needs[2]) {
+                              // Column sums of g2 as a (1, rows) · (rows, out) GEMV: fast, and accumulates in f32
+                              // for 16-bit dtypes like the other products.
+                              r[2] = mm_forward(ones({1, rows}, {.dtype = g2.dtype()}), g2).view({out_features});
+                            }
+                            return r;
+                          });
 }
 
 }  // namespace ember

@@ -112,8 +112,8 @@ const DType kFloatDTypes[] = {kFloat32, kFloat64, kFloat16, kBFloat16};
 
 // ---------------------------------------------------------------- values
 TEST(MatmulValues, MmOddSizesAllFloatDTypes) {
-  const int64_t sizes[][3] = {{1, 1, 1},   {1, 7, 33},  {7, 33, 1},   {33, 65, 127}, {127, 1, 65},
-                              {65, 127, 7}, {127, 127, 127}, {7, 7, 7}, {1, 127, 1},  {33, 33, 65}};
+  const int64_t sizes[][3] = {{1, 1, 1},    {1, 7, 33},      {7, 33, 1}, {33, 65, 127}, {127, 1, 65},
+                              {65, 127, 7}, {127, 127, 127}, {7, 7, 7},  {1, 127, 1},   {33, 33, 65}};
   uint64_t seed = 1;
   for (DType dt : kFloatDTypes) {
     for (const auto& s : sizes) {
@@ -129,17 +129,17 @@ TEST(MatmulValues, MmOddSizesAllFloatDTypes) {
 
 TEST(MatmulValues, RankCombinations) {
   const std::vector<std::pair<Shape, Shape>> cases = {
-      {{7}, {7}},                // dot
-      {{7}, {7, 5}},             // vector · matrix
-      {{5, 7}, {7}},             // matrix · vector
-      {{7}, {3, 7, 5}},          // vector · batch
-      {{3, 5, 7}, {7}},          // batch · vector (folded)
-      {{3, 5, 7}, {7, 4}},       // batch · matrix (folded into one GEMM)
-      {{2, 3, 5, 7}, {7, 4}},    // 4-d · matrix
-      {{5, 7}, {3, 7, 4}},       // matrix · batch (broadcast left)
-      {{3, 5, 7}, {3, 7, 4}},    // bmm-like
-      {{2, 1, 3, 4}, {5, 4, 6}}, // broadcast both ways → (2, 5, 3, 6)
-      {{1, 3, 4}, {2, 1, 4, 2}}, // broadcast, ranks differ
+      {{7}, {7}},                 // dot
+      {{7}, {7, 5}},              // vector · matrix
+      {{5, 7}, {7}},              // matrix · vector
+      {{7}, {3, 7, 5}},           // vector · batch
+      {{3, 5, 7}, {7}},           // batch · vector (folded)
+      {{3, 5, 7}, {7, 4}},        // batch · matrix (folded into one GEMM)
+      {{2, 3, 5, 7}, {7, 4}},     // 4-d · matrix
+      {{5, 7}, {3, 7, 4}},        // matrix · batch (broadcast left)
+      {{3, 5, 7}, {3, 7, 4}},     // bmm-like
+      {{2, 1, 3, 4}, {5, 4, 6}},  // broadcast both ways → (2, 5, 3, 6)
+      {{1, 3, 4}, {2, 1, 4, 2}},  // broadcast, ranks differ
       {{4, 1, 2, 3}, {1, 5, 3, 2}},
       {{1, 7}, {7, 1}},
   };
@@ -183,7 +183,7 @@ TEST(MatmulValues, TransposedOperandsNeedNoCopy) {
 TEST(MatmulValues, SlicedAndBroadcastOperands) {
   for (DType dt : kFloatDTypes) {
     Tensor base = rand_t({40, 70}, dt, 21);
-    Tensor a = base.narrow(0, 3, 33).narrow(1, 1, 65);  // row-major with ld 70
+    Tensor a = base.narrow(0, 3, 33).narrow(1, 1, 65);        // row-major with ld 70
     Tensor b = rand_t({130, 7}, dt, 22).slice(0, 0, 130, 2);  // row stride 14
     EXPECT_TRUE(matmul_matches(a, b)) << dtype_name(dt);
     Tensor c = rand_t({7, 20}, dt, 23).slice(1, 0, 20, 3);  // (7, 7) with stride 3 in the last dim
@@ -236,7 +236,8 @@ TEST(MatmulValues, IntegerMatmulIsExact) {
     EXPECT_TRUE(matches(c, ref_matmul(a, b), {0, 0}));
     Tensor ae = a.view({1, 5, 7}).expand({2, 5, 7});
     EXPECT_TRUE(matches(matmul(ae, b), ref_matmul(ae, b), {0, 0}));
-    EXPECT_TRUE(matches(matmul(a.t(), tensor(av, {5, 7}).to(dt)), ref_matmul(a.t(), tensor(av, {5, 7}).to(dt)), {0, 0}));
+    EXPECT_TRUE(
+        matches(matmul(a.t(), tensor(av, {5, 7}).to(dt)), ref_matmul(a.t(), tensor(av, {5, 7}).to(dt)), {0, 0}));
   }
 }
 
@@ -368,9 +369,17 @@ void expect_gradients(const std::function<Tensor(const std::vector<Tensor>&)>& f
 
 TEST(MatmulGrad, AllRankCombinations) {
   const std::vector<std::pair<Shape, Shape>> cases = {
-      {{4}, {4}},       {{4}, {4, 3}},        {{5, 4}, {4}},          {{5, 4}, {4, 3}},
-      {{2, 5, 4}, {4, 3}}, {{2, 5, 4}, {4}}, {{5, 4}, {2, 4, 3}},     {{4}, {2, 4, 3}},
-      {{2, 5, 4}, {2, 4, 3}}, {{2, 1, 3, 4}, {5, 4, 2}}, {{1, 3, 4}, {2, 1, 4, 2}},
+      {{4}, {4}},
+      {{4}, {4, 3}},
+      {{5, 4}, {4}},
+      {{5, 4}, {4, 3}},
+      {{2, 5, 4}, {4, 3}},
+      {{2, 5, 4}, {4}},
+      {{5, 4}, {2, 4, 3}},
+      {{4}, {2, 4, 3}},
+      {{2, 5, 4}, {2, 4, 3}},
+      {{2, 1, 3, 4}, {5, 4, 2}},
+      {{1, 3, 4}, {2, 1, 4, 2}},
   };
   for (const auto& [sa, sb] : cases) {
     expect_gradients([](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); }, {sa, sb},
@@ -388,12 +397,12 @@ TEST(MatmulGrad, MmBmmDotLinear) {
                    "linear with bias");
   expect_gradients([](const std::vector<Tensor>& in) { return linear(in[0], in[1]); }, {{3, 4}, {5, 4}},
                    "linear without bias");
-  expect_gradients([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); },
-                   {{2, 3, 4}, {5, 4}, {5}}, "linear 3-d input");
+  expect_gradients([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); }, {{2, 3, 4}, {5, 4}, {5}},
+                   "linear 3-d input");
   expect_gradients([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); }, {{4}, {5, 4}, {5}},
                    "linear 1-d input");
-  expect_gradients([](const std::vector<Tensor>& in) { return linear(in[0].t(), in[1], in[2]); },
-                   {{4, 3}, {5, 4}, {5}}, "linear transposed input");
+  expect_gradients([](const std::vector<Tensor>& in) { return linear(in[0].t(), in[1], in[2]); }, {{4, 3}, {5, 4}, {5}},
+                   "linear transposed input");
 }
 
 TEST(MatmulGrad, SkipsGradientsNotNeeded) {
@@ -462,15 +471,27 @@ TEST(MatmulErrors, InnerDimensionMismatch) {
 }
 
 TEST(MatmulErrors, DTypeMismatchAndUnsupported) {
-  expect_error<DTypeError>([] { matmul(zeros({2, 2}), zeros({2, 2}, {.dtype = kFloat64})); },
-                           {"expected both operands to have the same dtype, got float32 and float64"});
+  expect_error<DTypeError>(
+      [] {
+        matmul(zeros({2, 2}), zeros({2, 2}, {.dtype = kFloat64}));
+      },
+      {"expected both operands to have the same dtype, got float32 and float64"});
   expect_error<DTypeError>([] { mm(zeros({2, 2}, {.dtype = kFloat16}), zeros({2, 2})); }, {"mm", "float16"});
-  expect_error<DTypeError>([] { linear(zeros({2, 2}), zeros({2, 2}), zeros({2}, {.dtype = kFloat64})); },
-                           {"linear", "same dtype"});
-  expect_error<DTypeError>([] { matmul(zeros({2, 2}, {.dtype = kUInt8}), zeros({2, 2}, {.dtype = kUInt8})); },
-                           {"matmul", "uint8"});
-  expect_error<DTypeError>([] { matmul(zeros({2, 2}, {.dtype = kBool}), zeros({2, 2}, {.dtype = kBool})); },
-                           {"matmul"});
+  expect_error<DTypeError>(
+      [] {
+        linear(zeros({2, 2}), zeros({2, 2}), zeros({2}, {.dtype = kFloat64}));
+      },
+      {"linear", "same dtype"});
+  expect_error<DTypeError>(
+      [] {
+        matmul(zeros({2, 2}, {.dtype = kUInt8}), zeros({2, 2}, {.dtype = kUInt8}));
+      },
+      {"matmul", "uint8"});
+  expect_error<DTypeError>(
+      [] {
+        matmul(zeros({2, 2}, {.dtype = kBool}), zeros({2, 2}, {.dtype = kBool}));
+      },
+      {"matmul"});
 }
 
 TEST(MatmulErrors, WrongRanks) {
@@ -489,8 +510,11 @@ TEST(MatmulErrors, WrongRanks) {
 }
 
 TEST(MatmulErrors, BatchDimsDoNotBroadcast) {
-  expect_error<ShapeError>([] { matmul(zeros({2, 3, 4}), zeros({3, 4, 5})); },
-                           {"matmul", "batch dimensions", "(2,)", "(3,)", "(2, 3, 4)", "(3, 4, 5)"});
+  expect_error<ShapeError>(
+      [] {
+        matmul(zeros({2, 3, 4}), zeros({3, 4, 5}));
+      },
+      {"matmul", "batch dimensions", "(2,)", "(3,)", "(2, 3, 4)", "(3, 4, 5)"});
   expect_error<ShapeError>([] { matmul(zeros({2, 2, 3, 4}), zeros({3, 1, 4, 5})); }, {"matmul", "do not broadcast"});
 }
 
