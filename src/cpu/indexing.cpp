@@ -32,8 +32,8 @@ constexpr int64_t kSerial = std::numeric_limits<int64_t>::max() / 4;  // no over
 /// index (operand 2), calling `op(out_ptr, data_ptr_at_index)` per element. `data_dim_bytes`
 /// is data's byte stride along dim. `serial` forbids threading (accumulating kernels).
 template <class T, class I, class Op>
-void along_dim_loop(const Shape& shape, char* out, const Shape& out_st, char* data, const Shape& data_st,
-                    char* index, const Shape& index_st, int64_t data_dim_bytes, bool serial, Op op) {
+void along_dim_loop(const Shape& shape, char* out, const Shape& out_st, char* data, const Shape& data_st, char* index,
+                    const Shape& index_st, int64_t data_dim_bytes, bool serial, Op op) {
   std::array<char*, 3> base{out, data, index};
   std::array<Shape, 3> st{out_st, data_st, index_st};
   strided_loop<3>(
@@ -165,26 +165,27 @@ void triangle_zero(const Tensor& out, int64_t diagonal, bool upper) {
   const int64_t batches = numel_of(batch_shape);
   dispatch(out.dtype(), "triangle", [&]<class T>() {
     T* base = static_cast<T*>(out.data_ptr());
-    parallel_for(batches * rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)), [&](int64_t b0, int64_t b1) {
-      for (int64_t br = b0; br < b1; ++br) {
-        int64_t b = br / rows, i = br % rows, off = 0;
-        for (int64_t d = static_cast<int64_t>(batch_shape.size()) - 1; d >= 0; --d) {
-          off += (b % batch_shape[d]) * batch_strides[d];
-          b /= batch_shape[d];
-        }
-        T* row = base + off + i * rs;
-        // triu keeps j - i >= diagonal; tril keeps j - i <= diagonal.
-        int64_t lo, hi;
-        if (upper) {
-          lo = 0;
-          hi = std::clamp<int64_t>(i + diagonal, 0, cols);
-        } else {
-          lo = std::clamp<int64_t>(i + diagonal + 1, 0, cols);
-          hi = cols;
-        }
-        for (int64_t j = lo; j < hi; ++j) row[j * cs] = T(0);
-      }
-    });
+    parallel_for(batches * rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(cols, 1)),
+                 [&](int64_t b0, int64_t b1) {
+                   for (int64_t br = b0; br < b1; ++br) {
+                     int64_t b = br / rows, i = br % rows, off = 0;
+                     for (int64_t d = static_cast<int64_t>(batch_shape.size()) - 1; d >= 0; --d) {
+                       off += (b % batch_shape[d]) * batch_strides[d];
+                       b /= batch_shape[d];
+                     }
+                     T* row = base + off + i * rs;
+                     // triu keeps j - i >= diagonal; tril keeps j - i <= diagonal.
+                     int64_t lo, hi;
+                     if (upper) {
+                       lo = 0;
+                       hi = std::clamp<int64_t>(i + diagonal, 0, cols);
+                     } else {
+                       lo = std::clamp<int64_t>(i + diagonal + 1, 0, cols);
+                       hi = cols;
+                     }
+                     for (int64_t j = lo; j < hi; ++j) row[j * cs] = T(0);
+                   }
+                 });
   });
 }
 

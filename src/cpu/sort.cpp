@@ -17,8 +17,10 @@ namespace {
 
 template <class C>
 inline bool is_nan(C v) {
-  if constexpr (std::is_floating_point_v<C>) return std::isnan(v);
-  else return false;
+  if constexpr (std::is_floating_point_v<C>)
+    return std::isnan(v);
+  else
+    return false;
 }
 
 template <class C>
@@ -66,8 +68,10 @@ void sort_rows(const Tensor& values, const Tensor& indices, bool descending_orde
       for (int64_t r = r0; r < r1; ++r) {
         T* row = v + r * n;
         for (int64_t j = 0; j < n; ++j) buf[j] = {static_cast<C>(row[j]), j};
-        if (descending_order) std::sort(buf.begin(), buf.end(), descending<C>);
-        else std::sort(buf.begin(), buf.end(), ascending<C>);
+        if (descending_order)
+          std::sort(buf.begin(), buf.end(), descending<C>);
+        else
+          std::sort(buf.begin(), buf.end(), ascending<C>);
         int64_t* irow = ix + r * n;
         for (int64_t j = 0; j < n; ++j) {
           irow[j] = buf[j].i;
@@ -95,8 +99,10 @@ void topk_rows(const Tensor& values, const Tensor& indices, const Tensor& x, int
         const T* row = xv + r * n;
         for (int64_t j = 0; j < n; ++j) buf[j] = {static_cast<C>(row[j]), j};
         auto mid = buf.begin() + k;
-        if (largest) std::partial_sort(buf.begin(), mid, buf.end(), descending<C>);
-        else std::partial_sort(buf.begin(), mid, buf.end(), ascending<C>);
+        if (largest)
+          std::partial_sort(buf.begin(), mid, buf.end(), descending<C>);
+        else
+          std::partial_sort(buf.begin(), mid, buf.end(), ascending<C>);
         for (int64_t j = 0; j < k; ++j) {
           ov[r * k + j] = row[buf[j].i];
           oi[r * k + j] = buf[j].i;

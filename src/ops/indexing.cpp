@@ -1,8 +1,8 @@
 // Gathering and scattering: index_select, gather, scatter_add, embedding, masked_fill,
 // triu / tril, one_hot.
+#include "ember/ops/indexing.hpp"
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cpu.hpp"
-#include "ember/ops/indexing.hpp"
 #include "indexing_checks.hpp"
 
 namespace ember {
@@ -82,8 +82,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   detail::check_index_dtype(index, "scatter_add");
   EMBER_CHECK(src.dtype() == x.dtype(), DTypeError, "scatter_add: src dtype ", dtype_name(src.dtype()),
               " must equal the input dtype ", dtype_name(x.dtype()));
-  EMBER_CHECK(index.dim() == x.dim() && src.dim() == x.dim(), ShapeError, "scatter_add: input ",
-              shape_str(x.shape()), ", index ", shape_str(index.shape()), " and src ", shape_str(src.shape()),
+  EMBER_CHECK(index.dim() == x.dim() && src.dim() == x.dim(), ShapeError, "scatter_add: input ", shape_str(x.shape()),
+              ", index ", shape_str(index.shape()), " and src ", shape_str(src.shape()),
               " must have the same number of dimensions");
   dim = wrap_dim(dim, x.dim(), "scatter_add");
   for (int64_t d = 0; d < x.dim(); ++d) {
@@ -204,8 +204,8 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes) {
   }
   if (indices.numel() > 0) {
     EMBER_CHECK(lo >= 0, IndexError, "one_hot: class values must be non-negative, got ", lo);
-    EMBER_CHECK(hi < num_classes, IndexError, "one_hot: class value ", hi, " must be smaller than num_classes = ",
-                num_classes);
+    EMBER_CHECK(hi < num_classes, IndexError, "one_hot: class value ", hi,
+                " must be smaller than num_classes = ", num_classes);
   }
   Shape out_shape = indices.shape();
   out_shape.push_back(num_classes);

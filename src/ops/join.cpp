@@ -41,12 +41,13 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   if (ref < 0) {
     // Only 1-d empty tensors: the result is one as well.
     Tensor out = empty({0}, {.dtype = dtype});
-    return autograd::record("CatBackward", tensors, out, [tensors_n = tensors.size()](const Grads& g, const Needs& needs) {
-      Grads r(tensors_n);
-      for (size_t i = 0; i < tensors_n; ++i)
-        if (needs[i]) r[i] = zeros({0}, {.dtype = g[0].dtype()});
-      return r;
-    });
+    return autograd::record("CatBackward", tensors, out,
+                            [tensors_n = tensors.size()](const Grads& g, const Needs& needs) {
+                              Grads r(tensors_n);
+                              for (size_t i = 0; i < tensors_n; ++i)
+                                if (needs[i]) r[i] = zeros({0}, {.dtype = g[0].dtype()});
+                              return r;
+                            });
   }
   const Tensor& first = tensors[ref];
   dim = wrap_dim(dim, first.dim(), "cat");
@@ -138,8 +139,8 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
     EMBER_CHECK(s >= 0, ValueError, "split: split sizes must be non-negative, got ", shape_str(sizes));
     total += s;
   }
-  EMBER_CHECK(total == n, ValueError, "split: split sizes ", shape_str(sizes), " add up to ", total,
-              " but dimension ", dim, " of the input ", shape_str(x.shape()), " has size ", n);
+  EMBER_CHECK(total == n, ValueError, "split: split sizes ", shape_str(sizes), " add up to ", total, " but dimension ",
+              dim, " of the input ", shape_str(x.shape()), " has size ", n);
   std::vector<Tensor> out;
   out.reserve(sizes.size());
   int64_t start = 0;
@@ -162,16 +163,16 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
   detail::check_cpu(x, "pad");
   const int64_t np = static_cast<int64_t>(pads.size());
-  EMBER_CHECK(np % 2 == 0 && np / 2 <= x.dim(), ValueError, "pad: padding length must be even and at most 2 * ndim = ",
-              2 * x.dim(), " for an input of shape ", shape_str(x.shape()), ", got ", np, " values ",
-              shape_str(pads));
+  EMBER_CHECK(np % 2 == 0 && np / 2 <= x.dim(), ValueError,
+              "pad: padding length must be even and at most 2 * ndim = ", 2 * x.dim(), " for an input of shape ",
+              shape_str(x.shape()), ", got ", np, " values ", shape_str(pads));
   // pads[2k], pads[2k+1] pad dim (ndim - 1 - k) on the left and right.
   Shape out_shape = x.shape();
   for (int64_t k = 0; k < np / 2; ++k) {
     const int64_t d = x.dim() - 1 - k;
     const int64_t size = x.size(d) + pads[2 * k] + pads[2 * k + 1];
-    EMBER_CHECK(size >= 0, ValueError, "pad: dimension ", d, " of size ", x.size(d), " padded by (", pads[2 * k],
-                ", ", pads[2 * k + 1], ") would have negative size ", size);
+    EMBER_CHECK(size >= 0, ValueError, "pad: dimension ", d, " of size ", x.size(d), " padded by (", pads[2 * k], ", ",
+                pads[2 * k + 1], ") would have negative size ", size);
     out_shape[d] = size;
   }
   Tensor out;

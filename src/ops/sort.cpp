@@ -102,8 +102,9 @@ Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, G
     int64_t nonzero = 0;
     for (int64_t c = 0; c < cats; ++c) {
       const double p = wp[r * cats + c];
-      EMBER_CHECK(std::isfinite(p) && p >= 0, ValueError, "multinomial: probabilities must be finite and "
-                  "non-negative, got ", p, " at row ", r, ", category ", c);
+      EMBER_CHECK(std::isfinite(p) && p >= 0, ValueError,
+                  "multinomial: probabilities must be finite and non-negative, got ", p, " at row ", r, ", category ",
+                  c);
       total += p;
       nonzero += p > 0;
     }

@@ -3,9 +3,9 @@
 // central differences, and every error path.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <ember/autograd/gradcheck.hpp>
 #include <ember/ember.hpp>
-#include <cmath>
 #include <random>
 
 using namespace ember;
@@ -171,8 +171,7 @@ TEST(ScatterAdd, HandWrittenAndDuplicates) {
   EXPECT_EQ(out.to_vector<float>(), (std::vector<float>{4, 0, 2, 0, 15, 0}));
   EXPECT_EQ(x.to_vector<float>(), (std::vector<float>(6, 0.0f)));  // not modified
   // src larger than index: only the leading part is used.
-  Tensor out2 = scatter_add(ones({3}, {.dtype = kInt64}), 0, tensor<int64_t>({2, 2}),
-                            tensor<int64_t>({5, 6, 100}));
+  Tensor out2 = scatter_add(ones({3}, {.dtype = kInt64}), 0, tensor<int64_t>({2, 2}), tensor<int64_t>({5, 6, 100}));
   EXPECT_EQ(out2.to_vector<int64_t>(), (std::vector<int64_t>{1, 1, 12}));
 }
 
@@ -214,8 +213,7 @@ TEST(GatherScatter, Errors) {
 
 TEST(GatherScatter, Gradients) {
   Tensor idx = tensor<int64_t>({0, 2, 2, 1, 1, 1}, {3, 2});
-  expect_gradcheck([idx](const std::vector<Tensor>& in) { return gather(in[0], 1, idx); },
-                   {random_tensor({3, 4}, 11)});
+  expect_gradcheck([idx](const std::vector<Tensor>& in) { return gather(in[0], 1, idx); }, {random_tensor({3, 4}, 11)});
   expect_gradcheck([idx](const std::vector<Tensor>& in) { return gather(in[0].t(), 0, idx.t()); },
                    {random_tensor({3, 4}, 12)});
   Tensor idx0 = tensor<int64_t>({0, 1, 0, 0, 1, 1}, {3, 2});
@@ -250,8 +248,7 @@ TEST(Embedding, BackwardAccumulatesDuplicateRows) {
   // Row 1 collects positions 0, 2, 3; row 3 position 1.
   EXPECT_EQ(w.grad().to_vector<float>(),
             (std::vector<float>{0, 0, 0, 0 + 6 + 9, 1 + 7 + 10, 2 + 8 + 11, 0, 0, 0, 3, 4, 5}));
-  expect_gradcheck([idx](const std::vector<Tensor>& in) { return embedding(in[0], idx); },
-                   {random_tensor({4, 3}, 15)});
+  expect_gradcheck([idx](const std::vector<Tensor>& in) { return embedding(in[0], idx); }, {random_tensor({4, 3}, 15)});
 }
 
 TEST(Embedding, Errors) {

@@ -77,9 +77,9 @@ TEST(Cat, HandWrittenDims) {
 
 TEST(Cat, RandomNonContiguousAgainstNaiveLoop) {
   // (3, 2, 4) transposed from (4, 2, 3), a slice with step, and a contiguous one; cat on dim 1.
-  Tensor a = random_tensor({4, 2, 3}, 1).permute({2, 1, 0});         // (3, 2, 4)
-  Tensor b = random_tensor({3, 10, 4}, 2).slice(1, 1, 10, 3);        // (3, 3, 4)
-  Tensor c = random_tensor({3, 1, 4}, 3);                            // (3, 1, 4)
+  Tensor a = random_tensor({4, 2, 3}, 1).permute({2, 1, 0});   // (3, 2, 4)
+  Tensor b = random_tensor({3, 10, 4}, 2).slice(1, 1, 10, 3);  // (3, 3, 4)
+  Tensor c = random_tensor({3, 1, 4}, 3);                      // (3, 1, 4)
   ASSERT_FALSE(a.is_contiguous());
   ASSERT_FALSE(b.is_contiguous());
   Tensor out = cat({a, b, c}, 1);
@@ -88,9 +88,12 @@ TEST(Cat, RandomNonContiguousAgainstNaiveLoop) {
   std::vector<double> av = a.to_vector<double>(), bv = b.to_vector<double>(), cv = c.to_vector<double>();
   for_each_index(out.shape(), [&](const Shape& i) {
     double want;
-    if (i[1] < 2) want = av[flat_index(a.shape(), {i[0], i[1], i[2]})];
-    else if (i[1] < 5) want = bv[flat_index(b.shape(), {i[0], i[1] - 2, i[2]})];
-    else want = cv[flat_index(c.shape(), {i[0], i[1] - 5, i[2]})];
+    if (i[1] < 2)
+      want = av[flat_index(a.shape(), {i[0], i[1], i[2]})];
+    else if (i[1] < 5)
+      want = bv[flat_index(b.shape(), {i[0], i[1] - 2, i[2]})];
+    else
+      want = cv[flat_index(c.shape(), {i[0], i[1] - 5, i[2]})];
     EXPECT_EQ(got[flat_index(out.shape(), i)], want);
   });
 }
@@ -145,11 +148,16 @@ TEST(Cat, Errors) {
 }
 
 TEST(Cat, Gradients) {
-  expect_gradcheck([](const std::vector<Tensor>& in) { return cat({in[0], in[1], in[2]}, 1); },
-                   {random_tensor({2, 3}, 4), random_tensor({2, 1}, 5), random_tensor({2, 2}, 6)});
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return cat({in[0], in[1], in[2]}, 1);
+      },
+      {random_tensor({2, 3}, 4), random_tensor({2, 1}, 5), random_tensor({2, 2}, 6)});
   // Non-contiguous inputs and a negative dim.
   expect_gradcheck(
-      [](const std::vector<Tensor>& in) { return cat({in[0].t(), in[1]}, -2); },
+      [](const std::vector<Tensor>& in) {
+        return cat({in[0].t(), in[1]}, -2);
+      },
       {random_tensor({3, 2}, 7), random_tensor({4, 3}, 8)});
 }
 
@@ -190,8 +198,11 @@ TEST(Stack, ErrorsAndGradients) {
   EXPECT_THROW(stack({}), ValueError);
   expect_throw_containing([] { stack({zeros({2, 3}), zeros({2, 4})}); }, "(2, 4) at entry 1");
   EXPECT_THROW(stack({zeros({2, 3}), zeros({2, 3})}, 3), IndexError);
-  expect_gradcheck([](const std::vector<Tensor>& in) { return stack({in[0], in[1].t()}, 1); },
-                   {random_tensor({2, 3}, 9), random_tensor({3, 2}, 10)});
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return stack({in[0], in[1].t()}, 1);
+      },
+      {random_tensor({2, 3}, 9), random_tensor({3, 2}, 10)});
 }
 
 // ------------------------------------------------------------------ split / chunk
@@ -287,7 +298,7 @@ TEST(Pad, HandWritten) {
 
 TEST(Pad, RandomNonContiguousAgainstNaiveLoop) {
   Tensor x = random_tensor({5, 3, 4}, 14).transpose(0, 2);  // (4, 3, 5)
-  const std::vector<int64_t> pads{2, -1, -1, 3, 1, 0};     // dim 2: (2, -1), dim 1: (-1, 3), dim 0: (1, 0)
+  const std::vector<int64_t> pads{2, -1, -1, 3, 1, 0};      // dim 2: (2, -1), dim 1: (-1, 3), dim 0: (1, 0)
   Tensor out = pad(x, pads, 0.5);
   ASSERT_EQ(out.shape(), (Shape{5, 5, 6}));
   std::vector<double> got = out.to_vector<double>(), xv = x.to_vector<double>();
@@ -314,10 +325,16 @@ TEST(Pad, Errors) {
 }
 
 TEST(Pad, Gradients) {
-  expect_gradcheck([](const std::vector<Tensor>& in) { return pad(in[0], {1, -1, 2, 0}, 3.0); },
-                   {random_tensor({3, 4}, 15)});
-  expect_gradcheck([](const std::vector<Tensor>& in) { return pad(in[0].transpose(0, 2), {-1, 2}); },
-                   {random_tensor({2, 3, 4}, 16)});
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return pad(in[0], {1, -1, 2, 0}, 3.0);
+      },
+      {random_tensor({3, 4}, 15)});
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return pad(in[0].transpose(0, 2), {-1, 2});
+      },
+      {random_tensor({2, 3, 4}, 16)});
 }
 
 TEST(JoinGradients, ExpandedUpstreamGradient) {

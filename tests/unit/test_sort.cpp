@@ -48,8 +48,10 @@ void expect_matches_stable_sort(const Tensor& x2d, const Tensor& values, const T
     for (int64_t j = 0; j < n; ++j) {
       ASSERT_EQ(iv[r * n + j], perm[j]) << "row " << r << " position " << j;
       const double want = key(perm[j]);
-      if (std::isnan(want)) EXPECT_TRUE(std::isnan(vv[r * n + j]));
-      else EXPECT_EQ(vv[r * n + j], want);
+      if (std::isnan(want))
+        EXPECT_TRUE(std::isnan(vv[r * n + j]));
+      else
+        EXPECT_EQ(vv[r * n + j], want);
     }
   }
 }
