@@ -124,7 +124,9 @@ std::string svg_plot(const std::string& title, const std::vector<Series>& series
     }
   }
   const Axis ax = linear_axis(xmin, xmax, 8);
-  const Axis ay = opt.log_y ? log_axis(ymin, ymax) : linear_axis(ymin, ymax, 6);
+  // 4% headroom on a linear y axis so curves do not run along the frame (accuracy near its max).
+  const double ypad = ymin <= ymax ? 0.04 * (ymax - ymin) : 0.0;
+  const Axis ay = opt.log_y ? log_axis(ymin, ymax) : linear_axis(ymin - ypad, ymax + ypad, 6);
   const double xstep = ax.ticks.size() > 1 ? ax.ticks[1] - ax.ticks[0] : 1.0;
   const double ystep = ay.ticks.size() > 1 ? ay.ticks[1] - ay.ticks[0] : 1.0;
 
@@ -189,11 +191,33 @@ std::string svg_plot(const std::string& title, const std::vector<Series>& series
     o << "\"><title>" << xml_escape(series[k].name) << "</title></polyline>\n";
   }
 
-  // Legend in the top-right corner of the plot area.
+  // Legend in the corner of the plot area that hides the fewest curve samples (top-right on ties).
   size_t longest = 0;
   for (const Series& s : series) longest = std::max(longest, s.name.size());
   const double lw = 40 + 7.0 * static_cast<double>(longest), lh = 8 + 18.0 * static_cast<double>(series.size());
-  const double lx = px1 - lw - 8, ly = py0 + 8;
+  const double corners[4][2] = {{px1 - lw - 8, py0 + 8}, {px0 + 8, py0 + 8}, {px1 - lw - 8, py1 - lh - 8},
+                                {px0 + 8, py1 - lh - 8}};
+  int best = 0;
+  int64_t best_hidden = -1;
+  for (int c = 0; c < 4; ++c) {
+    int64_t hidden = 0;
+    auto inside = [&](double x, double y) {
+      constexpr double kMargin = 6;  // a curve touching the box counts as hidden
+      return x >= corners[c][0] - kMargin && x <= corners[c][0] + lw + kMargin && y >= corners[c][1] - kMargin &&
+             y <= corners[c][1] + lh + kMargin;
+    };
+    for (const auto& line : pts) {
+      for (size_t i = 0; i < line.size(); ++i) {
+        const double x1 = sx(line[i].first), y1 = sy(line[i].second);
+        hidden += inside(x1, y1);
+        if (i + 1 == line.size()) continue;
+        const double x2 = sx(line[i + 1].first), y2 = sy(line[i + 1].second);
+        for (int k = 1; k < 8; ++k) hidden += inside(x1 + (x2 - x1) * k / 8.0, y1 + (y2 - y1) * k / 8.0);
+      }
+    }
+    if (best_hidden < 0 || hidden < best_hidden) best = c, best_hidden = hidden;
+  }
+  const double lx = corners[best][0], ly = corners[best][1];
   o << "<g>\n<rect x=\"" << fmt("%.1f", lx) << "\" y=\"" << fmt("%.1f", ly) << "\" width=\"" << fmt("%.1f", lw)
     << "\" height=\"" << fmt("%.1f", lh) << "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999999\"/>\n";
   for (size_t k = 0; k < series.size(); ++k) {
