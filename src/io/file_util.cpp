@@ -45,7 +45,7 @@ void FileDescriptor::reset() { (void)close(); }
 FileDescriptor open_regular_file(const char* op, const std::string& path, uint64_t* size) {
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block the open
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) throw_errno(op, "open", path, errno);
   FileDescriptor f(fd);
