@@ -26,7 +26,8 @@ Tensor rows_last(const Tensor& x, int64_t dim) {
 /// The inverse of rows_last for a result whose last dim has a new size: a fresh contiguous
 /// tensor in x's layout with `dim` of size `k` (0-d when x was 0-d).
 Tensor rows_back(const Tensor& rows, const Tensor& x, int64_t dim) {
-  Tensor v = x.dim() == 0 ? rows.reshape({}) : rows.transpose(dim, -1);
+  // A 0-d input gives 0-d results, except for topk with k = 0, which keeps the empty (0,).
+  Tensor v = x.dim() == 0 ? (rows.numel() == 1 ? rows.reshape({}) : rows) : rows.transpose(dim, -1);
   Tensor out = empty(v.shape(), {.dtype = v.dtype()});
   cpu::copy(out, v);
   return out;

@@ -156,6 +156,11 @@ TEST(Topk, HandWritten) {
   auto [v0, i0] = topk(x, 0);
   EXPECT_EQ(v0.shape(), (Shape{0}));
   EXPECT_EQ(i0.shape(), (Shape{0}));
+  auto [vsc, isc] = topk(scalar_tensor(3.0), 1);
+  EXPECT_EQ(vsc.dim(), 0);
+  EXPECT_EQ(vsc.item<double>(), 3.0);
+  EXPECT_EQ(isc.item<int64_t>(), 0);
+  EXPECT_EQ(topk(scalar_tensor(3.0), 0).first.numel(), 0);
   Tensor m = tensor<int32_t>({4, 9, 1, 7, 2, 8}, {2, 3});
   auto [vm, im] = topk(m, 1, 0);
   EXPECT_EQ(vm.shape(), (Shape{1, 3}));
