@@ -182,8 +182,19 @@ size_t Tensor::register_hook(TensorHook hook) {
               "register_hook: cannot register a hook on a tensor that does not require grad");
   TensorImpl& t = impl();
   if (t.grad_fn) {
-    t.grad_fn->pre_hooks.emplace_back(t.output_nr, std::move(hook));
-    return t.grad_fn->pre_hooks.size() - 1;
+    auto& hooks = t.grad_fn->pre_hooks;
+    if (t.retains_grad) {
+      // retain_grad's hook stays the last one for this output, so .grad holds what the other
+      // hooks made of the gradient whatever the registration order (as PyTorch).
+      for (size_t k = hooks.size(); k-- > 0;) {
+        if (hooks[k].first == t.output_nr) {
+          hooks.insert(hooks.begin() + static_cast<std::ptrdiff_t>(k), {t.output_nr, std::move(hook)});
+          return k;
+        }
+      }
+    }
+    hooks.emplace_back(t.output_nr, std::move(hook));
+    return hooks.size() - 1;
   }
   t.hooks.push_back(std::move(hook));
   return t.hooks.size() - 1;

@@ -563,3 +563,18 @@ TEST(Autograd, GradFunctionAppliesTensorHooksEngineOnly) {
   EXPECT_EQ(vals(g[1]), (std::vector<double>{20, 60}));
   EXPECT_FALSE(x.grad().defined());
 }
+
+TEST(Autograd, RetainedGradSeesHooksRegisteredLaterEngineOnly) {
+  Tensor x = f64({1, 2}).requires_grad_();
+  Tensor y = x.unsqueeze(0);
+  y.retain_grad();
+  y.register_hook([](const Tensor& g) {
+    Tensor r = g.clone();
+    double* p = r.data<double>();
+    for (int64_t i = 0; i < r.numel(); ++i) p[i] *= 2.0;
+    return r;
+  });
+  y.backward(f64({1, 3}, {1, 2}));
+  EXPECT_EQ(vals(y.grad()), (std::vector<double>{2, 6}));
+  EXPECT_EQ(vals(x.grad()), (std::vector<double>{2, 6}));
+}
