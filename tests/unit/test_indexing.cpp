@@ -414,3 +414,26 @@ TEST(IndexingCuda, NotImplementedYet) {
   EXPECT_THROW(topk(x, 1), NotImplemented);
   EXPECT_THROW(multinomial(ones({3}).cuda(), 1), NotImplemented);
 }
+
+TEST(IndexingDtypes, EveryDtype) {
+  for (DType dt : {kFloat32, kFloat64, kFloat16, kBFloat16, kInt32, kInt64, kUInt8, kBool}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = tensor<double>({1, 2, 0, 3, 0, 1}, {2, 3}).to(dt);
+    std::vector<double> xv = x.to_vector<double>();
+    Tensor mask = tensor<bool>({true, false, false, false, true, false}, {2, 3});
+    std::vector<double> want = xv;
+    want[0] = want[4] = 1;
+    EXPECT_EQ(masked_fill(x, mask, 1).to_vector<double>(), want);
+    EXPECT_EQ(masked_fill(x, mask, 1).dtype(), dt);
+    EXPECT_EQ(triu(x).to_vector<double>(), (std::vector<double>{xv[0], xv[1], xv[2], 0, xv[4], xv[5]}));
+    EXPECT_EQ(gather(x, 1, tensor<int64_t>({2, 0, 1, 1}, {2, 2})).to_vector<double>(),
+              (std::vector<double>{xv[2], xv[0], xv[4], xv[4]}));
+    EXPECT_EQ(index_select(x, 1, tensor<int32_t>({2, 2})).to_vector<double>(),
+              (std::vector<double>{xv[2], xv[2], xv[5], xv[5]}));
+    if (dt != kBool) {
+      // Duplicate targets add up: (0, 0) receives x[0][0] + x[0][1], (1, 2) receives x[1][1] + x[1][2].
+      Tensor s = scatter_add(zeros({2, 3}, {.dtype = dt}), 1, tensor<int64_t>({0, 0, 2, 1, 2, 2}, {2, 3}), x);
+      EXPECT_EQ(s.to_vector<double>(), (std::vector<double>{xv[0] + xv[1], 0, xv[2], 0, xv[3], xv[4] + xv[5]}));
+    }
+  }
+}
