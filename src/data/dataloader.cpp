@@ -59,8 +59,7 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
   EMBER_CHECK(options_.num_workers >= 0, ValueError, "DataLoader: num_workers must be >= 0, got ",
               options_.num_workers);
   EMBER_CHECK(options_.prefetch >= 1, ValueError, "DataLoader: prefetch must be >= 1, got ", options_.prefetch);
-  for (const auto& t : options_.transforms)
-    EMBER_CHECK(t != nullptr, ValueError, "DataLoader: a transform is null");
+  for (const auto& t : options_.transforms) EMBER_CHECK(t != nullptr, ValueError, "DataLoader: a transform is null");
   seed_ = options_.seed.value_or(default_generator().seed());
 }
 
@@ -146,9 +145,8 @@ DataLoader::Iterator DataLoader::begin() {
       r->workers.emplace_back([this, r] {
         std::unique_lock<std::mutex> lock(r->mu);
         while (true) {
-          r->work_cv.wait(lock, [&] {
-            return r->stop || r->next_claim >= r->end || r->next_claim < r->next_deliver + r->window;
-          });
+          r->work_cv.wait(
+              lock, [&] { return r->stop || r->next_claim >= r->end || r->next_claim < r->next_deliver + r->window; });
           if (r->stop || r->next_claim >= r->end) return;
           const int64_t b = r->next_claim++;
           lock.unlock();

@@ -83,8 +83,8 @@ TensorDataset::TensorDataset(Tensor x, Tensor y) : x_(std::move(x)), y_(std::mov
   x_ = x_.detach().contiguous();
   if (y_.defined()) {
     check_cpu(y_, "TensorDataset", "y");
-    EMBER_CHECK(y_.dim() >= 1 && y_.size(0) == n_, ShapeError, "TensorDataset: x has ", n_,
-                " examples (shape ", shape_str(x_.shape()), ") but y has shape ", shape_str(y_.shape()));
+    EMBER_CHECK(y_.dim() >= 1 && y_.size(0) == n_, ShapeError, "TensorDataset: x has ", n_, " examples (shape ",
+                shape_str(x_.shape()), ") but y has shape ", shape_str(y_.shape()));
     y_ = y_.detach().contiguous();
   }
 }

@@ -23,11 +23,9 @@ std::string find_file(const std::string& dir, const std::string& stem, const std
 
 }  // namespace
 
-MNIST::MNIST(const std::string& dir, const std::string& split, MNISTOptions options)
-    : MNIST(dir, split, options, "") {}
+MNIST::MNIST(const std::string& dir, const std::string& split, MNISTOptions options) : MNIST(dir, split, options, "") {}
 
-MNIST::MNIST(const std::string& dir, const std::string& split, MNISTOptions options,
-             const std::string& missing_hint) {
+MNIST::MNIST(const std::string& dir, const std::string& split, MNISTOptions options, const std::string& missing_hint) {
   EMBER_CHECK(split == "train" || split == "t10k", ValueError, "MNIST: split must be \"train\" or \"t10k\", got \"",
               split, "\"");
   Normalize norm = options.normalize.value_or(Normalize{});

@@ -211,8 +211,8 @@ void to_host_order(void* p, int64_t count, size_t width) {
 Tensor parse(ByteSource& src, const std::string& name) {
   uint8_t magic[4];
   size_t got = read_fully(src, magic, 4);
-  EMBER_CHECK(got == 4, IOError, "read_idx: '", name, "' is too short for an IDX header: expected 4 magic bytes, found ",
-              got);
+  EMBER_CHECK(got == 4, IOError, "read_idx: '", name,
+              "' is too short for an IDX header: expected 4 magic bytes, found ", got);
   EMBER_CHECK(magic[0] == 0 && magic[1] == 0, IOError, "read_idx: '", name,
               "' is not an IDX file: expected magic bytes 0x00 0x00 <type> <ndim>, found ", hex_byte(magic[0]), " ",
               hex_byte(magic[1]), " ", hex_byte(magic[2]), " ", hex_byte(magic[3]));
@@ -220,25 +220,25 @@ Tensor parse(ByteSource& src, const std::string& name) {
   EMBER_CHECK(type != nullptr, IOError, "read_idx: '", name, "': unknown IDX element type byte ", hex_byte(magic[2]),
               " (supported: 0x08 unsigned byte, 0x09 signed byte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64)");
   const int ndim = magic[3];
-  EMBER_CHECK(ndim > 0, IOError, "read_idx: '", name, "': the header declares 0 dimensions; an IDX file needs at least one");
+  EMBER_CHECK(ndim > 0, IOError, "read_idx: '", name,
+              "': the header declares 0 dimensions; an IDX file needs at least one");
 
   std::vector<uint8_t> dim_bytes(4 * static_cast<size_t>(ndim));
   got = read_fully(src, dim_bytes.data(), dim_bytes.size());
-  EMBER_CHECK(got == dim_bytes.size(), IOError, "read_idx: '", name, "': truncated header: expected ",
-              dim_bytes.size(), " bytes of sizes for ", ndim, " dimensions, found ", got);
+  EMBER_CHECK(got == dim_bytes.size(), IOError, "read_idx: '", name, "': truncated header: expected ", dim_bytes.size(),
+              " bytes of sizes for ", ndim, " dimensions, found ", got);
   Shape shape(ndim);
   for (int i = 0; i < ndim; ++i) shape[i] = load_be32(&dim_bytes[4 * i]);
 
   // Element and byte counts with overflow checks (each size is < 2^32, but 3 of them are not).
   int64_t count = 1;
   for (int64_t d : shape) {
-    EMBER_CHECK(!__builtin_mul_overflow(count, d, &count), IOError, "read_idx: '", name, "': sizes ",
-                shape_str(shape), " overflow a 64-bit element count");
+    EMBER_CHECK(!__builtin_mul_overflow(count, d, &count), IOError, "read_idx: '", name, "': sizes ", shape_str(shape),
+                " overflow a 64-bit element count");
   }
   int64_t nbytes = 0;
-  EMBER_CHECK(!__builtin_mul_overflow(count, static_cast<int64_t>(type->file_size), &nbytes), IOError,
-              "read_idx: '", name, "': sizes ", shape_str(shape), " of ", type->name,
-              " overflow a 64-bit byte count");
+  EMBER_CHECK(!__builtin_mul_overflow(count, static_cast<int64_t>(type->file_size), &nbytes), IOError, "read_idx: '",
+              name, "': sizes ", shape_str(shape), " of ", type->name, " overflow a 64-bit byte count");
   const uint64_t header_bytes = 4 + dim_bytes.size();
   auto describe = [&] {
     return detail::str_cat(" bytes of ", type->name, " data for shape ", shape_str(shape), " after the ", header_bytes,
@@ -248,9 +248,9 @@ Tensor parse(ByteSource& src, const std::string& name) {
   // Reject impossible sizes before allocating.
   const uint64_t avail = src.max_remaining();
   if (src.exact()) {
-    EMBER_CHECK(avail == static_cast<uint64_t>(nbytes), IOError, "read_idx: '", name, "': ",
-                avail < static_cast<uint64_t>(nbytes) ? "truncated payload" : "trailing data", ": expected ", nbytes,
-                describe(), ", found ", avail);
+    EMBER_CHECK(avail == static_cast<uint64_t>(nbytes), IOError, "read_idx: '", name,
+                "': ", avail < static_cast<uint64_t>(nbytes) ? "truncated payload" : "trailing data", ": expected ",
+                nbytes, describe(), ", found ", avail);
   } else {
     EMBER_CHECK(static_cast<uint64_t>(nbytes) <= avail, IOError, "read_idx: '", name, "': truncated payload: expected ",
                 nbytes, describe(), ", but the remaining compressed data can hold at most ", avail);

@@ -104,8 +104,8 @@ void MetricsCSV::write_named(const std::vector<std::pair<std::string, CsvValue>>
   for (const auto& [name, value] : values) {
     size_t i = 0;
     while (i < columns_.size() && columns_[i] != name) ++i;
-    EMBER_CHECK(i < columns_.size(), ValueError, "MetricsCSV::write_named: no column '", name, "' (columns: ",
-                header_line(columns_), ")");
+    EMBER_CHECK(i < columns_.size(), ValueError, "MetricsCSV::write_named: no column '", name,
+                "' (columns: ", header_line(columns_), ")");
     cells[i] = &value;
   }
   write_cells(cells);

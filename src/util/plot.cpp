@@ -106,8 +106,8 @@ std::string svg_plot(const std::string& title, const std::vector<Series>& series
   EMBER_CHECK(opt.width >= 200 && opt.height >= 150, ValueError, "svg_plot: the size must be at least 200x150, got ",
               opt.width, "x", opt.height);
   for (const Series& s : series)
-    EMBER_CHECK(s.x.empty() || s.x.size() == s.y.size(), ValueError, "svg_plot: series '", s.name, "' has ",
-                s.x.size(), " x values but ", s.y.size(), " y values");
+    EMBER_CHECK(s.x.empty() || s.x.size() == s.y.size(), ValueError, "svg_plot: series '", s.name, "' has ", s.x.size(),
+                " x values but ", s.y.size(), " y values");
 
   // Points that can be drawn, per series.
   std::vector<std::vector<std::pair<double, double>>> pts(series.size());
@@ -174,8 +174,8 @@ std::string svg_plot(const std::string& title, const std::vector<Series>& series
       << xml_escape(tick_label(t, ystep, ay.log)) << "</text>\n";
   o << "</g>\n";
   if (!opt.x_label.empty())
-    o << "<text x=\"" << fmt("%.1f", (px0 + px1) / 2) << "\" y=\"" << opt.height - 12
-      << "\" text-anchor=\"middle\">" << xml_escape(opt.x_label) << "</text>\n";
+    o << "<text x=\"" << fmt("%.1f", (px0 + px1) / 2) << "\" y=\"" << opt.height - 12 << "\" text-anchor=\"middle\">"
+      << xml_escape(opt.x_label) << "</text>\n";
   if (!opt.y_label.empty())
     o << "<text x=\"16\" y=\"" << fmt("%.1f", (py0 + py1) / 2) << "\" text-anchor=\"middle\" transform=\"rotate(-90 16 "
       << fmt("%.1f", (py0 + py1) / 2) << ")\">" << xml_escape(opt.y_label) << "</text>\n";
@@ -195,8 +195,8 @@ std::string svg_plot(const std::string& title, const std::vector<Series>& series
   size_t longest = 0;
   for (const Series& s : series) longest = std::max(longest, s.name.size());
   const double lw = 40 + 7.0 * static_cast<double>(longest), lh = 8 + 18.0 * static_cast<double>(series.size());
-  const double corners[4][2] = {{px1 - lw - 8, py0 + 8}, {px0 + 8, py0 + 8}, {px1 - lw - 8, py1 - lh - 8},
-                                {px0 + 8, py1 - lh - 8}};
+  const double corners[4][2] = {
+      {px1 - lw - 8, py0 + 8}, {px0 + 8, py0 + 8}, {px1 - lw - 8, py1 - lh - 8}, {px0 + 8, py1 - lh - 8}};
   int best = 0;
   int64_t best_hidden = -1;
   for (int c = 0; c < 4; ++c) {

@@ -18,9 +18,12 @@ namespace {
 std::string format_number(double v) {
   char buf[48];
   const double a = std::fabs(v);
-  if (!std::isfinite(v)) std::snprintf(buf, sizeof(buf), "%g", v);
-  else if (a != 0.0 && (a < 1e-3 || a >= 1e5)) std::snprintf(buf, sizeof(buf), "%.3e", v);
-  else std::snprintf(buf, sizeof(buf), "%.4f", v);
+  if (!std::isfinite(v))
+    std::snprintf(buf, sizeof(buf), "%g", v);
+  else if (a != 0.0 && (a < 1e-3 || a >= 1e5))
+    std::snprintf(buf, sizeof(buf), "%.3e", v);
+  else
+    std::snprintf(buf, sizeof(buf), "%.4f", v);
   return buf;
 }
 
@@ -138,8 +141,8 @@ void ProgressBar::update(int64_t step, const Metrics& metrics) {
   const double pct = total_ > 0 ? 100.0 * static_cast<double>(step) / static_cast<double>(total_) : 100.0;
   const auto bucket = static_cast<int64_t>(std::floor(pct / options_.every_percent + 1e-9));
   const bool by_percent = bucket > last_bucket_;
-  const bool by_time = options_.every_seconds > 0 && t - last_emit_ >= options_.every_seconds &&
-                       t - start_ >= options_.every_seconds;
+  const bool by_time =
+      options_.every_seconds > 0 && t - last_emit_ >= options_.every_seconds && t - start_ >= options_.every_seconds;
   if (step > 0 && (by_percent || by_time)) {
     last_bucket_ = std::max(last_bucket_, bucket);
     emit(step, metrics, false);

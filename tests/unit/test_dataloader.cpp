@@ -420,8 +420,8 @@ TEST(Transforms, RandomCropIsAShiftWithZeroFill) {
 TEST(Transforms, FlipProbabilityAndMirror) {
   auto ds = image_dataset(200);
   for (double prob : {0.0, 0.5, 1.0}) {
-    DataLoader loader(ds, {.batch_size = 50, .seed = 2,
-                           .transforms = {std::make_shared<data::RandomHorizontalFlip>(prob)}});
+    DataLoader loader(
+        ds, {.batch_size = 50, .seed = 2, .transforms = {std::make_shared<data::RandomHorizontalFlip>(prob)}});
     int flipped = 0, total = 0;
     for (auto& [x, y] : loader) {
       const float* p = x.data<float>();
@@ -448,8 +448,8 @@ TEST(Transforms, SameAugmentationForAnyWorkerCountAndBatchSize) {
   data::TransformList tf = {std::make_shared<data::RandomCrop>(2), std::make_shared<data::RandomHorizontalFlip>()};
   // Per example index: its augmented pixels in epoch 1.
   auto collect = [&](int workers, int64_t batch_size) {
-    DataLoader loader(ds, {.batch_size = batch_size, .shuffle = true, .num_workers = workers, .seed = 5,
-                           .transforms = tf});
+    DataLoader loader(ds,
+                      {.batch_size = batch_size, .shuffle = true, .num_workers = workers, .seed = 5, .transforms = tf});
     loader.set_epoch(1);
     std::vector<std::vector<float>> per_index(40);
     for (auto& [x, y] : loader) {
@@ -467,8 +467,7 @@ TEST(Transforms, SameAugmentationForAnyWorkerCountAndBatchSize) {
   e2.set_epoch(2);
   std::vector<float> epoch2 = (*e2.begin()).x.to_vector<float>();
   int differ = 0;
-  for (int64_t n = 0; n < 40; ++n)
-    differ += !std::equal(ref[n].begin(), ref[n].end(), epoch2.begin() + n * 30);
+  for (int64_t n = 0; n < 40; ++n) differ += !std::equal(ref[n].begin(), ref[n].end(), epoch2.begin() + n * 30);
   EXPECT_GT(differ, 20);
 }
 
@@ -578,8 +577,8 @@ TEST(FashionMNIST, TestSetThroughTheLoader) {
   for (int c = 0; c < 10; ++c) EXPECT_EQ(count[c], 1000);
 
   // Normalised with the training statistics: the test set's mean is near 0 and std near 1.
-  auto normed = data::FashionMNIST::test(data::FashionMNIST::kDefaultDir,
-                                         {.normalize = data::FashionMNIST::kNormalize});
+  auto normed =
+      data::FashionMNIST::test(data::FashionMNIST::kDefaultDir, {.normalize = data::FashionMNIST::kNormalize});
   std::vector<int64_t> all(10000);
   std::iota(all.begin(), all.end(), 0);
   std::vector<float> v = normed.get_batch(all).x.to_vector<float>();

@@ -40,9 +40,11 @@ size_t count_of(const std::string& s, const std::string& part) {
 TEST(ProgressBar, PlainLinesEveryPercent) {
   std::ostringstream out;
   double t = 0;
-  ProgressBar bar(10, "epoch 1/3",
-                  {.out = &out, .terminal = false, .every_percent = 25, .items_per_step = 32, .unit = "img",
-                   .clock = [&] { return t; }});
+  ProgressBar bar(
+      10, "epoch 1/3",
+      {.out = &out, .terminal = false, .every_percent = 25, .items_per_step = 32, .unit = "img", .clock = [&] {
+         return t;
+       }});
   EXPECT_FALSE(bar.terminal());
   for (int step = 1; step <= 10; ++step) {
     t = 0.5 * step;
@@ -60,8 +62,8 @@ TEST(ProgressBar, PlainLinesEveryPercent) {
 TEST(ProgressBar, PlainLinesEverySeconds) {
   std::ostringstream out;
   double t = 0;
-  ProgressBar bar(10, "", {.out = &out, .terminal = false, .every_percent = 100, .every_seconds = 10,
-                           .clock = [&] { return t; }});
+  ProgressBar bar(
+      10, "", {.out = &out, .terminal = false, .every_percent = 100, .every_seconds = 10, .clock = [&] { return t; }});
   for (int step = 1; step <= 10; ++step) {
     t = 4.0 * step;
     bar.update(step);
@@ -143,8 +145,8 @@ TEST(MetricsCSV, WritesHeaderAndFlushedRows) {
   csv.write({int64_t{1}, int64_t{100}, 0.25, std::string("a,b \"c\"")});
   EXPECT_EQ(read_file(path), "epoch,step,loss,note\n1,100,0.25,\"a,b \"\"c\"\"\"\n");  // flushed
   csv.write_named({{"loss", 0.1 + 0.2}, {"epoch", int64_t{2}}});
-  csv.write({std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::infinity(), 1e-300,
-             std::string("")});
+  csv.write(
+      {std::numeric_limits<double>::quiet_NaN(), -std::numeric_limits<double>::infinity(), 1e-300, std::string("")});
   EXPECT_EQ(read_file(path),
             "epoch,step,loss,note\n1,100,0.25,\"a,b \"\"c\"\"\"\n2,,0.30000000000000004,\nnan,-inf,1e-300,\n");
   // Numbers read back exactly.

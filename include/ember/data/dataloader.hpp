@@ -53,7 +53,7 @@ class EMBER_API DataLoader {
   explicit DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options = {});
   /// Takes a dataset by value (cheap for datasets that hold tensors, which are handles).
   template <class D>
-    requires std::derived_from<std::remove_cvref_t<D>, Dataset>
+  requires std::derived_from<std::remove_cvref_t<D>, Dataset>
   explicit DataLoader(D&& dataset, DataLoaderOptions options = {})
       : DataLoader(std::make_shared<const std::remove_cvref_t<D>>(std::forward<D>(dataset)), std::move(options)) {}
   /// Stops and joins the workers, whatever state the iteration is in.
@@ -113,8 +113,8 @@ class EMBER_API DataLoader {
 
  private:
   struct Run;
-  void advance();         // delivers the next batch into current_, or ends the epoch
-  void stop_run();        // joins the workers of the active run
+  void advance();   // delivers the next batch into current_, or ends the epoch
+  void stop_run();  // joins the workers of the active run
   Example build_batch(int64_t epoch, const std::vector<int64_t>& order, int64_t batch) const;
   Example& current(uint64_t generation);
 

@@ -49,8 +49,8 @@ class EMBER_API MNIST : public Dataset {
  private:
   void fill_x(float* out, const std::vector<int64_t>& indices) const;
 
-  Tensor images_;  // uint8 (N, H, W)
-  Tensor labels_;  // int64 (N)
+  Tensor images_;                 // uint8 (N, H, W)
+  Tensor labels_;                 // int64 (N)
   std::array<float, 256> lut_{};  // pixel value -> float
 };
 
