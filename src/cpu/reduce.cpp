@@ -19,6 +19,9 @@
 
 #include "ember/backend/cpu.hpp"
 #include "ember/core/dispatch.hpp"
+// Floating-point exceptions are never enabled in Ember: non-trapping compares let GCC
+// if-convert the NaN-aware max/min selects, so those loops vectorise like the sums.
+#pragma GCC optimize("no-trapping-math")
 #include "loops.hpp"
 #include "reduce_util.hpp"
 
@@ -61,22 +64,24 @@ struct ProdOp {
 
 template <class T>
 struct MaxOp {
+  static constexpr int kExtreme = 1;  // rows of f32/f64 go through extreme_row
   using Acc = compute_t<T>;
   Acc init() const { return lowest_of<Acc>(); }
   Acc load(T v) const { return static_cast<Acc>(v); }
   // NaN wins (propagates), as torch.max.
-  Acc step(Acc a, Acc v) const { return (v > a || is_nan(v)) ? v : a; }
-  Acc merge(Acc a, Acc b) const { return (b > a || is_nan(b)) ? b : a; }
+  Acc step(Acc a, Acc v) const { return max_nan(a, v); }
+  Acc merge(Acc a, Acc b) const { return max_nan(a, b); }
   Acc finish(Acc a, int64_t) const { return a; }
 };
 
 template <class T>
 struct MinOp {
+  static constexpr int kExtreme = -1;
   using Acc = compute_t<T>;
   Acc init() const { return highest_of<Acc>(); }
   Acc load(T v) const { return static_cast<Acc>(v); }
-  Acc step(Acc a, Acc v) const { return (v < a || is_nan(v)) ? v : a; }
-  Acc merge(Acc a, Acc b) const { return (b < a || is_nan(b)) ? b : a; }
+  Acc step(Acc a, Acc v) const { return min_nan(a, v); }
+  Acc merge(Acc a, Acc b) const { return min_nan(a, b); }
   Acc finish(Acc a, int64_t) const { return a; }
 };
 
@@ -112,7 +117,7 @@ struct NormInfOp {
   using Acc = double;
   double init() const { return 0.0; }
   double load(T v) const { return std::fabs(static_cast<double>(static_cast<compute_t<T>>(v))); }
-  double step(double a, double v) const { return (v > a || v != v) ? v : a; }
+  double step(double a, double v) const { return max_nan(a, v); }
   double merge(double a, double b) const { return step(a, b); }
   double finish(double a, int64_t) const { return a; }
 };
@@ -120,16 +125,25 @@ struct NormInfOp {
 template <class T>
 struct NormNegInfOp : NormInfOp<T> {
   double init() const { return std::numeric_limits<double>::infinity(); }
-  double step(double a, double v) const { return (v < a || v != v) ? v : a; }
+  double step(double a, double v) const { return min_nan(a, v); }
   double merge(double a, double b) const { return step(a, b); }
 };
 
 // ------------------------------------------------------------------ drivers
 
 /// Reduces one contiguous row of n elements.
+template <class Op>
+constexpr int extreme_of() {
+  if constexpr (requires { Op::kExtreme; }) return Op::kExtreme;
+  else return 0;
+}
+
 template <class T, class Op>
 typename Op::Acc reduce_row(const T* x, int64_t n, const Op& op) {
   using Acc = typename Op::Acc;
+  if constexpr (std::is_floating_point_v<T> && extreme_of<Op>() != 0) {
+    return extreme_row<T, (extreme_of<Op>() > 0)>(x, n);
+  }
   constexpr int kLanes = 16;
   Acc lanes[kLanes];
   for (auto& l : lanes) l = op.init();

@@ -1,8 +1,10 @@
 // Private to the CPU backend: small helpers shared by the reduction and softmax kernels.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -33,6 +35,74 @@ template <class C>
 constexpr C highest_of() {
   if constexpr (std::is_floating_point_v<C>) return std::numeric_limits<C>::infinity();
   else return std::numeric_limits<C>::max();
+}
+
+/// max(a, v) where a NaN in either wins and stays (torch.max semantics). Written with `|`
+/// rather than `||` so both compares are unconditional and the select vectorises.
+template <class C>
+inline C max_nan(C a, C v) {
+  return ((v > a) | is_nan(v)) ? v : a;
+}
+template <class C>
+inline C min_nan(C a, C v) {
+  return ((v < a) | is_nan(v)) ? v : a;
+}
+
+/// NaN-propagating max (kMax) or min of a contiguous f32/f64 row. GCC will not vectorise a
+/// NaN-aware select reduction on its own (it may not reorder it), so this uses its vector
+/// extension directly: 16-byte vectors, the baseline x86-64 width, four accumulators deep.
+typedef float VecF32 __attribute__((vector_size(16)));
+typedef double VecF64 __attribute__((vector_size(16)));
+
+template <class C, bool kMax>
+C extreme_row(const C* x, int64_t n) {
+  static_assert(std::is_floating_point_v<C>);
+  using V = std::conditional_t<std::is_same_v<C, float>, VecF32, VecF64>;
+  constexpr int64_t kW = 16 / sizeof(C);
+  const C init = kMax ? lowest_of<C>() : highest_of<C>();
+  V acc[4];
+  for (auto& a : acc)
+    for (int64_t j = 0; j < kW; ++j) a[j] = init;
+  int64_t i = 0;
+  for (; i + 4 * kW <= n; i += 4 * kW) {
+    for (int k = 0; k < 4; ++k) {
+      V v;
+      std::memcpy(&v, x + i + k * kW, sizeof(V));
+      acc[k] = ((kMax ? (v > acc[k]) : (v < acc[k])) | (v != v)) ? v : acc[k];
+    }
+  }
+  C m = init;
+  for (int k = 0; k < 4; ++k)
+    for (int64_t j = 0; j < kW; ++j) m = kMax ? max_nan(m, acc[k][j]) : min_nan(m, acc[k][j]);
+  for (; i < n; ++i) m = kMax ? max_nan(m, x[i]) : min_nan(m, x[i]);
+  return m;
+}
+
+/// sum of a[i] (or a[i] * b[i] when b is given) over a contiguous row: float/double lanes
+/// within blocks of 1024 (vectorised), blocks added in double.
+template <class C>
+double sum_row(const C* a, const C* b, int64_t n) {
+  constexpr int kLanes = 16;
+  constexpr int64_t kBlock = 1024;
+  double total = 0.0;
+  for (int64_t s = 0; s < n; s += kBlock) {
+    const int64_t e = std::min(n, s + kBlock);
+    C lanes[kLanes] = {};
+    int64_t i = s;
+    if (b) {
+      for (; i + kLanes <= e; i += kLanes)
+        for (int j = 0; j < kLanes; ++j) lanes[j] += a[i + j] * b[i + j];
+      for (; i < e; ++i) lanes[0] += a[i] * b[i];
+    } else {
+      for (; i + kLanes <= e; i += kLanes)
+        for (int j = 0; j < kLanes; ++j) lanes[j] += a[i + j];
+      for (; i < e; ++i) lanes[0] += a[i];
+    }
+    for (int w = kLanes / 2; w > 0; w /= 2)
+      for (int j = 0; j < w; ++j) lanes[j] += lanes[j + w];
+    total += static_cast<double>(lanes[0]);
+  }
+  return total;
 }
 
 /// Converts an accumulator (double, float, int64, bool) to an element type, rounding once.
