@@ -80,8 +80,8 @@ void read_exact_at(const char* op, const std::string& path, int fd, void* buf, s
 
 // ------------------------------------------------------------------ MappedFile
 std::shared_ptr<MappedFile> MappedFile::map(const char* op, const std::string& path, int fd, uint64_t size) {
-  EMBER_CHECK(size > 0 && size <= std::numeric_limits<size_t>::max(), IOError, op, ": cannot map '", path,
-              "': size ", size, " cannot be mapped");
+  EMBER_CHECK(size > 0 && size <= std::numeric_limits<size_t>::max(), IOError, op, ": cannot map '", path, "': size ",
+              size, " cannot be mapped");
   // MAP_PRIVATE + PROT_WRITE: tensors may be modified in place; the pages are then copied and
   // the file never changes.
   void* p = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);

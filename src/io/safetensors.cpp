@@ -38,8 +38,8 @@ constexpr DTypeName kDTypeNames[] = {
     {"I32", DType::i32}, {"I64", DType::i64}, {"U8", DType::u8},   {"BOOL", DType::boolean},
 };
 // Dtypes the format defines but Ember has no tensor type for: named distinctly in errors.
-constexpr const char* kUnsupportedDTypeNames[] = {"I8",      "I16",     "U16",     "U32", "U64",     "F8_E4M3",
-                                                  "F8_E5M2", "F8_E8M0", "F4",      "F6_E2M3", "F6_E3M2", "C64"};
+constexpr const char* kUnsupportedDTypeNames[] = {"I8",      "I16",     "U16", "U32",     "U64",     "F8_E4M3",
+                                                  "F8_E5M2", "F8_E8M0", "F4",  "F6_E2M3", "F6_E3M2", "C64"};
 
 const char* format_dtype_name(DType t) {
   for (const auto& d : kDTypeNames)
@@ -159,8 +159,7 @@ uint64_t header_length(const uint8_t* first8, uint64_t total, const Reporter& r)
   uint64_t n = load_le64(first8);
   if (n > kMaxHeaderBytes)
     r.fail("header length ", n, " exceeds the limit of ", kMaxHeaderBytes, " bytes (not a safetensors file?)");
-  if (n > total - 8)
-    r.fail("header length ", n, " runs past the end of the file: 8 + ", n, " > file size ", total);
+  if (n > total - 8) r.fail("header length ", n, " runs past the end of the file: 8 + ", n, " > file size ", total);
   return n;
 }
 

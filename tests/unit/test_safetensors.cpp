@@ -228,8 +228,10 @@ TEST_F(Safetensors, RoundTripPreservesSpecialFloatBits) {
 }
 
 TEST_F(Safetensors, RoundTripZeroDimAndEmptyTensors) {
-  TensorMap m{{"scalar", tensor<int64_t>({-3}).view({})}, {"empty", empty({0, 3}, {.dtype = kFloat64})},
-              {"empty1d", empty({0}, {.dtype = kBool})}, {"after", tensor<float>({2.5f})}};
+  TensorMap m{{"scalar", tensor<int64_t>({-3}).view({})},
+              {"empty", empty({0, 3}, {.dtype = kFloat64})},
+              {"empty1d", empty({0}, {.dtype = kBool})},
+              {"after", tensor<float>({2.5f})}};
   const Bytes b = io::serialize_safetensors(m);
   TensorMap r = io::deserialize_safetensors(b.data(), b.size());
   EXPECT_EQ(r.at("scalar").shape(), Shape{});
@@ -242,10 +244,10 @@ TEST_F(Safetensors, RoundTripZeroDimAndEmptyTensors) {
 
 TEST_F(Safetensors, NonContiguousViewsAreWrittenInLogicalOrder) {
   Tensor base = tensor<float>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {3, 4});
-  TensorMap m{{"t", base.transpose(0, 1)},              // (4, 3)
-              {"s", base.slice(1, 1, 4, 2)},            // columns 1 and 3
+  TensorMap m{{"t", base.transpose(0, 1)},                  // (4, 3)
+              {"s", base.slice(1, 1, 4, 2)},                // columns 1 and 3
               {"e", tensor<float>({5, 6}).expand({3, 2})},  // stride 0
-              {"r", base.select(0, 2)}};                // offset view
+              {"r", base.select(0, 2)}};                    // offset view
   const Bytes b = io::serialize_safetensors(m);
   TensorMap r = io::deserialize_safetensors(b.data(), b.size());
   EXPECT_EQ(r.at("t").to_vector<float>(), (std::vector<float>{0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11}));
@@ -264,6 +266,17 @@ TEST_F(Safetensors, TensorsRequiringGradAreSavedWithoutTheGraph) {
   TensorMap r = io::deserialize_safetensors(b.data(), b.size());
   EXPECT_FALSE(r.at("w").requires_grad());
   EXPECT_EQ(r.at("w").to_vector<float>(), (std::vector<float>{1, 2, 3}));
+}
+
+TEST_F(Safetensors, CudaTensorsAreSavedFromTheHost) {
+  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const Tensor x = tensor<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  TensorMap m{{"x", x.to(Device::cuda())}, {"xt", x.to(Device::cuda()).transpose(0, 1)}};
+  const Bytes b = io::serialize_safetensors(m);
+  TensorMap r = io::deserialize_safetensors(b.data(), b.size());
+  EXPECT_TRUE(r.at("x").is_cpu());
+  EXPECT_EQ(r.at("x").to_vector<float>(), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(r.at("xt").to_vector<float>(), (std::vector<float>{1, 4, 2, 5, 3, 6}));
 }
 
 TEST_F(Safetensors, MetadataRoundTripsWithEscapes) {
@@ -436,14 +449,18 @@ std::vector<Malformed> malformed_cases() {
   c.push_back({"TwoObjects", make_file("{} {}"), "not valid JSON"});
   c.push_back({"DuplicateTensor", make_file("{" + f32x2 + "," + entry("a", "F32", "[2]", 8, 16) + "}", Bytes(16, 0)),
                "duplicate key \"a\""});
-  c.push_back({"DuplicateField", make_file(R"({"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d8),
+  c.push_back({"DuplicateField",
+               make_file(R"({"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d8),
                "duplicate key \"dtype\""});
   c.push_back({"DuplicateMetadataKey", make_file(R"({"__metadata__":{"k":"1","k":"2"}})"), "duplicate key \"k\""});
   c.push_back({"TooDeep", make_file(R"({"a":{"dtype":[[1]]}})"), "nests deeper"});
   c.push_back({"EntryNotObject", make_file(R"({"a":5})"), "entry must be a JSON object"});
-  c.push_back({"MissingDtype", make_file(R"({"a":{"shape":[2],"data_offsets":[0,8]}})", d8), "missing field \"dtype\""});
-  c.push_back({"MissingShape", make_file(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", d8), "missing field \"shape\""});
-  c.push_back({"MissingOffsets", make_file(R"({"a":{"dtype":"F32","shape":[2]}})", d8), "missing field \"data_offsets\""});
+  c.push_back(
+      {"MissingDtype", make_file(R"({"a":{"shape":[2],"data_offsets":[0,8]}})", d8), "missing field \"dtype\""});
+  c.push_back(
+      {"MissingShape", make_file(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", d8), "missing field \"shape\""});
+  c.push_back(
+      {"MissingOffsets", make_file(R"({"a":{"dtype":"F32","shape":[2]}})", d8), "missing field \"data_offsets\""});
   c.push_back({"ExtraField", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", d8),
                "unexpected field \"x\""});
   c.push_back({"DtypeNotString", make_file(R"({"a":{"dtype":1,"shape":[2],"data_offsets":[0,8]}})", d8),
@@ -460,8 +477,8 @@ std::vector<Malformed> malformed_cases() {
                "non-negative integers"});
   c.push_back({"ShapeCountOverflow", make_file("{" + entry("a", "U8", "[4294967296,4294967296]", 0, 8) + "}", d8),
                "overflows a 64-bit element count"});
-  c.push_back({"ShapeOverflowBeforeZero",
-               make_file("{" + entry("a", "U8", "[4294967296,4294967296,0]", 0, 0) + "}"), "overflows"});
+  c.push_back({"ShapeOverflowBeforeZero", make_file("{" + entry("a", "U8", "[4294967296,4294967296,0]", 0, 0) + "}"),
+               "overflows"});
   c.push_back({"ShapeByteOverflow", make_file("{" + entry("a", "F64", "[4611686018427387904]", 0, 8) + "}", d8),
                "overflows a 64-bit byte count"});
   c.push_back({"OffsetsNotArray", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":8}})", d8),
@@ -475,18 +492,19 @@ std::vector<Malformed> malformed_cases() {
   c.push_back({"OffsetsReversed", make_file("{" + entry("a", "F32", "[0]", 8, 0) + "}", d8), "end before they begin"});
   c.push_back({"SizeMismatch", make_file("{" + entry("a", "F32", "[3]", 0, 8) + "}", d8), "need 12"});
   c.push_back({"GapAtStart", make_file("{" + entry("a", "F32", "[1]", 4, 8) + "}", d8), "gap"});
-  c.push_back({"GapBetween", make_file("{" + entry("a", "F32", "[1]", 0, 4) + "," + entry("b", "F32", "[1]", 8, 12) + "}",
-                                       Bytes(12, 0)),
-               "gap"});
+  c.push_back(
+      {"GapBetween",
+       make_file("{" + entry("a", "F32", "[1]", 0, 4) + "," + entry("b", "F32", "[1]", 8, 12) + "}", Bytes(12, 0)),
+       "gap"});
   c.push_back({"Overlap", make_file("{" + f32x2 + "," + entry("b", "F32", "[1]", 4, 8) + "}", d8), "overlapping"});
-  c.push_back({"EmptyInsideAnother", make_file("{" + f32x2 + "," + entry("b", "F32", "[0]", 4, 4) + "}", d8),
-               "overlapping"});
+  c.push_back(
+      {"EmptyInsideAnother", make_file("{" + f32x2 + "," + entry("b", "F32", "[0]", 4, 4) + "}", d8), "overlapping"});
   c.push_back({"ExtraDataAtEnd", make_file("{" + f32x2 + "}", Bytes(9, 0)), "to the end of the file"});
   c.push_back({"DataMissing", make_file("{" + f32x2 + "}", Bytes(4, 0)), "to the end of the file"});
   c.push_back({"DataWithoutTensors", make_file("{}", Bytes(4, 0)), "to the end of the file"});
-  c.push_back({"OffsetsHuge", make_file("{" + entry("a", "U8", "[0]", 0, 0) + "," +
-                                        entry("b", "U8", "[1]", 18446744073709551615ull - 1, 18446744073709551615ull) +
-                                        "}"),
+  c.push_back({"OffsetsHuge",
+               make_file("{" + entry("a", "U8", "[0]", 0, 0) + "," +
+                         entry("b", "U8", "[1]", 18446744073709551615ull - 1, 18446744073709551615ull) + "}"),
                "gap"});
   c.push_back({"MetadataNotObject", make_file(R"({"__metadata__":"x"})"), "\"__metadata__\" must be an object"});
   c.push_back({"MetadataValueNotString", make_file(R"({"__metadata__":{"k":1}})"), "must be a string"});
@@ -563,8 +581,8 @@ TEST_F(Safetensors, RandomlyDamagedFilesLoadOrFailWithIOError) {
       for (int k = 0; k < edits; ++k) {
         const size_t at = rng() % b.size();
         switch (rng() % 3) {
-          case 0: b[at] = static_cast<uint8_t>(rng()); break;                      // overwrite
-          case 1: b.erase(b.begin() + static_cast<std::ptrdiff_t>(at)); break;     // delete
+          case 0: b[at] = static_cast<uint8_t>(rng()); break;                                           // overwrite
+          case 1: b.erase(b.begin() + static_cast<std::ptrdiff_t>(at)); break;                          // delete
           default: b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), static_cast<uint8_t>(rng()));  // insert
         }
       }
