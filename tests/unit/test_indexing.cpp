@@ -437,3 +437,18 @@ TEST(IndexingDtypes, EveryDtype) {
     }
   }
 }
+
+TEST(IndexSelect, LargeEnoughToRunOnSeveralThreads) {
+  // 600 x 128 output elements: above the kernels' grain, so the parallel path runs.
+  Tensor x = random_tensor({1000, 128}, 50, kFloat32);
+  Tensor idx = random_index({600}, 1000, 51);
+  Tensor out = index_select(x, 0, idx);
+  Tensor e = embedding(x, idx.view({20, 30}));
+  std::vector<float> xv = x.to_vector<float>(), ov = out.to_vector<float>(), ev = e.to_vector<float>();
+  std::vector<int64_t> iv = idx.to_vector<int64_t>();
+  for (int64_t i = 0; i < 600; ++i)
+    for (int64_t j = 0; j < 128; ++j) {
+      ASSERT_EQ(ov[i * 128 + j], xv[iv[i] * 128 + j]);
+      ASSERT_EQ(ev[i * 128 + j], xv[iv[i] * 128 + j]);
+    }
+}

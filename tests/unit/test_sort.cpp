@@ -310,3 +310,13 @@ TEST(SortGradients, ExpandedUpstreamGradient) {
   sort(y, 0, true).first.sum().backward();
   EXPECT_EQ(y.grad().to_vector<double>(), (std::vector<double>{1, 1, 1}));
 }
+
+TEST(Sort, LargeEnoughToRunOnSeveralThreads) {
+  Tensor x = random_tensor({400, 300}, 60, kFloat32, 3.0);
+  auto [v, i] = sort(x, 1, true);
+  expect_matches_stable_sort(x, v, i, true);
+  auto [tv, ti] = topk(x, 5, 1, false);
+  auto [sv, si] = sort(x, 1, false);
+  EXPECT_EQ(tv.to_vector<float>(), sv.narrow(1, 0, 5).to_vector<float>());
+  EXPECT_EQ(ti.to_vector<int64_t>(), si.narrow(1, 0, 5).to_vector<int64_t>());
+}
