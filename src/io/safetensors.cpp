@@ -122,6 +122,13 @@ std::string quoted(const std::string& s) {
   return out;
 }
 
+// A JSON value from a file, serialised and cut short, for error messages.
+std::string shown(const json& v) {
+  constexpr size_t kMax = 80;
+  std::string s = v.dump();
+  return s.size() > kMax ? s.substr(0, kMax) + "..." : s;
+}
+
 uint64_t load_le64(const uint8_t* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -216,27 +223,27 @@ Entry parse_entry(const std::string& name, const json& v, const Reporter& r) {
   for (const json& d : shape) {
     uint64_t size;
     if (!as_u64(d, &size) || size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      r.fail("tensor ", quoted(name), ": shape entries must be non-negative integers, found ", d.dump());
+      r.fail("tensor ", quoted(name), ": shape entries must be non-negative integers, found ", shown(d));
     if (size != 0 && (__builtin_mul_overflow(extent, size, &extent) ||
                       extent > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())))
-      r.fail("tensor ", quoted(name), ": shape ", shape.dump(), " overflows a 64-bit element count");
+      r.fail("tensor ", quoted(name), ": shape ", shown(shape), " overflows a 64-bit element count");
     numel = size == 0 ? 0 : numel * size;  // <= extent: cannot overflow
     e.shape.push_back(static_cast<int64_t>(size));
   }
   uint64_t nbytes;
   if (__builtin_mul_overflow(numel, static_cast<uint64_t>(itemsize(e.dtype)), &nbytes))
-    r.fail("tensor ", quoted(name), ": shape ", shape.dump(), " overflows a 64-bit byte count");
+    r.fail("tensor ", quoted(name), ": shape ", shown(shape), " overflows a 64-bit byte count");
 
   const json& offs = v["data_offsets"];
   if (!offs.is_array() || offs.size() != 2)
-    r.fail("tensor ", quoted(name), ": data_offsets must be an array of two integers, found ", offs.dump());
+    r.fail("tensor ", quoted(name), ": data_offsets must be an array of two integers, found ", shown(offs));
   if (!as_u64(offs[0], &e.begin) || !as_u64(offs[1], &e.end))
-    r.fail("tensor ", quoted(name), ": data_offsets must be non-negative integers, found ", offs.dump());
+    r.fail("tensor ", quoted(name), ": data_offsets must be non-negative integers, found ", shown(offs));
   if (e.end < e.begin)
     r.fail("tensor ", quoted(name), ": data_offsets [", e.begin, ", ", e.end, "] end before they begin");
   if (e.end - e.begin != nbytes)
     r.fail("tensor ", quoted(name), ": data_offsets [", e.begin, ", ", e.end, "] span ", e.end - e.begin,
-           " bytes but dtype ", format_dtype_name(e.dtype), " and shape ", shape.dump(), " need ", nbytes);
+           " bytes but dtype ", format_dtype_name(e.dtype), " and shape ", shown(shape), " need ", nbytes);
   return e;
 }
 

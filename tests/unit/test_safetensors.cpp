@@ -452,6 +452,9 @@ std::vector<Malformed> malformed_cases() {
   c.push_back({"DuplicateField",
                make_file(R"({"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d8),
                "duplicate key \"dtype\""});
+  c.push_back({"DuplicateViaEscape",
+               make_file("{" + f32x2 + "," + entry("\\u0061", "F32", "[2]", 8, 16) + "}", Bytes(16, 0)),
+               "duplicate key \"a\""});
   c.push_back({"DuplicateMetadataKey", make_file(R"({"__metadata__":{"k":"1","k":"2"}})"), "duplicate key \"k\""});
   c.push_back({"TooDeep", make_file(R"({"a":{"dtype":[[1]]}})"), "nests deeper"});
   c.push_back({"EntryNotObject", make_file(R"({"a":5})"), "entry must be a JSON object"});
