@@ -572,3 +572,37 @@ TEST(Cumsum, Gradient) {
   check_grad([](const Tensor& x) { return cumsum(x, 0); }, rand_tensor({3, 4}, 62));
   check_grad([](const Tensor& x) { return cumsum(x.t(), 0); }, rand_tensor({3, 4}, 63));
 }
+
+// ------------------------------------------------------------------ cross-checks
+
+TEST(Reduction, SameBitsForAnyThreadCount) {
+  // Fixed chunking: the result must not depend on how many threads ran it.
+  Tensor x = rand_tensor({3, 200000}, 70);
+  Tensor xt = rand_tensor({200000, 3}, 71);
+  const int before = get_num_threads();
+  std::vector<std::vector<double>> runs;
+  for (int t : {1, 2}) {
+    set_num_threads(t);
+    std::vector<double> r;
+    for (Tensor s : {x.sum(), x.sum({1}), xt.sum({0}), x.mean({1}), var(x, {1}), norm(xt, 2, {0})})
+      for (double e : s.to_vector<double>()) r.push_back(e);
+    runs.push_back(r);
+  }
+  set_num_threads(before);
+  ASSERT_EQ(runs[0].size(), runs[1].size());
+  for (size_t i = 0; i < runs[0].size(); ++i) EXPECT_EQ(runs[0][i], runs[1][i]) << i;
+}
+
+TEST(Reduction, AutogradGradcheckAgrees) {
+  // The shared gradcheck (its own weights and step) on a composite of several reductions.
+  auto fn = [](const std::vector<Tensor>& in) {
+    const Tensor& x = in[0];
+    return sum(x, {1}) + var(x, {1}) + norm(x, 2, {1}) + logsumexp(x, {1}) + amax(x, {1}) + mean(cumsum(x, 1), {1});
+  };
+  Tensor x = rand_tensor({3, 5}, 72, kFloat64).requires_grad_(true);
+  autograd::GradcheckResult r = autograd::gradcheck(fn, {x});
+  EXPECT_TRUE(r.ok) << r.message;
+  auto fs = [](const std::vector<Tensor>& in) { return log_softmax(in[0], 0) + softmax(in[0].t(), 1).t(); };
+  autograd::GradcheckResult rs = autograd::gradcheck(fs, {x});
+  EXPECT_TRUE(rs.ok) << rs.message;
+}

@@ -134,6 +134,15 @@ TEST(Softmax, NumericallyStable) {
   Tensor m = tensor(std::vector<double>{0.0, -INFINITY, 0.0});
   EXPECT_EQ(softmax(m, 0).to_vector<double>(), (std::vector<double>{0.5, 0.0, 0.5}));
   EXPECT_EQ(log_softmax(m, 0).to_vector<double>()[1], -INFINITY);
+  // Same in f32 (the vectorised row kernel), with a causal-mask-like row of 40.
+  std::vector<float> row(40, 0.0f);
+  for (int i = 20; i < 40; ++i) row[i] = -INFINITY;
+  std::vector<double> p = softmax(tensor(row), 0).to_vector<double>();
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(p[i], i < 20 ? 0.05f : 0.0f) << i;
+  // A NaN anywhere in a row makes the row NaN, as in PyTorch.
+  std::vector<float> nrow(40, 1.0f);
+  nrow[33] = NAN;
+  for (double e : softmax(tensor(nrow), 0).to_vector<double>()) EXPECT_TRUE(std::isnan(e));
 }
 
 TEST(Softmax, ZeroDimAndEmpty) {
