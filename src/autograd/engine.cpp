@@ -143,7 +143,17 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& g
     for (size_t i = 0; i < n->next_edges.size(); ++i) {
       const Edge& e = n->next_edges[i];
       if (!e.valid()) continue;
-      if (i < out.size()) add_to(e, out[i]);
+      if (i < out.size() && out[i].defined()) {
+        // As PyTorch's validate_outputs: a gradient must have the shape of the tensor it is
+        // for, and takes its dtype (a formula may compute in a wider type).
+        if (e.input_nr < e.fn->outputs.size()) {
+          const OutputMeta& m = e.fn->outputs[e.input_nr];
+          EMBER_CHECK(out[i].shape() == m.shape, AutogradError, n->name(), ": returned a gradient of shape ",
+                      shape_str(out[i].shape()), " for input ", i, " of shape ", shape_str(m.shape));
+          if (out[i].dtype() != m.dtype && is_floating(m.dtype)) out[i] = out[i].to(m.dtype);
+        }
+        add_to(e, out[i]);
+      }
       int& d = deps[e.fn.get()];
       if (--d == 0) {
         d = -1;

@@ -578,3 +578,25 @@ TEST(Autograd, RetainedGradSeesHooksRegisteredLaterEngineOnly) {
   EXPECT_EQ(vals(y.grad()), (std::vector<double>{2, 6}));
   EXPECT_EQ(vals(x.grad()), (std::vector<double>{2, 6}));
 }
+
+TEST(Autograd, EngineValidatesGradientShapeAndDtypeEngineOnly) {
+  struct WrongShape : autograd::Function<WrongShape> {
+    static Tensor forward(autograd::Context&, const Tensor& x) { return x.clone(); }
+    static std::vector<Tensor> backward(autograd::Context&, const std::vector<Tensor>& g) {
+      return {g[0].unsqueeze(0)};
+    }
+  };
+  struct WideGrad : autograd::Function<WideGrad> {
+    static Tensor forward(autograd::Context&, const Tensor& x) { return x.clone(); }
+    static std::vector<Tensor> backward(autograd::Context&, const std::vector<Tensor>& g) {
+      return {g[0].to(kFloat64)};
+    }
+  };
+  Tensor x = tensor<float>({1, 2}).requires_grad_();
+  std::string msg = error_of([&] { WrongShape::apply(x).backward(tensor<float>({1, 1})); });
+  EXPECT_NE(msg.find("shape (1, 2)"), std::string::npos) << msg;
+  EXPECT_THROW(WrongShape::apply(x).backward(tensor<float>({1, 1})), AutogradError);
+  WideGrad::apply(x).backward(tensor<float>({3, 4}));
+  EXPECT_EQ(x.grad().dtype(), kFloat32);
+  EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{3, 4}));
+}
