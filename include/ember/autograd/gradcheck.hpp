@@ -21,9 +21,12 @@ struct GradcheckResult {
   explicit operator bool() const { return ok; }
 };
 
-/// `fn` maps the inputs to one output tensor. Inputs that require grad are checked (they are
-/// converted to f64 first; non-float inputs are passed unchanged). The scalar checked is
-/// sum(output * w) for a fixed random w, so every output element contributes.
+/// `fn` maps the inputs to one output tensor. Inputs that require grad are checked. fn sees
+/// f64 copies of every floating input (the caller's tensors are never modified); non-float
+/// inputs are passed unchanged. The scalar checked is sum(output * w) for a fixed random w, so
+/// every output element contributes. An input the output does not depend on must get an
+/// undefined or all-zero gradient. Throws ValueError when no input requires grad and
+/// DTypeError when the output is not floating; mismatches are reported in the result.
 EMBER_API GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
                                     const std::vector<Tensor>& inputs, const GradcheckOptions& opts = {});
 
