@@ -1,6 +1,7 @@
 // Every public tensor function.
 #pragma once
 
+#include "ember/ops/conv.hpp"
 #include "ember/ops/elementwise.hpp"
 #include "ember/ops/indexing.hpp"
 #include "ember/ops/linalg.hpp"

@@ -1,0 +1,224 @@
+// 2-d max / average / adaptive average pooling on contiguous NCHW data, parallel over the
+// N·C planes. Window rules follow PyTorch exactly (first maximum on ties, NaN wins, avg
+// divisor with or without padding), so results and gradients match it element for element.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "conv.hpp"
+#include "ember/core/dispatch.hpp"
+#include "ember/core/parallel.hpp"
+
+namespace ember::cpu {
+
+namespace {
+
+// Planes per task: enough work per chunk that small planes do not pay a fork per plane.
+int64_t plane_grain(const PoolGeom& g) {
+  const int64_t per_plane = std::max<int64_t>(1, std::max(g.h * g.w, g.oh * g.ow));
+  return std::max<int64_t>(1, 16384 / per_plane);
+}
+
+template <class T>
+void max_pool_plane(const T* x, T* y, int64_t* idx, const PoolGeom& g) {
+  using C = compute_t<T>;
+  // The CNN's case (2×2, stride 2, no padding): a tight loop without window bookkeeping.
+  if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 &&
+      2 * g.oh <= g.h && 2 * g.ow <= g.w) {
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      const T* r0 = x + 2 * oy * g.w;
+      const T* r1 = r0 + g.w;
+      for (int64_t ox = 0; ox < g.ow; ++ox) {
+        const int64_t base = 2 * oy * g.w + 2 * ox;
+        C best = static_cast<C>(r0[2 * ox]);
+        int64_t bi = base;
+        const C c1 = static_cast<C>(r0[2 * ox + 1]), c2 = static_cast<C>(r1[2 * ox]),
+                c3 = static_cast<C>(r1[2 * ox + 1]);
+        if (c1 > best || std::isnan(c1)) best = c1, bi = base + 1;
+        if (c2 > best || std::isnan(c2)) best = c2, bi = base + g.w;
+        if (c3 > best || std::isnan(c3)) best = c3, bi = base + g.w + 1;
+        y[oy * g.ow + ox] = static_cast<T>(best);
+        idx[oy * g.ow + ox] = bi;
+      }
+    }
+    return;
+  }
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    int64_t hs = oy * g.sh - g.ph;
+    const int64_t he = std::min(hs + (g.kh - 1) * g.dh + 1, g.h);
+    while (hs < 0) hs += g.dh;
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      int64_t ws = ox * g.sw - g.pw;
+      const int64_t we = std::min(ws + (g.kw - 1) * g.dw + 1, g.w);
+      while (ws < 0) ws += g.dw;
+      C best = -std::numeric_limits<C>::infinity();
+      int64_t bi = hs * g.w + ws;
+      for (int64_t iy = hs; iy < he; iy += g.dh)
+        for (int64_t ix = ws; ix < we; ix += g.dw) {
+          const C v = static_cast<C>(x[iy * g.w + ix]);
+          if (v > best || std::isnan(v)) {
+            best = v;
+            bi = iy * g.w + ix;
+          }
+        }
+      y[oy * g.ow + ox] = static_cast<T>(best);
+      idx[oy * g.ow + ox] = bi;
+    }
+  }
+}
+
+// The window of output (oy, ox) clipped to the padded input, and its divisor.
+struct AvgWindow {
+  int64_t hs, he, ws, we;
+  int64_t divisor;
+};
+
+AvgWindow avg_window(const PoolGeom& g, int64_t oy, int64_t ox, bool count_include_pad) {
+  AvgWindow a{};
+  a.hs = oy * g.sh - g.ph;
+  a.ws = ox * g.sw - g.pw;
+  a.he = std::min(a.hs + g.kh, g.h + g.ph);
+  a.we = std::min(a.ws + g.kw, g.w + g.pw);
+  const int64_t pool = (a.he - a.hs) * (a.we - a.ws);
+  a.hs = std::max<int64_t>(a.hs, 0);
+  a.ws = std::max<int64_t>(a.ws, 0);
+  a.he = std::min(a.he, g.h);
+  a.we = std::min(a.we, g.w);
+  a.divisor = count_include_pad ? pool : (a.he - a.hs) * (a.we - a.ws);
+  return a;
+}
+
+int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
+int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+
+}  // namespace
+
+void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const PoolGeom& g) {
+  dispatch<kFloatingTypes>(x.dtype(), "max_pool2d", [&]<class T>() {
+    const T* xp = x.data<T>();
+    T* yp = out.data<T>();
+    int64_t* ip = indices.data<int64_t>();
+    parallel_for(g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p)
+        max_pool_plane<T>(xp + p * g.h * g.w, yp + p * g.oh * g.ow, ip + p * g.oh * g.ow, g);
+    });
+  });
+}
+
+void max_pool2d_backward(const Tensor& gx, const Tensor& gy, const Tensor& indices, const PoolGeom& g) {
+  dispatch<kFloatingTypes>(gx.dtype(), "max_pool2d backward", [&]<class T>() {
+    using C = compute_t<T>;
+    T* gxp = gx.data<T>();
+    const T* gyp = gy.data<T>();
+    const int64_t* ip = indices.data<int64_t>();
+    const int64_t hw = g.h * g.w, ohw = g.oh * g.ow;
+    parallel_for(g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        T* dst = gxp + p * hw;
+        std::fill(dst, dst + hw, T(0));
+        const T* src = gyp + p * ohw;
+        const int64_t* id = ip + p * ohw;
+        for (int64_t i = 0; i < ohw; ++i) dst[id[i]] = static_cast<T>(static_cast<C>(dst[id[i]]) + static_cast<C>(src[i]));
+      }
+    });
+  });
+}
+
+void avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g, bool count_include_pad) {
+  dispatch<kFloatingTypes>(x.dtype(), "avg_pool2d", [&]<class T>() {
+    using C = compute_t<T>;
+    const T* xp = x.data<T>();
+    T* yp = out.data<T>();
+    parallel_for(g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const T* src = xp + p * g.h * g.w;
+        T* dst = yp + p * g.oh * g.ow;
+        for (int64_t oy = 0; oy < g.oh; ++oy)
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const AvgWindow a = avg_window(g, oy, ox, count_include_pad);
+            C s = 0;
+            for (int64_t iy = a.hs; iy < a.he; ++iy)
+              for (int64_t ix = a.ws; ix < a.we; ++ix) s += static_cast<C>(src[iy * g.w + ix]);
+            dst[oy * g.ow + ox] = static_cast<T>(s / static_cast<C>(a.divisor));
+          }
+      }
+    });
+  });
+}
+
+void avg_pool2d_backward(const Tensor& gx, const Tensor& gy, const PoolGeom& g, bool count_include_pad) {
+  dispatch<kFloatingTypes>(gx.dtype(), "avg_pool2d backward", [&]<class T>() {
+    using C = compute_t<T>;
+    T* gxp = gx.data<T>();
+    const T* gyp = gy.data<T>();
+    parallel_for(g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+      std::vector<C> acc(static_cast<size_t>(g.h * g.w));
+      for (int64_t p = begin; p < end; ++p) {
+        std::fill(acc.begin(), acc.end(), C(0));
+        const T* src = gyp + p * g.oh * g.ow;
+        for (int64_t oy = 0; oy < g.oh; ++oy)
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const AvgWindow a = avg_window(g, oy, ox, count_include_pad);
+            const C v = static_cast<C>(src[oy * g.ow + ox]) / static_cast<C>(a.divisor);
+            for (int64_t iy = a.hs; iy < a.he; ++iy)
+              for (int64_t ix = a.ws; ix < a.we; ++ix) acc[iy * g.w + ix] += v;
+          }
+        T* dst = gxp + p * g.h * g.w;
+        for (int64_t i = 0; i < g.h * g.w; ++i) dst[i] = static_cast<T>(acc[i]);
+      }
+    });
+  });
+}
+
+void adaptive_avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g) {
+  dispatch<kFloatingTypes>(x.dtype(), "adaptive_avg_pool2d", [&]<class T>() {
+    using C = compute_t<T>;
+    const T* xp = x.data<T>();
+    T* yp = out.data<T>();
+    parallel_for(g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const T* src = xp + p * g.h * g.w;
+        T* dst = yp + p * g.oh * g.ow;
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          const int64_t hs = adaptive_start(oy, g.h, g.oh), he = adaptive_end(oy, g.h, g.oh);
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const int64_t ws = adaptive_start(ox, g.w, g.ow), we = adaptive_end(ox, g.w, g.ow);
+            C s = 0;
+            for (int64_t iy = hs; iy < he; ++iy)
+              for (int64_t ix = ws; ix < we; ++ix) s += static_cast<C>(src[iy * g.w + ix]);
+            dst[oy * g.ow + ox] = static_cast<T>(s / static_cast<C>((he - hs) * (we - ws)));
+          }
+        }
+      }
+    });
+  });
+}
+
+void adaptive_avg_pool2d_backward(const Tensor& gx, const Tensor& gy, const PoolGeom& g) {
+  dispatch<kFloatingTypes>(gx.dtype(), "adaptive_avg_pool2d backward", [&]<class T>() {
+    using C = compute_t<T>;
+    T* gxp = gx.data<T>();
+    const T* gyp = gy.data<T>();
+    parallel_for(g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+      std::vector<C> acc(static_cast<size_t>(g.h * g.w));
+      for (int64_t p = begin; p < end; ++p) {
+        std::fill(acc.begin(), acc.end(), C(0));
+        const T* src = gyp + p * g.oh * g.ow;
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          const int64_t hs = adaptive_start(oy, g.h, g.oh), he = adaptive_end(oy, g.h, g.oh);
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const int64_t ws = adaptive_start(ox, g.w, g.ow), we = adaptive_end(ox, g.w, g.ow);
+            const C v = static_cast<C>(src[oy * g.ow + ox]) / static_cast<C>((he - hs) * (we - ws));
+            for (int64_t iy = hs; iy < he; ++iy)
+              for (int64_t ix = ws; ix < we; ++ix) acc[iy * g.w + ix] += v;
+          }
+        }
+        T* dst = gxp + p * g.h * g.w;
+        for (int64_t i = 0; i < g.h * g.w; ++i) dst[i] = static_cast<T>(acc[i]);
+      }
+    });
+  });
+}
+
+}  // namespace ember::cpu
