@@ -10,6 +10,10 @@
 
 #include "ember/core/dtype.hpp"
 
+/// Forces inlining so that ISA clones (target_clones callers) compile these helpers with
+/// their own instruction set instead of calling the baseline copy.
+#define EMBER_REDUCE_INLINE inline __attribute__((always_inline))
+
 namespace ember::cpu {
 
 /// Columns accumulated together in a column reduction (256 doubles = 2 KiB of accumulators).
@@ -40,11 +44,11 @@ constexpr C highest_of() {
 /// max(a, v) where a NaN in either wins and stays (torch.max semantics). Written with `|`
 /// rather than `||` so both compares are unconditional and the select vectorises.
 template <class C>
-inline C max_nan(C a, C v) {
+EMBER_REDUCE_INLINE C max_nan(C a, C v) {
   return ((v > a) | is_nan(v)) ? v : a;
 }
 template <class C>
-inline C min_nan(C a, C v) {
+EMBER_REDUCE_INLINE C min_nan(C a, C v) {
   return ((v < a) | is_nan(v)) ? v : a;
 }
 
@@ -55,7 +59,7 @@ typedef float VecF32 __attribute__((vector_size(16)));
 typedef double VecF64 __attribute__((vector_size(16)));
 
 template <class C, bool kMax>
-C extreme_row(const C* x, int64_t n) {
+EMBER_REDUCE_INLINE C extreme_row(const C* x, int64_t n) {
   static_assert(std::is_floating_point_v<C>);
   using V = std::conditional_t<std::is_same_v<C, float>, VecF32, VecF64>;
   constexpr int64_t kW = 16 / sizeof(C);
@@ -81,7 +85,7 @@ C extreme_row(const C* x, int64_t n) {
 /// sum of a[i] (or a[i] * b[i] when b is given) over a contiguous row: float/double lanes
 /// within blocks of 1024 (vectorised), blocks added in double.
 template <class C>
-double sum_row(const C* a, const C* b, int64_t n) {
+EMBER_REDUCE_INLINE double sum_row(const C* a, const C* b, int64_t n) {
   constexpr int kLanes = 16;
   constexpr int64_t kBlock = 1024;
   double total = 0.0;

@@ -47,7 +47,7 @@ C row_max(const T* x, int64_t n) {
 
 /// e^x: the vectorisable polynomial for f32 (exactly 0 below the denormal range, so masked
 /// -inf logits get probability 0), libm for f64.
-inline float fast_exp(float x) {
+EMBER_REDUCE_INLINE float fast_exp(float x) {
   const float e = vm::exp(x);
   return x <= -104.0f ? 0.0f : e;
 }
