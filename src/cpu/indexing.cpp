@@ -42,6 +42,13 @@ void along_dim_loop(const Shape& shape, char* out, const Shape& out_st, char* da
         if (s[2] == 0) {
           // One index for the whole row (e.g. embedding rows): hoist it.
           char* src = p[1] + static_cast<int64_t>(*reinterpret_cast<const I*>(p[2])) * data_dim_bytes;
+          if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
+            // Contiguous rows: a plain loop the compiler vectorises.
+            T* a = reinterpret_cast<T*>(p[0]);
+            T* b = reinterpret_cast<T*>(src);
+            for (int64_t i = 0; i < n; ++i) op(a + i, b + i);
+            return;
+          }
           for (int64_t i = 0; i < n; ++i)
             op(reinterpret_cast<T*>(p[0] + i * s[0]), reinterpret_cast<T*>(src + i * s[1]));
           return;

@@ -320,3 +320,17 @@ TEST(Sort, LargeEnoughToRunOnSeveralThreads) {
   EXPECT_EQ(tv.to_vector<float>(), sv.narrow(1, 0, 5).to_vector<float>());
   EXPECT_EQ(ti.to_vector<int64_t>(), si.narrow(1, 0, 5).to_vector<int64_t>());
 }
+
+TEST(Topk, NaNsAgainstSortForEveryK) {
+  std::vector<double> v = random_tensor({3, 9}, 70).to_vector<double>();
+  for (size_t k : {1u, 4u, 5u, 9u, 10u, 13u, 26u}) v[k] = NAN;  // row 0: 1 NaN, row 1: 4, row 2: 2
+  Tensor x = tensor<double>(v, {3, 9});
+  for (bool largest : {true, false}) {
+    auto [sv, si] = sort(x, 1, largest);
+    expect_matches_stable_sort(x, sv, si, largest);
+    for (int64_t k = 0; k <= 9; ++k) {
+      auto [tv, ti] = topk(x, k, 1, largest);
+      EXPECT_EQ(ti.to_vector<int64_t>(), si.narrow(1, 0, k).to_vector<int64_t>()) << "k " << k << " " << largest;
+    }
+  }
+}
