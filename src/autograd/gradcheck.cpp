@@ -68,7 +68,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   }
   bool any_checked = false;
   for (bool c : checked) any_checked = any_checked || c;
-  EMBER_CHECK(any_checked, ValueError, "gradcheck: no input requires grad; call requires_grad_() on the inputs to check");
+  EMBER_CHECK(any_checked, ValueError,
+              "gradcheck: no input requires grad; call requires_grad_() on the inputs to check");
   for (size_t i = 0; i < leaves.size(); ++i)
     if (checked[i]) leaves[i].requires_grad_(true);
 
@@ -144,8 +145,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
       if (!finite || !(diff <= tol)) {
         return {false, detail::str_cat("gradcheck: input ", i, " (shape ", shape_str(leaves[i].shape()), "), element ",
                                        j, ": analytic ", fmt(analytic_v), " vs numeric ", fmt(numeric),
-                                       finite ? "" : " (not finite)", "; |diff| ", fmt(diff), " > tolerance ",
-                                       fmt(tol), a.defined() ? "" : " (autograd gave no gradient for this input)")};
+                                       finite ? "" : " (not finite)", "; |diff| ", fmt(diff), " > tolerance ", fmt(tol),
+                                       a.defined() ? "" : " (autograd gave no gradient for this input)")};
       }
     }
     if (!leaves[i].is_cpu()) probe[i] = host[i].to(leaves[i].device());

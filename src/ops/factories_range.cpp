@@ -11,9 +11,12 @@ namespace {
 /// Stores v (computed in double, or int64 for integer ranges) into element i of p.
 template <class T>
 void store(T* p, int64_t i, double v) {
-  if constexpr (std::is_same_v<T, bool>) p[i] = v != 0.0;
-  else if constexpr (std::is_integral_v<T>) p[i] = static_cast<T>(static_cast<int64_t>(v));
-  else p[i] = static_cast<T>(static_cast<compute_t<T>>(v));
+  if constexpr (std::is_same_v<T, bool>)
+    p[i] = v != 0.0;
+  else if constexpr (std::is_integral_v<T>)
+    p[i] = static_cast<T>(static_cast<int64_t>(v));
+  else
+    p[i] = static_cast<T>(static_cast<compute_t<T>>(v));
 }
 
 Tensor finish(Tensor t, const TensorOptions& opts) {
@@ -49,8 +52,10 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, const 
       T* p = static_cast<T*>(t.data_ptr());
       for (int64_t i = 0; i < n; ++i) {
         const int64_t v = s + i * st;
-        if constexpr (std::is_integral_v<T>) p[i] = static_cast<T>(v);
-        else p[i] = static_cast<T>(static_cast<compute_t<T>>(v));
+        if constexpr (std::is_integral_v<T>)
+          p[i] = static_cast<T>(v);
+        else
+          p[i] = static_cast<T>(static_cast<compute_t<T>>(v));
       }
     });
     return finish(t, opts);
@@ -61,8 +66,8 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, const 
               " (bounds must be finite)");
   EMBER_CHECK(std::isfinite(st) && st != 0.0, ValueError, "arange: step must be nonzero and finite, got ", st);
   EMBER_CHECK((st > 0 && e >= s) || (st < 0 && e <= s), ValueError,
-              "arange: upper bound and larger bound inconsistent with step sign (start ", s, ", end ", e, ", step ",
-              st, ")");
+              "arange: upper bound and larger bound inconsistent with step sign (start ", s, ", end ", e, ", step ", st,
+              ")");
   const double len = std::ceil((e - s) / st);
   EMBER_CHECK(len < 9.0e18, ValueError, "arange: the range ", s, " -> ", e, " with step ", st, " is too long");
   n = static_cast<int64_t>(len);
@@ -91,8 +96,8 @@ Tensor linspace(double start, double end, int64_t steps, const TensorOptions& op
     const double step = (end - start) / static_cast<double>(steps - 1);
     const int64_t half = steps / 2;
     for (int64_t i = 0; i < steps; ++i) {
-      const double v = i < half ? start + step * static_cast<double>(i)
-                                : end - step * static_cast<double>(steps - 1 - i);
+      const double v =
+          i < half ? start + step * static_cast<double>(i) : end - step * static_cast<double>(steps - 1 - i);
       store(p, i, v);
     }
   });

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "ember/core/grad_mode.hpp"
 #include "ember/autograd/node.hpp"
+#include "ember/core/grad_mode.hpp"
 
 namespace ember {
 
@@ -93,8 +93,8 @@ class Formatter {
     } else {
       sci_mode_ = mx / mn > 1000.0 || mx > 1.0e8 || mn < 1.0e-4;
       for (double v : finite_) {
-        max_width_ = std::max(max_width_,
-                              static_cast<int64_t>(printf_double((sci_mode_ ? e_spec : f_spec).c_str(), v).size()));
+        max_width_ =
+            std::max(max_width_, static_cast<int64_t>(printf_double((sci_mode_ ? e_spec : f_spec).c_str(), v).size()));
       }
     }
     finite_.clear();
@@ -176,8 +176,8 @@ class Printer {
     for (int64_t i : indices(d)) {
       slices.push_back(i < 0 ? std::string("...") : render_dim(d + 1, off + i * strides_[d], indent + 1));
     }
-    const std::string sep = "," + std::string(static_cast<size_t>(nd - d - 1), '\n') +
-                            std::string(static_cast<size_t>(indent + 1), ' ');
+    const std::string sep =
+        "," + std::string(static_cast<size_t>(nd - d - 1), '\n') + std::string(static_cast<size_t>(indent + 1), ' ');
     std::string out = "[";
     for (size_t k = 0; k < slices.size(); ++k) out += (k ? sep : "") + slices[k];
     return out + "]";
@@ -188,10 +188,13 @@ class Printer {
     const int64_t element_length = formatter_.width() + 2;
     const int64_t per_line = std::max<int64_t>(1, (kLineWidth - indent) / element_length);
     std::vector<std::string> data;
-    for (int64_t i : indices(d)) data.push_back(i < 0 ? std::string(" ...") : formatter_.format(reader_, off + i * strides_[d]));
+    for (int64_t i : indices(d))
+      data.push_back(i < 0 ? std::string(" ...") : formatter_.format(reader_, off + i * strides_[d]));
     std::string out = "[";
     for (size_t k = 0; k < data.size(); ++k) {
-      if (k > 0) out += k % static_cast<size_t>(per_line) == 0 ? ",\n" + std::string(static_cast<size_t>(indent + 1), ' ') : ", ";
+      if (k > 0)
+        out +=
+            k % static_cast<size_t>(per_line) == 0 ? ",\n" + std::string(static_cast<size_t>(indent + 1), ' ') : ", ";
       out += data[k];
     }
     return out + "]";
@@ -206,7 +209,8 @@ class Printer {
 /// PyTorch's _add_suffixes: ", suffix" while the line stays within kLineWidth, else a new line.
 std::string add_suffixes(std::string s, const std::vector<std::string>& suffixes, int64_t indent) {
   const size_t nl = s.rfind('\n');
-  int64_t last_line_len = static_cast<int64_t>(s.size()) - (nl == std::string::npos ? -1 : static_cast<int64_t>(nl)) + 1;
+  int64_t last_line_len =
+      static_cast<int64_t>(s.size()) - (nl == std::string::npos ? -1 : static_cast<int64_t>(nl)) + 1;
   for (const auto& suffix : suffixes) {
     const int64_t len = static_cast<int64_t>(suffix.size());
     if (last_line_len + len + 2 > kLineWidth) {
@@ -251,8 +255,10 @@ std::string Tensor::str() const {
     body = Printer(host, numel() > kThreshold).render(indent);
   }
 
-  if (grad_fn()) suffixes.push_back("grad_fn=<" + grad_fn()->name() + ">");
-  else if (requires_grad()) suffixes.push_back("requires_grad=True");
+  if (grad_fn())
+    suffixes.push_back("grad_fn=<" + grad_fn()->name() + ">");
+  else if (requires_grad())
+    suffixes.push_back("requires_grad=True");
   return add_suffixes(prefix + body, suffixes, indent);
 }
 

@@ -87,9 +87,12 @@ void draw2(int64_t n, GeneratorState s, F&& f) {
 /// Uniform in [0, 1) with as many bits as T holds exactly (see the layout above).
 template <class T>
 compute_t<T> unit_uniform(uint32_t x) {
-  if constexpr (std::is_same_v<T, Half>) return static_cast<float>(x >> 21) * (1.0f / 2048.0f);
-  else if constexpr (std::is_same_v<T, BFloat16>) return static_cast<float>(x >> 24) * (1.0f / 256.0f);
-  else return Philox::uniform(x);
+  if constexpr (std::is_same_v<T, Half>)
+    return static_cast<float>(x >> 21) * (1.0f / 2048.0f);
+  else if constexpr (std::is_same_v<T, BFloat16>)
+    return static_cast<float>(x >> 24) * (1.0f / 256.0f);
+  else
+    return Philox::uniform(x);
 }
 
 void check_float(DType dt, const char* op) {
@@ -160,16 +163,17 @@ void fill_randint(const Tensor& out, int64_t lo, int64_t hi, Generator& gen) {
     T* p = static_cast<T*>(out.data_ptr());
     auto store = [&](int64_t i, uint64_t r) {
       const int64_t v = static_cast<int64_t>(static_cast<uint64_t>(lo) + r);
-      if constexpr (std::is_integral_v<T>) p[i] = static_cast<T>(v);
-      else p[i] = static_cast<T>(static_cast<compute_t<T>>(v));
+      if constexpr (std::is_integral_v<T>)
+        p[i] = static_cast<T>(v);
+      else
+        p[i] = static_cast<T>(static_cast<compute_t<T>>(v));
     };
     if (range <= (1ull << 32)) {
       draw1(n, gen.reserve(static_cast<uint64_t>(n)),
             [&](int64_t i, uint32_t x) { store(i, (static_cast<uint64_t>(x) * range) >> 32); });
     } else {
-      draw2(n, gen.reserve(2 * static_cast<uint64_t>(n)), [&](int64_t i, uint32_t a, uint32_t b) {
-        store(i, ((static_cast<uint64_t>(a) << 32) | b) % range);
-      });
+      draw2(n, gen.reserve(2 * static_cast<uint64_t>(n)),
+            [&](int64_t i, uint32_t a, uint32_t b) { store(i, ((static_cast<uint64_t>(a) << 32) | b) % range); });
     }
   });
 }

@@ -395,9 +395,8 @@ TEST(Autograd, CustomFunction) {
   // No input requires grad: no node.
   EXPECT_EQ(ScaledProduct::apply(a2, f64({1, 1, 1}), 1.0).grad_fn(), nullptr);
 
-  auto r = autograd::gradcheck(
-      [](const std::vector<Tensor>& in) { return ScaledProduct::apply(in[0], in[1], 1.5); },
-      {f64({0.3, -0.7, 1.1}).requires_grad_(), f64({2.0, 0.5, -1.0}).requires_grad_()});
+  auto r = autograd::gradcheck([](const std::vector<Tensor>& in) { return ScaledProduct::apply(in[0], in[1], 1.5); },
+                               {f64({0.3, -0.7, 1.1}).requires_grad_(), f64({2.0, 0.5, -1.0}).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -538,7 +537,9 @@ TEST(Autograd, DtypeConversionBackward) {
 
 TEST(Autograd, GradcheckOfViewChains) {
   auto r = autograd::gradcheck(
-      [](const std::vector<Tensor>& in) { return in[0].t().reshape({3, 2}).slice(0, 0, 3, 2).unsqueeze(1); },
+      [](const std::vector<Tensor>& in) {
+        return in[0].t().reshape({3, 2}).slice(0, 0, 3, 2).unsqueeze(1);
+      },
       {f64({0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, {2, 3}).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }

@@ -30,10 +30,10 @@ std::string message_of(Fn&& fn, const char* what) {
 
 /// EXPECT_ERROR(statement, ErrorType, "part", "other part"...): throws ErrorType whose message
 /// contains every part.
-#define EXPECT_ERROR(stmt, Type, ...)                                                    \
-  do {                                                                                   \
-    std::string msg_ = message_of<Type>([&] { (void)(stmt); }, #stmt);                   \
-    for (const char* part_ : std::vector<const char*>{__VA_ARGS__})                      \
+#define EXPECT_ERROR(stmt, Type, ...)                                                                                \
+  do {                                                                                                               \
+    std::string msg_ = message_of<Type>([&] { (void)(stmt); }, #stmt);                                               \
+    for (const char* part_ : std::vector<const char*>{__VA_ARGS__})                                                  \
       EXPECT_NE(msg_.find(part_), std::string::npos) << #stmt << " -> \"" << msg_ << "\" lacks \"" << part_ << "\""; \
   } while (0)
 

@@ -80,7 +80,8 @@ struct PhantomGrad : autograd::Function<PhantomGrad> {
 
 Tensor sample(const Shape& shape, double scale = 1.0, DType dt = kFloat64) {
   std::vector<double> v(static_cast<size_t>(numel_of(shape)));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = scale * (0.3 + 0.17 * static_cast<double>(i % 7) - 0.05 * static_cast<double>(i % 3));
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = scale * (0.3 + 0.17 * static_cast<double>(i % 7) - 0.05 * static_cast<double>(i % 3));
   return tensor<double>(v, {numel_of(shape)}).reshape(shape).to(dt).requires_grad_();
 }
 
@@ -91,8 +92,11 @@ TEST(Gradcheck, PassesForViews) {
   auto r = gradcheck([](const std::vector<Tensor>& in) { return in[0].t().slice(0, 1, 4).select(1, 2); }, {x});
   EXPECT_TRUE(r.ok) << r.message;
   EXPECT_TRUE(r.message.empty());
-  auto r2 = gradcheck([](const std::vector<Tensor>& in) { return in[0].permute({1, 0}).reshape({12}).view({2, 6}); },
-                      {x});
+  auto r2 = gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return in[0].permute({1, 0}).reshape({12}).view({2, 6});
+      },
+      {x});
   EXPECT_TRUE(r2) << r2.message;
   auto r3 = gradcheck([](const std::vector<Tensor>& in) { return in[0].unsqueeze(0).expand({2, 3, 4}); }, {x});
   EXPECT_TRUE(r3) << r3.message;

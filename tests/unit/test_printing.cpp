@@ -93,8 +93,8 @@ TEST(Printing, SummarisesLargeTensors) {
   EXPECT_EQ(tensor<int64_t>(v).str(), "tensor([   0,    1,    2,  ..., 1997, 1998, 1999])");
   const std::string row = "[0., 0., 0.,  ..., 0., 0., 0.]";
   EXPECT_EQ(zeros({100, 100}).str(), "tensor([" + row + ",\n        " + row + ",\n        " + row +
-                                         ",\n        ...,\n        " + row + ",\n        " + row +
-                                         ",\n        " + row + "])");
+                                         ",\n        ...,\n        " + row + ",\n        " + row + ",\n        " + row +
+                                         "])");
   // Exactly 1000 elements is not summarised.
   EXPECT_EQ(zeros({1000}).str().find("..."), std::string::npos);
   // The style comes from the edge items only: the hidden middle values (1.5) do not matter.

@@ -150,7 +150,8 @@ TEST(RandomLayout, RandpermFisherYates) {
   std::iota(expect.begin(), expect.end(), 0);
   for (int64_t k = 0; k < 9; ++k) {
     const int64_t i = 9 - k;
-    const int64_t j = static_cast<int64_t>((static_cast<uint64_t>(word1(3, 0, k)) * static_cast<uint64_t>(i + 1)) >> 32);
+    const int64_t j =
+        static_cast<int64_t>((static_cast<uint64_t>(word1(3, 0, k)) * static_cast<uint64_t>(i + 1)) >> 32);
     std::swap(expect[i], expect[j]);
   }
   EXPECT_EQ(p, expect);
@@ -260,7 +261,8 @@ TEST(RandomStats, HalfTypesStayBelowOne) {
     Tensor u = empty({100000}, {.dtype = dt});
     uniform_(u, -1.0, 0.99, &g);  // 0.99 rounds to 0.98828125 in bf16: the bound itself is representable
     std::vector<double> uv = u.to_vector<double>();
-    EXPECT_LT(*std::max_element(uv.begin(), uv.end()), static_cast<double>(Tensor(full({1}, 0.99, {.dtype = dt})).item<float>()));
+    EXPECT_LT(*std::max_element(uv.begin(), uv.end()),
+              static_cast<double>(Tensor(full({1}, 0.99, {.dtype = dt})).item<float>()));
   }
 }
 
@@ -362,8 +364,10 @@ TEST(Random, InPlaceFillsNonContiguousAndBumpVersion) {
   std::vector<float> zv = z.to_vector<float>();
   for (int64_t r = 0; r < 3; ++r)
     for (int64_t k = 0; k < 4; ++k) {
-      if (k == 2) EXPECT_GT(zv[r * 4 + k], 4.0f);
-      else EXPECT_EQ(zv[r * 4 + k], 0.0f);
+      if (k == 2)
+        EXPECT_GT(zv[r * 4 + k], 4.0f);
+      else
+        EXPECT_EQ(zv[r * 4 + k], 0.0f);
     }
 }
 
