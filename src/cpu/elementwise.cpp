@@ -5,6 +5,10 @@
 
 #include "ember/backend/cpu.hpp"
 #include "ember/core/dispatch.hpp"
+// Floating-point exceptions are never enabled in Ember, so let GCC treat comparisons as
+// non-trapping: otherwise it refuses to if-convert the NaN and range selects in vec_math.hpp and
+// the AVX2 / SSE2 clones of the transcendental loops stay scalar.
+#pragma GCC optimize("no-trapping-math")
 #include "elementwise_loops.hpp"
 #include "vec_math.hpp"
 

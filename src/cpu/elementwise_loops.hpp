@@ -8,9 +8,10 @@
 #include "loops.hpp"
 
 // Hot f32 loops are compiled three times and picked at load time (ifunc), so the portable
-// x86-64 build still runs AVX-512 on machines that have it.
+// x86-64 build still runs AVX-512 (x86-64-v4) or AVX2 + FMA (x86-64-v3) where the CPU has them.
+// (Each string is one clone: "avx2,fma" would make two clones, AVX2 without FMA and FMA alone.)
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define EMBER_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
+#define EMBER_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define EMBER_SIMD_CLONES
 #endif

@@ -23,13 +23,13 @@ inline float round_int(float x) {
   return (x + kShift) - kShift;
 }
 
-/// 2^n for an integer-valued n in [-252, 254], as the product of two normal powers of two so
-/// results in the subnormal range and up to overflow come out right.
-inline float pow2i(float n) {
+/// p * 2^n for an integer-valued n in [-252, 254], multiplying by two normal powers of two in
+/// turn, so results in the subnormal range and just below overflow (p < 1, n = 128) come out right.
+inline float scale_pow2(float p, float n) {
   const int32_t ni = static_cast<int32_t>(n);
   const int32_t n1 = ni >> 1;
   const int32_t n2 = ni - n1;
-  return bits_as_float((n1 + 127) << 23) * bits_as_float((n2 + 127) << 23);
+  return (p * bits_as_float((n1 + 127) << 23)) * bits_as_float((n2 + 127) << 23);
 }
 
 // ln 2 split (Cody-Waite): n * kLn2Hi is exact for |n| < 2^15 because kLn2Hi has 9 significant bits.
@@ -55,7 +55,7 @@ inline float exp(float x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const float y = p * pow2i(n);
+  const float y = scale_pow2(p, n);
   return nan ? x : y;
 }
 
@@ -74,7 +74,7 @@ inline float expm1_nonneg(float y) {
   p = p * r + 1.0f / 6;
   p = p * r + 0.5f;
   const float q = (r * r) * p + r;
-  const float s = pow2i(n);
+  const float s = scale_pow2(1.0f, n);
   return s * q + (s - 1.0f);
 }
 
@@ -90,30 +90,32 @@ inline float tanh(float x) {
 /// 1 / (1 + e^-x).
 inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
 
-/// erf: an odd Taylor polynomial below |x| = 1; above, erf = 1 - e^{-x^2} h(x) with h(x) =
-/// erfc(x) e^{x^2} given by a fitted polynomial in u = (x - 3) / 2 on [1, 5].
-inline float erfc_scaled_fit(float u) {
-  // Chebyshev interpolant of degree 14 (max relative error 4e-9 in exact arithmetic), as
-  // monomial coefficients in u; generated offline from long-double erfc.
-  float p = 2.383124212e-05f;
-  p = p * u + -5.618103272e-05f;
-  p = p * u + 4.098615324e-05f;
-  p = p * u + -8.682337379e-05f;
-  p = p * u + 3.126815451e-04f;
-  p = p * u + -6.714324864e-04f;
-  p = p * u + 1.310528067e-03f;
-  p = p * u + -2.669757491e-03f;
-  p = p * u + 5.348954653e-03f;
-  p = p * u + -1.037563555e-02f;
-  p = p * u + 1.956848541e-02f;
-  p = p * u + -3.583510942e-02f;
-  p = p * u + 6.353748839e-02f;
-  p = p * u + -1.087445291e-01f;
-  p = p * u + 1.790011512e-01f;
+/// erfc(a) e^{a^2} for a in [0, 4] as a polynomial in u = (a - 2) / 2: a Chebyshev interpolant of
+/// degree 16 (max relative error 1e-8 in exact arithmetic, 2.2e-7 evaluated in f32), generated
+/// offline from long-double erfc.
+inline float erfcx_0_4(float u) {
+  float p = 2.638525980e-04f;
+  p = p * u + -5.568499505e-04f;
+  p = p * u + 3.379399237e-05f;
+  p = p * u + 1.250271956e-05f;
+  p = p * u + 1.762866746e-03f;
+  p = p * u + -3.381946400e-03f;
+  p = p * u + 4.545353413e-03f;
+  p = p * u + -7.920337360e-03f;
+  p = p * u + 1.432628166e-02f;
+  p = p * u + -2.378198063e-02f;
+  p = p * u + 3.790839153e-02f;
+  p = p * u + -5.859213891e-02f;
+  p = p * u + 8.705251570e-02f;
+  p = p * u + -1.236866265e-01f;
+  p = p * u + 1.672109958e-01f;
+  p = p * u + -2.135928918e-01f;
+  p = p * u + 2.553956763e-01f;
   return p;
 }
 
-/// erf(x), see above.
+/// erf: an odd Taylor polynomial below |x| = 1 (truncation error 1e-9); above,
+/// erf = 1 - e^{-x^2} erfcx(x) with the fit above.
 inline float erf(float x) {
   const float a0 = x < 0.0f ? -x : x;
   // Small branch: 2/sqrt(pi) * sum_k (-1)^k a^(2k+1) / (k! (2k+1)), k <= 10.
@@ -133,12 +135,37 @@ inline float erf(float x) {
   const float small = (as - as * p) * 1.12837916709551257f;
   // Large branch.
   float al = a0 < 1.0f ? 1.0f : a0;
-  al = al > 5.0f ? 5.0f : al;
-  const float h = erfc_scaled_fit((al - 3.0f) * 0.5f);
-  const float large = 1.0f - exp(-(al * al)) * h;
+  al = al > 4.0f ? 4.0f : al;  // erf rounds to 1 beyond 3.92
+  const float large = 1.0f - exp(-(al * al)) * erfcx_0_4((al - 2.0f) * 0.5f);
   const float r = a0 < 1.0f ? small : large;
   const float rs = x < 0.0f ? -r : r;
   return x != x ? x : rs;
+}
+
+
+/// The standard normal CDF Phi(x), accurate in relative terms in both tails: with a = |x| / sqrt 2,
+/// Phi(-|x|) = 0.5 e^{-a^2} erfcx(a) has no cancellation, and Phi(|x|) = 1 - Phi(-|x|) >= 0.5.
+/// Also returns the pdf phi(x) = e^{-a^2} / sqrt(2 pi), which shares the exponential. Beyond
+/// |x| = 4 sqrt 2 (Phi < 8e-9) erfcx is held at a = 4, so the far negative tail is only
+/// absolutely accurate (error < 1e-8).
+inline float normal_cdf(float x, float* pdf) {
+  const float ax = x < 0.0f ? -x : x;
+  const float a = ax * 0.70710678118654752f;
+  const float ac = a > 4.0f ? 4.0f : a;
+  // e^{-x^2/2} needs x^2 to more than f32 precision (a rounding error d in x^2 becomes a relative
+  // error d/2 in the result, 1e-6 at |x| = 5.6): x^2 = hi + lo exactly by Dekker's splitting
+  // (FMA-free, so the SSE2 clone gets the same result), then e^{-lo/2} = 1 - lo/2.
+  // |x| is capped at 64 (where e^{-x^2/2} is already 0) so the split cannot overflow.
+  const float xc = ax > 64.0f ? 64.0f : ax;
+  const float c = 4097.0f * xc;
+  const float xh = c - (c - xc);
+  const float xl = xc - xh;
+  const float hi = xc * xc;
+  const float lo = ((xh * xh - hi) + 2.0f * xh * xl) + xl * xl;
+  const float e = exp(-0.5f * hi) * (1.0f - 0.5f * lo);
+  const float tail = 0.5f * e * erfcx_0_4((ac - 2.0f) * 0.5f);
+  *pdf = e * 0.39894228040143268f;
+  return x < 0.0f ? tail : 1.0f - tail;
 }
 
 // f64 uses the std:: functions (accuracy first; f64 is not the hot path).
@@ -147,39 +174,50 @@ inline double tanh(double x) { return std::tanh(x); }
 inline double erf(double x) { return std::erf(x); }
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// Activations and their derivatives, for C = float (vectorisable) or double.
-template <class C>
-inline C gelu(C x) {
-  return C(0.5) * x * (C(1) + vm::erf(x * C(0.70710678118654752)));
+// ---- activations and their derivatives (float: vectorisable; double: std::)
+/// GELU, erf form: x Phi(x).
+inline float gelu(float x) {
+  float pdf;
+  return x * normal_cdf(x, &pdf);
 }
+inline double gelu(double x) { return 0.5 * x * (1.0 + std::erf(x * 0.70710678118654752)); }
 /// d/dx [x Phi(x)] = Phi(x) + x phi(x).
-template <class C>
-inline C gelu_grad(C x) {
-  const C cdf = C(0.5) * (C(1) + vm::erf(x * C(0.70710678118654752)));
-  const C pdf = vm::exp(C(-0.5) * x * x) * C(0.39894228040143268);
+inline float gelu_grad(float x) {
+  float pdf;
+  const float cdf = normal_cdf(x, &pdf);
   return cdf + x * pdf;
 }
-// tanh form: 0.5 x (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2 / pi).
+inline double gelu_grad(double x) {
+  const double cdf = 0.5 * (1.0 + std::erf(x * 0.70710678118654752));
+  return cdf + x * std::exp(-0.5 * x * x) * 0.39894228040143268;
+}
+
+// GELU, tanh form: 0.5 x (1 + tanh u) with u = k (x + c x^3), k = sqrt(2 / pi), c = 0.044715.
+// Since 0.5 (1 + tanh u) = sigmoid(2u), this is x sigmoid(2u): one exp and one division.
+constexpr double kGeluK = 0.79788456080286536;
+constexpr double kGeluC = 0.044715;
 template <class C>
 inline C gelu_tanh(C x) {
-  const C inner = C(0.79788456080286536) * (x + C(0.044715) * x * x * x);
-  return C(0.5) * x * (C(1) + vm::tanh(inner));
+  // 2u = x (2k + 2kc x^2): three roundings, since e^{-2u} magnifies the error of 2u.
+  const C u2 = x * (C(2 * kGeluK) + C(2 * kGeluK * kGeluC) * (x * x));
+  return x * sigmoid(u2);
 }
+/// With s = sigmoid(2u): d/dx = s + 2 x s (1 - s) u'(x), u' = k (1 + 3 c x^2).
 template <class C>
 inline C gelu_tanh_grad(C x) {
   const C x2 = x * x;
-  const C t = vm::tanh(C(0.79788456080286536) * (x + C(0.044715) * x2 * x));
-  const C dinner = C(0.79788456080286536) * (C(1) + C(3 * 0.044715) * x2);
-  return C(0.5) * (C(1) + t) + C(0.5) * x * (C(1) - t * t) * dinner;
+  const C s = sigmoid(x * (C(2 * kGeluK) + C(2 * kGeluK * kGeluC) * x2));
+  const C du = C(kGeluK) * (C(1) + C(3 * kGeluC) * x2);
+  return s + C(2) * x * s * (C(1) - s) * du;
 }
 template <class C>
 inline C silu(C x) {
-  return x * vm::sigmoid(x);
+  return x * sigmoid(x);
 }
 /// sigma(x) (1 + x (1 - sigma(x))).
 template <class C>
 inline C silu_grad(C x) {
-  const C s = vm::sigmoid(x);
+  const C s = sigmoid(x);
   return s * (C(1) + x * (C(1) - s));
 }
 

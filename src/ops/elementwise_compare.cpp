@@ -124,6 +124,7 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool e
       return false;
     }
     if (x == y) continue;  // includes equal infinities
+    if (std::isinf(x) || std::isinf(y)) return false;
     if (!(std::fabs(x - y) <= atol + rtol * std::fabs(y))) return false;
   }
   return true;

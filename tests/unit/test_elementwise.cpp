@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <functional>
+#include <iostream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -321,4 +322,504 @@ TEST(ElementwiseGrad, SavedInputModifiedInPlaceIsDetected) {
   Tensor y = h * w;  // saves h for w's gradient
   h.add_(1.0);
   EXPECT_THROW(y.sum().backward(), AutogradError);
+}
+
+// ------------------------------------------------------------------ unary values
+namespace {
+
+/// Checks op(x) against ref in f32, f64, f16 and bf16 for the given inputs.
+void check_unary_float(const char* name, const std::function<Tensor(const Tensor&)>& op,
+                       const std::function<double(double)>& ref, const std::vector<double>& xs) {
+  for (DType dt : {kFloat32, kFloat64, kFloat16, kBFloat16}) {
+    Tensor x = tensor<double>(xs, {static_cast<int64_t>(xs.size())}, {.dtype = dt});
+    Tensor y = op(x);
+    EXPECT_EQ(y.dtype(), dt) << name;
+    // Reference from the inputs as rounded to dt, compared at dt's precision.
+    // The reference is rounded to dt as well (f16 overflows to inf where f64 does not).
+    const std::vector<double> xr = vals(x);
+    const std::vector<double> want = vals(tensor<double>(map(xr, ref), {x.numel()}, {.dtype = kFloat64}).to(dt));
+    const double tol = dt == kFloat64 ? 1e-12 : dt == kFloat32 ? 2e-6 : dt == kFloat16 ? 2e-3 : 1.6e-2;
+    expect_close(y, want, tol, tol, std::string(name) + " " + dtype_name(dt));
+  }
+}
+
+double gelu_ref(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+// 0.5 x (1 + tanh u) written as x / (1 + e^{-2u}) (an identity), so the reference does not
+// cancel for negative x.
+double gelu_tanh_ref(double x) {
+  const double u = std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x);
+  return x / (1 + std::exp(-2 * u));
+}
+double sigmoid_ref(double x) { return 1 / (1 + std::exp(-x)); }
+
+}  // namespace
+
+TEST(ElementwiseUnary, FloatOpsEveryFloatDType) {
+  const std::vector<double> xs = {-3.5, -1.25, -0.5, -0.01, 0.0, 0.02, 0.3, 0.75, 1.5, 2.5, 4.0};
+  const std::vector<double> pos = {0.01, 0.3, 0.75, 1.0, 1.5, 2.5, 4.0, 100.0};
+  check_unary_float("neg", [](const Tensor& t) { return -t; }, [](double v) { return -v; }, xs);
+  check_unary_float("abs", [](const Tensor& t) { return t.abs(); }, [](double v) { return std::fabs(v); }, xs);
+  check_unary_float("sign", [](const Tensor& t) { return sign(t); },
+                    [](double v) { return double((v > 0) - (v < 0)); }, xs);
+  check_unary_float("exp", [](const Tensor& t) { return t.exp(); }, [](double v) { return std::exp(v); }, xs);
+  check_unary_float("log", [](const Tensor& t) { return t.log(); }, [](double v) { return std::log(v); }, pos);
+  check_unary_float("log1p", [](const Tensor& t) { return log1p(t); }, [](double v) { return std::log1p(v); }, pos);
+  check_unary_float("sqrt", [](const Tensor& t) { return t.sqrt(); }, [](double v) { return std::sqrt(v); }, pos);
+  check_unary_float("rsqrt", [](const Tensor& t) { return t.rsqrt(); }, [](double v) { return 1 / std::sqrt(v); },
+                    pos);
+  check_unary_float("square", [](const Tensor& t) { return square(t); }, [](double v) { return v * v; }, xs);
+  check_unary_float("reciprocal", [](const Tensor& t) { return reciprocal(t); }, [](double v) { return 1 / v; },
+                    pos);
+  check_unary_float("sin", [](const Tensor& t) { return sin(t); }, [](double v) { return std::sin(v); }, xs);
+  check_unary_float("cos", [](const Tensor& t) { return cos(t); }, [](double v) { return std::cos(v); }, xs);
+  check_unary_float("erf", [](const Tensor& t) { return erf(t); }, [](double v) { return std::erf(v); }, xs);
+  check_unary_float("tanh", [](const Tensor& t) { return t.tanh(); }, [](double v) { return std::tanh(v); }, xs);
+  check_unary_float("sigmoid", [](const Tensor& t) { return t.sigmoid(); }, sigmoid_ref, xs);
+  check_unary_float("relu", [](const Tensor& t) { return t.relu(); }, [](double v) { return v > 0 ? v : 0; }, xs);
+  check_unary_float("gelu", [](const Tensor& t) { return gelu(t); }, gelu_ref, xs);
+  check_unary_float("gelu_tanh", [](const Tensor& t) { return gelu(t, "tanh"); }, gelu_tanh_ref, xs);
+  check_unary_float("silu", [](const Tensor& t) { return silu(t); }, [](double v) { return v * sigmoid_ref(v); }, xs);
+  check_unary_float("clamp", [](const Tensor& t) { return t.clamp(-1.0, 2.0); },
+                    [](double v) { return std::min(std::max(v, -1.0), 2.0); }, xs);
+  check_unary_float("clamp_min", [](const Tensor& t) { return clamp(t, 0.5, std::nullopt); },
+                    [](double v) { return std::max(v, 0.5); }, xs);
+  check_unary_float("pow2.5", [](const Tensor& t) { return t.pow(2.5); }, [](double v) { return std::pow(v, 2.5); },
+                    pos);
+  check_unary_float("pow2", [](const Tensor& t) { return t.pow(2); }, [](double v) { return v * v; }, xs);
+  check_unary_float("pow_scalar_base", [](const Tensor& t) { return pow(2.0, t); },
+                    [](double v) { return std::pow(2.0, v); }, xs);
+}
+
+TEST(ElementwiseUnary, IntegerInputs) {
+  Tensor i = tensor<int32_t>({-3, 0, 2, 5});
+  EXPECT_EQ((-i).dtype(), kInt32);
+  EXPECT_EQ((-i).to_vector<int>(), (std::vector<int>{3, 0, -2, -5}));
+  EXPECT_EQ(i.abs().to_vector<int>(), (std::vector<int>{3, 0, 2, 5}));
+  EXPECT_EQ(sign(i).to_vector<int>(), (std::vector<int>{-1, 0, 1, 1}));
+  EXPECT_EQ(square(i).to_vector<int>(), (std::vector<int>{9, 0, 4, 25}));
+  EXPECT_EQ(i.relu().to_vector<int>(), (std::vector<int>{0, 0, 2, 5}));
+  EXPECT_EQ(i.clamp(-1, 3).to_vector<int>(), (std::vector<int>{-1, 0, 2, 3}));
+  EXPECT_EQ(i.clamp(-1, 3).dtype(), kInt32);
+  EXPECT_EQ(i.clamp(0.5, std::nullopt).dtype(), kFloat32);
+  expect_close(i.clamp(0.5, std::nullopt), {0.5, 0.5, 2, 5});
+  for (auto [name, t] : {std::pair{"exp", i.exp()}, std::pair{"sqrt", i.abs().sqrt()}, std::pair{"sigmoid", i.sigmoid()},
+                         std::pair{"reciprocal", reciprocal(i)}, std::pair{"erf", erf(i)}}) {
+    EXPECT_EQ(t.dtype(), kFloat32) << name;
+  }
+  expect_close(i.exp(), {std::exp(-3.0), 1, std::exp(2.0), std::exp(5.0)}, 1e-6);
+  Tensor u = tensor<uint8_t>({0, 7, 255});
+  EXPECT_EQ(u.abs().to_vector<int>(), (std::vector<int>{0, 7, 255}));
+  EXPECT_EQ(u.pow(2).to_vector<int>(), (std::vector<int>{0, 49, 1}));  // 255^2 wraps mod 256
+  Tensor i64 = tensor<int64_t>({2, 3, -2});
+  EXPECT_EQ(i64.pow(3).to_vector<int64_t>(), (std::vector<int64_t>{8, 27, -8}));
+  EXPECT_EQ(pow(i64, tensor<int64_t>({10, 0, 3})).to_vector<int64_t>(), (std::vector<int64_t>{1024, 1, -8}));
+  EXPECT_THROW(i64.pow(-1), ValueError);
+  EXPECT_EQ(i64.pow(0.5).dtype(), kFloat32);
+}
+
+TEST(ElementwiseUnary, SpecialValues) {
+  Tensor x = tensor<float>({float(kNaN), float(kInf), float(-kInf), 0.0f, -0.0f});
+  expect_close(x.exp(), {kNaN, kInf, 0, 1, 1});
+  expect_close(x.tanh(), {kNaN, 1, -1, 0, 0});
+  expect_close(x.sigmoid(), {kNaN, 1, 0, 0.5, 0.5});
+  expect_close(erf(x), {kNaN, 1, -1, 0, 0});
+  expect_close(x.relu(), {kNaN, kInf, 0, 0, 0});
+  expect_close(x.clamp(-1.0, 1.0), {kNaN, 1, -1, 0, 0});
+  expect_close(gelu(x), {kNaN, kInf, kNaN, 0, 0});
+  expect_close(x.abs(), {kNaN, kInf, kInf, 0, 0});
+  expect_close(x.sqrt(), {kNaN, kInf, kNaN, 0, 0});
+  expect_close(tensor<float>({-1.0f}).log(), {kNaN});
+  expect_close(tensor<float>({0.0f}).log(), {-kInf});
+  EXPECT_EQ(isnan(x).to_vector<bool>(), (std::vector<bool>{true, false, false, false, false}));
+  EXPECT_EQ(isinf(x).to_vector<bool>(), (std::vector<bool>{false, true, true, false, false}));
+  EXPECT_EQ(isfinite(x).to_vector<bool>(), (std::vector<bool>{false, false, false, true, true}));
+  Tensor h = x.to(kFloat16);
+  EXPECT_EQ(isnan(h).to_vector<bool>(), (std::vector<bool>{true, false, false, false, false}));
+  EXPECT_EQ(isfinite(tensor<int32_t>({1, 2})).to_vector<bool>(), (std::vector<bool>{true, true}));
+  EXPECT_EQ(isnan(tensor<int32_t>({1})).to_vector<bool>(), (std::vector<bool>{false}));
+  // exp overflows to inf exactly past log(FLT_MAX) and underflows gradually into subnormals.
+  expect_close(tensor<float>({88.7f, 88.8f, -100.0f, -104.0f}).exp(),
+               {std::exp(double(88.7f)), kInf, std::exp(-100.0), std::exp(-104.0)}, 1e-6, 2e-45);
+}
+
+TEST(ElementwiseUnary, NonContiguousZeroDimEmpty) {
+  Tensor a = tensor<float>({0, 1, 2, 3, 4, 5}, {2, 3});
+  expect_close(a.t().exp(), map({0, 3, 1, 4, 2, 5}, [](double v) { return std::exp(v); }));
+  expect_close(gelu(a.t()), map({0, 3, 1, 4, 2, 5}, gelu_ref));
+  expect_close(a.slice(1, 0, 3, 2).sigmoid(), map({0, 2, 3, 5}, sigmoid_ref));
+  expect_close(tensor<float>({1, -2}).expand({3, 2}).relu(), {1, 0, 1, 0, 1, 0});
+  Tensor s = scalar_tensor(0.5);
+  EXPECT_EQ(s.tanh().dim(), 0);
+  EXPECT_NEAR(s.tanh().item<double>(), std::tanh(0.5), 1e-7);
+  Tensor e = zeros({0, 4});
+  EXPECT_EQ(gelu(e).shape(), (Shape{0, 4}));
+  EXPECT_EQ(e.exp().numel(), 0);
+  EXPECT_EQ(isnan(e).shape(), (Shape{0, 4}));
+}
+
+// ------------------------------------------------------------------ vectorised f32 math accuracy
+namespace {
+
+/// Max relative error of op over n points spread over [lo, hi] (plus their negatives' tiny
+/// magnitudes), against ref in double; points where the reference is below `floor` in magnitude
+/// are measured in absolute terms against `floor`.
+double max_rel_error(const std::function<Tensor(const Tensor&)>& op, const std::function<double(double)>& ref,
+                     double lo, double hi, int64_t n, double floor = 1e-30) {
+  std::vector<float> xs;
+  for (int64_t i = 0; i < n; ++i) xs.push_back(static_cast<float>(lo + (hi - lo) * double(i) / double(n - 1)));
+  for (float t = 1e-30f; t < 1.0f; t *= 3.7f) {  // tiny magnitudes, both signs
+    xs.push_back(t);
+    xs.push_back(-t);
+  }
+  Tensor x = tensor<float>(xs);
+  const std::vector<float> y = op(x).to_vector<float>();
+  double worst = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (xs[i] < lo || xs[i] > hi) continue;
+    const double want = ref(xs[i]);
+    const double err = std::fabs(double(y[i]) - want) / std::max(std::fabs(want), floor);
+    if (!(err <= worst)) worst = err;  // NaN makes worst NaN, which fails the caller's check
+  }
+  return worst;
+}
+
+}  // namespace
+
+// The f32 kernels use polynomial approximations (src/cpu/vec_math.hpp), not libm. Measured max
+// relative errors (2026-11-21, AVX-512 clone): exp 7.6e-8, tanh 1.5e-7, sigmoid 1.5e-7, erf 1.6e-7,
+// gelu 3.1e-7, gelu tanh 7.1e-7, silu 1.7e-7. The bound checked is 1e-6.
+TEST(ElementwiseVecMath, F32ApproximationsWithinOneMicro) {
+  constexpr int64_t kN = 200001;
+  const double exp_err = max_rel_error([](const Tensor& t) { return t.exp(); }, [](double v) { return std::exp(v); },
+                                       -87.0, 88.5, kN);
+  EXPECT_LE(exp_err, 1e-6) << "exp";
+  const double tanh_err = max_rel_error([](const Tensor& t) { return t.tanh(); },
+                                        [](double v) { return std::tanh(v); }, -20.0, 20.0, kN);
+  EXPECT_LE(tanh_err, 1e-6) << "tanh";
+  const double sig_err = max_rel_error([](const Tensor& t) { return t.sigmoid(); }, sigmoid_ref, -80.0, 80.0, kN);
+  EXPECT_LE(sig_err, 1e-6) << "sigmoid";
+  const double erf_err = max_rel_error([](const Tensor& t) { return erf(t); }, [](double v) { return std::erf(v); },
+                                       -10.0, 10.0, kN);
+  EXPECT_LE(erf_err, 1e-6) << "erf";
+  // GELU is relative-accurate down to x = -5.6 (value -5.9e-8); beyond, |gelu| < 1e-7 and the
+  // error is absolute (below 1e-8).
+  const double gelu_err = max_rel_error([](const Tensor& t) { return gelu(t); }, gelu_ref, -5.6, 20.0, kN);
+  EXPECT_LE(gelu_err, 1e-6) << "gelu";
+  const double gelu_tail = max_rel_error([](const Tensor& t) { return gelu(t); }, gelu_ref, -30.0, -5.6, 10001, 1.0);
+  EXPECT_LE(gelu_tail, 1e-8) << "gelu tail (absolute)";
+  // tanh-GELU's far negative tail is x e^{-2u} with |2u| up to 70 at x = -9: the f32 rounding of
+  // u alone (6e-8 relative) then moves the result by |2u| * 6e-8. Relative accuracy is checked
+  // down to x = -3 (value -3.6e-3); beyond, the values are below 4e-3 and checked absolutely.
+  const double gt_err = max_rel_error([](const Tensor& t) { return gelu(t, "tanh"); }, gelu_tanh_ref, -3.0, 20.0, kN);
+  EXPECT_LE(gt_err, 1e-6) << "gelu tanh";
+  const double gt_tail = max_rel_error([](const Tensor& t) { return gelu(t, "tanh"); }, gelu_tanh_ref, -30.0, -3.0,
+                                       10001, 1.0);
+  EXPECT_LE(gt_tail, 1e-8) << "gelu tanh tail (absolute)";
+  const double silu_err = max_rel_error([](const Tensor& t) { return silu(t); },
+                                        [](double v) { return v * sigmoid_ref(v); }, -80.0, 80.0, kN);
+  EXPECT_LE(silu_err, 1e-6) << "silu";
+  std::cout << "max relative errors: exp " << exp_err << " tanh " << tanh_err << " sigmoid " << sig_err << " erf "
+            << erf_err << " gelu " << gelu_err << " gelu_tanh " << gt_err << " silu " << silu_err << "; tails (absolute): gelu "
+            << gelu_tail << " gelu_tanh " << gt_tail << "\n";
+}
+
+TEST(ElementwiseVecMath, F32FusedGradientsMatchF64) {
+  // The fused f32 backward kernels against the f64 (std::) ones.
+  std::vector<double> xs;
+  for (int i = 0; i <= 4000; ++i) xs.push_back(-10.0 + 20.0 * i / 4000.0);
+  const int64_t n = static_cast<int64_t>(xs.size());
+  using Fn = std::function<Tensor(const Tensor&)>;
+  const std::vector<std::pair<const char*, Fn>> fns = {
+      {"gelu", [](const Tensor& t) { return gelu(t); }},
+      {"gelu_tanh", [](const Tensor& t) { return gelu(t, "tanh"); }},
+      {"silu", [](const Tensor& t) { return silu(t); }},
+      {"tanh", [](const Tensor& t) { return t.tanh(); }},
+      {"sigmoid", [](const Tensor& t) { return t.sigmoid(); }},
+      {"relu", [](const Tensor& t) { return t.relu(); }},
+  };
+  for (const auto& [name, fn] : fns) {
+    Tensor x32 = tensor<double>(xs, {n}, {.dtype = kFloat32, .requires_grad = true});
+    Tensor x64 = tensor<double>(vals(x32.detach()), {n}, {.dtype = kFloat64, .requires_grad = true});
+    fn(x32).sum().backward();
+    fn(x64).sum().backward();
+    EXPECT_EQ(x32.grad().dtype(), kFloat32);
+    expect_close(x32.grad(), vals(x64.grad()), 2e-6, 2e-6, name);
+  }
+}
+
+// ------------------------------------------------------------------ comparisons, logical, where
+TEST(ElementwiseCompare, ValuesAndPromotion) {
+  for (DType dt : {kFloat32, kFloat64, kFloat16, kBFloat16, kInt32, kInt64, kUInt8}) {
+    Tensor a = tensor<double>({1, 2, 3}, {3}, {.dtype = dt});
+    Tensor b = tensor<double>({3, 2, 1}, {3}, {.dtype = dt});
+    SCOPED_TRACE(dtype_name(dt));
+    EXPECT_EQ(eq(a, b).dtype(), kBool);
+    EXPECT_EQ(eq(a, b).to_vector<bool>(), (std::vector<bool>{false, true, false}));
+    EXPECT_EQ(ne(a, b).to_vector<bool>(), (std::vector<bool>{true, false, true}));
+    EXPECT_EQ(lt(a, b).to_vector<bool>(), (std::vector<bool>{true, false, false}));
+    EXPECT_EQ(le(a, b).to_vector<bool>(), (std::vector<bool>{true, true, false}));
+    EXPECT_EQ(gt(a, b).to_vector<bool>(), (std::vector<bool>{false, false, true}));
+    EXPECT_EQ(ge(a, b).to_vector<bool>(), (std::vector<bool>{false, true, true}));
+    EXPECT_EQ(gt(a, 1).to_vector<bool>(), (std::vector<bool>{false, true, true}));
+    EXPECT_EQ(le(a, 2).to_vector<bool>(), (std::vector<bool>{true, true, false}));
+  }
+  // Promotion: an int tensor compared with 1.5 compares in float, not after truncating 1.5.
+  Tensor i = tensor<int32_t>({1, 2});
+  EXPECT_EQ(gt(i, 1.5).to_vector<bool>(), (std::vector<bool>{false, true}));
+  EXPECT_EQ(eq(i, 1.0).to_vector<bool>(), (std::vector<bool>{true, false}));
+  EXPECT_EQ(eq(tensor<float>({1.5f}), tensor<double>({1.5})).item<bool>(), true);
+  // NaN compares unequal to everything.
+  Tensor n = tensor<float>({float(kNaN)});
+  EXPECT_FALSE(eq(n, n).item<bool>());
+  EXPECT_TRUE(ne(n, n).item<bool>());
+  EXPECT_FALSE(lt(n, 0).item<bool>());
+  // Broadcasting and a non-contiguous input.
+  Tensor m = tensor<float>({0, 1, 2, 3, 4, 5}, {2, 3});
+  Tensor c = gt(m.t(), tensor<float>({1, 3}));
+  EXPECT_EQ(c.shape(), (Shape{3, 2}));
+  EXPECT_EQ(c.to_vector<bool>(), (std::vector<bool>{false, false, false, true, true, true}));
+  // No gradient flows through comparisons.
+  Tensor g = tensor<float>({1, 2}, {2}, {.requires_grad = true});
+  EXPECT_FALSE(gt(g, 1).requires_grad());
+}
+
+TEST(ElementwiseCompare, Logical) {
+  Tensor a = tensor<bool>({true, true, false, false});
+  Tensor b = tensor<bool>({true, false, true, false});
+  EXPECT_EQ(logical_and(a, b).to_vector<bool>(), (std::vector<bool>{true, false, false, false}));
+  EXPECT_EQ(logical_or(a, b).to_vector<bool>(), (std::vector<bool>{true, true, true, false}));
+  EXPECT_EQ(logical_not(a).to_vector<bool>(), (std::vector<bool>{false, false, true, true}));
+  // Non-bool inputs are truthy where nonzero.
+  Tensor f = tensor<float>({0.0f, 2.5f, -1.0f, float(kNaN)});
+  EXPECT_EQ(logical_not(f).to_vector<bool>(), (std::vector<bool>{true, false, false, false}));
+  EXPECT_EQ(logical_and(f, tensor<int32_t>({1, 1, 0, 1})).to_vector<bool>(),
+            (std::vector<bool>{false, true, false, true}));
+  EXPECT_EQ(logical_or(tensor<bool>({false}), tensor<bool>({false, true})).shape(), (Shape{2}));
+}
+
+TEST(ElementwiseCompare, Where) {
+  Tensor cond = tensor<bool>({true, false, true});
+  Tensor a = tensor<float>({1, 2, 3});
+  Tensor b = tensor<float>({10, 20, 30});
+  expect_close(where(cond, a, b), {1, 20, 3});
+  expect_close(where(cond, a, -1.0), {1, -1, 3});
+  // Broadcasting all three: cond (2, 1), a (3), b 0-d.
+  Tensor c2 = tensor<bool>({true, false}, {2, 1});
+  Tensor r = where(c2, a, scalar_tensor(7.0f));
+  EXPECT_EQ(r.shape(), (Shape{2, 3}));
+  expect_close(r, {1, 2, 3, 7, 7, 7});
+  // Promotion: int and float branches give float.
+  Tensor ri = where(cond, tensor<int32_t>({1, 2, 3}), b);
+  EXPECT_EQ(ri.dtype(), kFloat32);
+  expect_close(ri, {1, 20, 3});
+  Tensor ii = where(cond, tensor<int64_t>({1, 2, 3}), 5);
+  EXPECT_EQ(ii.dtype(), kInt64);
+  EXPECT_EQ(ii.to_vector<int64_t>(), (std::vector<int64_t>{1, 5, 3}));
+  // Non-contiguous.
+  Tensor m = tensor<float>({0, 1, 2, 3}, {2, 2});
+  expect_close(where(gt(m.t(), 0.5), m.t(), 9.0), {9, 2, 1, 3});
+  EXPECT_THROW(where(tensor<int32_t>({1, 0, 1}), a, b), DTypeError);
+  EXPECT_THROW(where(tensor<float>({1, 0, 1}), a, b), DTypeError);
+  EXPECT_THROW(where(cond, a, zeros({2})), ShapeError);
+}
+
+TEST(ElementwiseCompare, EqualAndAllclose) {
+  Tensor a = tensor<float>({1, 2, 3});
+  EXPECT_TRUE(equal(a, tensor<float>({1, 2, 3})));
+  EXPECT_FALSE(equal(a, tensor<float>({1, 2, 4})));
+  EXPECT_FALSE(equal(a, tensor<float>({1, 2, 3}, {3, 1})));  // shapes differ: no broadcasting
+  EXPECT_TRUE(equal(a, tensor<int64_t>({1, 2, 3})));        // compared after promotion
+  EXPECT_FALSE(equal(tensor<float>({float(kNaN)}), tensor<float>({float(kNaN)})));
+  EXPECT_TRUE(equal(zeros({0}), zeros({0})));
+  EXPECT_TRUE(equal(a.t(), a));
+  EXPECT_TRUE(allclose(a, a + 1e-6));
+  EXPECT_FALSE(allclose(a, a + 1e-3));
+  EXPECT_TRUE(allclose(a, a + 1e-3, 1e-5, 1e-2));
+  EXPECT_TRUE(allclose(a, a * (1 + 1e-4), 1e-3, 0));
+  EXPECT_FALSE(allclose(a, a * (1 + 1e-2), 1e-3, 0));
+  Tensor n = tensor<float>({1.0f, float(kNaN), float(kInf)});
+  EXPECT_FALSE(allclose(n, n));
+  EXPECT_TRUE(allclose(n, n, 1e-5, 1e-8, true));
+  EXPECT_FALSE(allclose(tensor<float>({float(kInf)}), tensor<float>({float(-kInf)})));
+  EXPECT_FALSE(allclose(tensor<float>({1.0f}), tensor<float>({float(kInf)})));
+  EXPECT_TRUE(allclose(tensor<float>({1, 1}), tensor<float>({1})));  // broadcasts
+  EXPECT_THROW(allclose(a, zeros({2})), ShapeError);
+  EXPECT_THROW(allclose(a, a, -1.0), ValueError);
+}
+
+TEST(ElementwiseBinary, MaximumMinimumPow) {
+  Tensor a = tensor<float>({1, 5, float(kNaN), -2});
+  Tensor b = tensor<float>({3, 2, 0, float(kNaN)});
+  expect_close(maximum(a, b), {3, 5, kNaN, kNaN});
+  expect_close(minimum(a, b), {1, 2, kNaN, kNaN});
+  EXPECT_EQ(maximum(tensor<int32_t>({1, 7}), tensor<int64_t>({4, 2})).to_vector<int64_t>(),
+            (std::vector<int64_t>{4, 7}));
+  EXPECT_EQ(maximum(tensor<int32_t>({1, 7}), tensor<int64_t>({4, 2})).dtype(), kInt64);
+  expect_close(maximum(tensor<float>({1, 5}, {2, 1}), tensor<float>({2, 3, 4})), {2, 3, 4, 5, 5, 5});
+  expect_close(pow(tensor<float>({2, 3, 4}), tensor<float>({3, 0.5, -1})), {8, std::sqrt(3.0), 0.25});
+  expect_close(pow(tensor<float>({2, 3}), tensor<float>({2}, {1, 1})), {4, 9});
+  for (DType dt : {kFloat64, kFloat16, kBFloat16}) {
+    Tensor x = tensor<double>({1.5, 2, 3}, {3}, {.dtype = dt});
+    const double tol = dt == kFloat64 ? 1e-12 : 2e-2;
+    expect_close(maximum(x, x * 0.5 + 1), {1.75, 2, 3}, tol, tol, dtype_name(dt));
+    expect_close(pow(x, x), {std::pow(1.5, 1.5), 4, 27}, tol, tol, dtype_name(dt));
+  }
+}
+
+// ------------------------------------------------------------------ unary and binary gradients
+TEST(ElementwiseGrad, UnaryOps) {
+  // Inputs away from kinks (0 for abs/relu/clamp bounds) so finite differences are smooth.
+  Tensor x = f64({-1.7, -0.6, -0.2, 0.3, 0.8, 1.9}, {2, 3});
+  Tensor p = f64({0.2, 0.7, 1.3, 2.2, 3.1, 0.45}, {2, 3});
+  using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+  const std::vector<std::pair<const char*, Fn>> on_x = {
+      {"neg", [](const auto& in) { return -in[0]; }},
+      {"abs", [](const auto& in) { return in[0].abs(); }},
+      {"sign", [](const auto& in) { return sign(in[0]) * in[0]; }},
+      {"exp", [](const auto& in) { return in[0].exp(); }},
+      {"square", [](const auto& in) { return square(in[0]); }},
+      {"sin", [](const auto& in) { return sin(in[0]); }},
+      {"cos", [](const auto& in) { return cos(in[0]); }},
+      {"erf", [](const auto& in) { return erf(in[0]); }},
+      {"tanh", [](const auto& in) { return in[0].tanh(); }},
+      {"sigmoid", [](const auto& in) { return in[0].sigmoid(); }},
+      {"relu", [](const auto& in) { return in[0].relu(); }},
+      {"gelu", [](const auto& in) { return gelu(in[0]); }},
+      {"gelu_tanh", [](const auto& in) { return gelu(in[0], "tanh"); }},
+      {"silu", [](const auto& in) { return silu(in[0]); }},
+      {"clamp", [](const auto& in) { return in[0].clamp(-1.0, 1.0); }},
+      {"clamp_max", [](const auto& in) { return clamp(in[0], std::nullopt, 0.5); }},
+      {"pow3", [](const auto& in) { return in[0].pow(3); }},
+      {"pow2", [](const auto& in) { return in[0].pow(2); }},
+      {"pow0", [](const auto& in) { return in[0].pow(0) + in[0]; }},
+      {"exp_base", [](const auto& in) { return pow(1.7, in[0]); }},
+      // Non-contiguous inputs.
+      {"gelu_t", [](const auto& in) { return gelu(in[0].t()); }},
+      {"tanh_slice", [](const auto& in) { return in[0].slice(1, 0, 3, 2).tanh(); }},
+      {"relu_expand", [](const auto& in) { return in[0].unsqueeze(0).expand({2, 2, 3}).relu(); }},
+  };
+  for (const auto& [name, fn] : on_x) expect_gradcheck(fn, {x}, name);
+  const std::vector<std::pair<const char*, Fn>> on_p = {
+      {"log", [](const auto& in) { return in[0].log(); }},
+      {"log1p", [](const auto& in) { return log1p(in[0]); }},
+      {"sqrt", [](const auto& in) { return in[0].sqrt(); }},
+      {"rsqrt", [](const auto& in) { return in[0].rsqrt(); }},
+      {"reciprocal", [](const auto& in) { return reciprocal(in[0]); }},
+      {"pow2.5", [](const auto& in) { return in[0].pow(2.5); }},
+      {"log_t", [](const auto& in) { return in[0].t().log(); }},
+  };
+  for (const auto& [name, fn] : on_p) expect_gradcheck(fn, {p}, name);
+}
+
+TEST(ElementwiseGrad, BinaryOpsWithBroadcast) {
+  Tensor a = f64({0.5, 1.2, 2.0, 0.7, 1.1, 0.3}, {2, 3});
+  Tensor b = f64({1.5, 0.8, 1.4}, {3});
+  Tensor e = f64({1.3, -0.7}, {2, 1});
+  expect_gradcheck([](const auto& in) { return maximum(in[0], in[1]); }, {a, b}, "maximum");
+  expect_gradcheck([](const auto& in) { return minimum(in[0], in[1]); }, {a, b}, "minimum");
+  expect_gradcheck([](const auto& in) { return pow(in[0], in[1]); }, {a, b}, "pow");
+  expect_gradcheck([](const auto& in) { return pow(in[0], in[1]); }, {a, e}, "pow broadcast exponent");
+  expect_gradcheck([](const auto& in) { return pow(in[0].t(), in[1].t()); }, {a, a.detach().clone().requires_grad_()},
+                   "pow transposed");
+  Tensor cond = tensor<bool>({true, false, true}, {3});
+  expect_gradcheck([cond](const auto& in) { return where(cond, in[0], in[1]); }, {a, b}, "where");
+  expect_gradcheck([cond](const auto& in) { return where(cond, in[0], 2.0); }, {a}, "where scalar");
+}
+
+TEST(ElementwiseGrad, TiesAndZeroBase) {
+  // maximum/minimum split the gradient at ties.
+  Tensor a = tensor<double>({1, 2, 3}, {3}, {.dtype = kFloat64, .requires_grad = true});
+  Tensor b = tensor<double>({1, 5, 0}, {3}, {.dtype = kFloat64, .requires_grad = true});
+  maximum(a, b).sum().backward();
+  expect_close(a.grad(), {0.5, 0, 1});
+  expect_close(b.grad(), {0.5, 1, 0});
+  a.set_grad(Tensor());
+  b.set_grad(Tensor());
+  minimum(a, b).sum().backward();
+  expect_close(a.grad(), {0.5, 1, 0});
+  expect_close(b.grad(), {0.5, 0, 1});
+  // pow at base 0: d/dbase of 0^2 is 0, of 0^0 is 0; d/dexponent at base 0 (e >= 0) is 0, not NaN.
+  Tensor base = tensor<double>({0, 0, 2}, {3}, {.dtype = kFloat64, .requires_grad = true});
+  Tensor ex = tensor<double>({2, 0, 3}, {3}, {.dtype = kFloat64, .requires_grad = true});
+  pow(base, ex).sum().backward();
+  expect_close(base.grad(), {0, 0, 12});
+  expect_close(ex.grad(), {0, 0, 8 * std::log(2.0)});
+  Tensor z = tensor<double>({0, 3}, {2}, {.dtype = kFloat64, .requires_grad = true});
+  z.pow(2).sum().backward();
+  expect_close(z.grad(), {0, 6});
+  Tensor s = tensor<double>({0, 1}, {2}, {.dtype = kFloat64, .requires_grad = true});
+  s.pow(0).sum().backward();
+  expect_close(s.grad(), {0, 0});
+  // relu at 0 and clamp at its bounds pass gradient as torch does: relu'(0) = 0, clamp' = 1
+  // at x == min or x == max.
+  Tensor r = tensor<double>({0, -1, 2}, {3}, {.dtype = kFloat64, .requires_grad = true});
+  r.relu().sum().backward();
+  expect_close(r.grad(), {0, 0, 1});
+  Tensor c = tensor<double>({-1, 1, 0.5, 3}, {4}, {.dtype = kFloat64, .requires_grad = true});
+  c.clamp(-1.0, 1.0).sum().backward();
+  expect_close(c.grad(), {1, 1, 1, 0});
+  // sign has a zero gradient.
+  Tensor sg = tensor<double>({-2, 3}, {2}, {.dtype = kFloat64, .requires_grad = true});
+  sign(sg).sum().backward();
+  expect_close(sg.grad(), {0, 0});
+}
+
+TEST(ElementwiseGrad, InPlaceReluAndClamp) {
+  Tensor x = f64({-1.5, 0.4, 2.2, -0.3}, {2, 2});
+  expect_gradcheck(
+      [](const auto& in) {
+        Tensor t = in[0] * 2.0;
+        relu_(t);
+        return t;
+      },
+      {x}, "relu_");
+  expect_gradcheck(
+      [](const auto& in) {
+        Tensor t = in[0] * 1.0;
+        clamp_(t, -1.0, 0.5);
+        return t * t;
+      },
+      {x}, "clamp_");
+  Tensor v = tensor<float>({-1, 2, 5});
+  relu_(v);
+  expect_close(v, {0, 2, 5});
+  clamp_(v, std::nullopt, 3);
+  expect_close(v, {0, 2, 3});
+  Tensor base = tensor<float>({-1, 2, -3, 4}, {2, 2});
+  Tensor col = base.t();
+  relu_(col);  // in place through a non-contiguous view
+  expect_close(base, {0, 2, 0, 4});
+}
+
+// ------------------------------------------------------------------ error paths
+TEST(ElementwiseErrors, DTypeAndValueErrors) {
+  Tensor b = tensor<bool>({true, false});
+  EXPECT_THROW(-b, DTypeError);
+  EXPECT_THROW(neg(b), DTypeError);
+  EXPECT_THROW(b.abs(), DTypeError);
+  EXPECT_THROW(b.relu(), DTypeError);
+  EXPECT_THROW(gelu(tensor<int32_t>({1})), DTypeError);
+  EXPECT_THROW(silu(tensor<int32_t>({1})), DTypeError);
+  EXPECT_THROW(gelu(zeros({2}), "fast"), ValueError);
+  EXPECT_THROW(clamp(zeros({2}), std::nullopt, std::nullopt), ValueError);
+  EXPECT_THROW(clamp(b, 0, 1), DTypeError);
+  Tensor i = tensor<int32_t>({1, 2});
+  EXPECT_THROW(clamp_(i, 0.5, std::nullopt), DTypeError);
+  EXPECT_THROW(pow(b, b), DTypeError);
+  Tensor leaf = ones({2}, {.requires_grad = true});
+  EXPECT_THROW(relu_(leaf), AutogradError);
+  EXPECT_THROW(clamp_(leaf, 0, 1), AutogradError);
+}
+
+TEST(ElementwiseErrors, UnaryAndOtherOpsOnCudaTensors) {
+  Tensor c = fake_cuda_tensor();
+  EXPECT_THROW(c.exp(), NotImplemented);
+  EXPECT_THROW(gelu(c), NotImplemented);
+  EXPECT_THROW(c.clamp(0, 1), NotImplemented);
+  EXPECT_THROW(relu_(c), NotImplemented);
+  EXPECT_THROW(eq(c, c), NotImplemented);
+  EXPECT_THROW(where(gt(zeros({4}), 0), c, zeros({4})), NotImplemented);
+  EXPECT_THROW(maximum(c, zeros({4})), NotImplemented);
+  EXPECT_THROW(isnan(c), NotImplemented);
+  EXPECT_THROW(c.pow(2), NotImplemented);
 }
