@@ -277,6 +277,8 @@ TEST(MatmulValues, ManySmallBatchesAndThreadCounts) {
       EXPECT_TRUE(matmul_matches(a, b)) << threads << " threads, small batches";
       Tensor c = rand_t({3, 130, 120}, dt, 43), d = rand_t({3, 120, 110}, dt, 44);
       EXPECT_TRUE(matmul_matches(c, d)) << threads << " threads, large batches";
+      Tensor c2 = rand_t({4, 110, 100}, dt, 47), d2 = rand_t({4, 100, 120}, dt, 48);
+      EXPECT_TRUE(matmul_matches(c2, d2)) << threads << " threads, large batches split across threads";
       Tensor e = rand_t({300, 260}, dt, 45), f = rand_t({260, 270}, dt, 46);
       EXPECT_TRUE(matmul_matches(e, f)) << threads << " threads, single large";
     }
