@@ -83,7 +83,11 @@ void Optimizer::load_state_dict(const OptimizerState& dict, bool strict) {
       const std::string opt = rest.substr(dot + 1);
       EMBER_CHECK(g < groups_.size(), ValueError, type_, ": state has parameter group ", g, " but the optimizer has ",
                   groups_.size());
-      EMBER_CHECK(defaults_.count(opt) != 0, ValueError, type_, ": unknown option \"", opt, "\" in saved state");
+      // Learning-rate schedulers keep their per-group values in the group, as PyTorch does.
+      static const std::set<std::string> kSchedulerOptions = {"initial_lr", "max_lr", "min_lr", "max_momentum",
+                                                              "base_momentum"};
+      EMBER_CHECK(defaults_.count(opt) != 0 || kSchedulerOptions.count(opt) != 0, ValueError, type_,
+                  ": unknown option \"", opt, "\" in saved state");
       groups_[g].options[opt] = t.item<double>();
       continue;
     }

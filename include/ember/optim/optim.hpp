@@ -2,5 +2,8 @@
 #pragma once
 
 #include "ember/optim/adam.hpp"
+#include "ember/optim/clip.hpp"
+#include "ember/optim/flat_buffer.hpp"
 #include "ember/optim/optimizer.hpp"
+#include "ember/optim/scheduler.hpp"
 #include "ember/optim/sgd.hpp"

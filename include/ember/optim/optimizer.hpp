@@ -12,7 +12,7 @@ namespace ember::optim {
 
 /// Parameters that share hyper-parameters ("lr", "weight_decay", "momentum", "beta1", ...).
 /// Options missing from a group take the optimizer's defaults.
-struct ParamGroup {
+struct EMBER_API ParamGroup {
   std::vector<Tensor> params;
   std::map<std::string, double> options;
 
