@@ -54,30 +54,40 @@ EMBER_REDUCE_INLINE C min_nan(C a, C v) {
 
 /// NaN-propagating max (kMax) or min of a contiguous f32/f64 row. GCC will not vectorise a
 /// NaN-aware select reduction on its own (it may not reorder it), so this uses its vector
-/// extension directly: 16-byte vectors, the baseline x86-64 width, four accumulators deep.
+/// extension directly: 16-byte vectors (the baseline x86-64 width), four accumulators kept in
+/// named registers rather than an array (an array gets spilled to the stack).
 typedef float VecF32 __attribute__((vector_size(16)));
 typedef double VecF64 __attribute__((vector_size(16)));
+
+template <class V, bool kMax>
+EMBER_REDUCE_INLINE V extreme_step(V a, V v) {
+  return ((kMax ? (v > a) : (v < a)) | (v != v)) ? v : a;
+}
 
 template <class C, bool kMax>
 EMBER_REDUCE_INLINE C extreme_row(const C* x, int64_t n) {
   static_assert(std::is_floating_point_v<C>);
   using V = std::conditional_t<std::is_same_v<C, float>, VecF32, VecF64>;
-  constexpr int64_t kW = 16 / sizeof(C);
+  constexpr int64_t kW = static_cast<int64_t>(sizeof(V) / sizeof(C));
   const C init = kMax ? lowest_of<C>() : highest_of<C>();
-  V acc[4];
-  for (auto& a : acc)
-    for (int64_t j = 0; j < kW; ++j) a[j] = init;
+  V a0 = V{} + init, a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
   for (; i + 4 * kW <= n; i += 4 * kW) {
-    for (int k = 0; k < 4; ++k) {
-      V v;
-      std::memcpy(&v, x + i + k * kW, sizeof(V));
-      acc[k] = ((kMax ? (v > acc[k]) : (v < acc[k])) | (v != v)) ? v : acc[k];
-    }
+    V v0, v1, v2, v3;
+    std::memcpy(&v0, x + i, sizeof(V));
+    std::memcpy(&v1, x + i + kW, sizeof(V));
+    std::memcpy(&v2, x + i + 2 * kW, sizeof(V));
+    std::memcpy(&v3, x + i + 3 * kW, sizeof(V));
+    a0 = extreme_step<V, kMax>(a0, v0);
+    a1 = extreme_step<V, kMax>(a1, v1);
+    a2 = extreme_step<V, kMax>(a2, v2);
+    a3 = extreme_step<V, kMax>(a3, v3);
   }
+  a0 = extreme_step<V, kMax>(a0, a1);
+  a2 = extreme_step<V, kMax>(a2, a3);
+  a0 = extreme_step<V, kMax>(a0, a2);
   C m = init;
-  for (int k = 0; k < 4; ++k)
-    for (int64_t j = 0; j < kW; ++j) m = kMax ? max_nan(m, acc[k][j]) : min_nan(m, acc[k][j]);
+  for (int64_t j = 0; j < kW; ++j) m = kMax ? max_nan(m, a0[j]) : min_nan(m, a0[j]);
   for (; i < n; ++i) m = kMax ? max_nan(m, x[i]) : min_nan(m, x[i]);
   return m;
 }

@@ -7,6 +7,8 @@
 // stay accurate. Other layouts go through a column tile so loads stay contiguous.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "ember/backend/cpu.hpp"
@@ -45,11 +47,37 @@ C row_max(const T* x, int64_t n) {
   return m;
 }
 
-/// e^x: the vectorisable polynomial for f32 (exactly 0 below the denormal range, so masked
-/// -inf logits get probability 0), libm for f64.
+/// e^x for f32: the vectorisable polynomial of vec_math.hpp (handles every input), exactly 0
+/// below the denormal range so masked -inf logits get probability 0.
 EMBER_REDUCE_INLINE float fast_exp(float x) {
   const float e = vm::exp(x);
   return x <= -104.0f ? 0.0f : e;
+}
+
+/// e^x for x <= 0 that is not NaN (x - rowmax once the max is known finite): the reduction
+/// x = n ln2 + r, |r| <= ln2/2, needs no overflow or NaN handling, so it is about half the
+/// work of the general exp. e^r by its degree-7 Taylor polynomial (truncation < 6e-9
+/// relative); results below the smallest normal (x < -87.33) flush to 0.
+EMBER_REDUCE_INLINE float exp_nonpos(float x) {
+  constexpr float kLog2e = 1.44269504088896341f;
+  constexpr float kLn2Hi = 0.693359375f;  // 9 significant bits: n * kLn2Hi is exact
+  constexpr float kLn2Lo = -2.12194440e-4f;
+  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float xc = x < -87.0f ? -87.0f : x;
+  const float n = (xc * kLog2e + kShift) - kShift;
+  const float r = (xc - n * kLn2Hi) - n * kLn2Lo;
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return x < -87.33f ? 0.0f : p * scale;
 }
 inline double fast_exp(double x) { return std::exp(x); }
 
@@ -82,7 +110,13 @@ EMBER_SIMD_CLONES void softmax_rows_f32(float* __restrict y, const float* __rest
                                         bool log) {
   for (int64_t r = 0; r < rows; ++r, x += n, y += n) {
     const float m = extreme_row<float, true>(x, n);
-    for (int64_t i = 0; i < n; ++i) y[i] = fast_exp(x[i] - m);
+    if (!std::isfinite(m)) {
+      // A NaN or +inf anywhere, or a row of -inf: every output is NaN (as PyTorch's
+      // exp(x - max) / sum gives), and x - m would leave exp_nonpos's domain.
+      for (int64_t i = 0; i < n; ++i) y[i] = std::numeric_limits<float>::quiet_NaN();
+      continue;
+    }
+    for (int64_t i = 0; i < n; ++i) y[i] = exp_nonpos(x[i] - m);
     const double sum = sum_row<float>(y, nullptr, n);
     if (log) {
       const float shift = m + static_cast<float>(std::log(sum));
