@@ -213,7 +213,8 @@ std::vector<double> LinearLR::compute_lr() {
   }
   if (last_epoch_ > total_iters_) return lrs;
   const double d = end_factor_ - start_factor_;
-  const double f = 1.0 + d / (static_cast<double>(total_iters_) * start_factor_ + static_cast<double>(last_epoch_ - 1) * d);
+  const double f =
+      1.0 + d / (static_cast<double>(total_iters_) * start_factor_ + static_cast<double>(last_epoch_ - 1) * d);
   for (double& lr : lrs) lr *= f;
   return lrs;
 }
@@ -235,8 +236,8 @@ Optimizer& prepare_one_cycle(Optimizer& optimizer, const std::vector<double>& ma
   EMBER_CHECK(max_lrs.size() == groups.size(), ValueError, "OneCycleLR: expected ", groups.size(),
               " values for max_lr, got ", max_lrs.size());
   EMBER_CHECK(total_steps > 0, ValueError, "OneCycleLR: expected a positive total_steps, got ", total_steps);
-  EMBER_CHECK(o.pct_start >= 0 && o.pct_start <= 1, ValueError,
-              "OneCycleLR: expected pct_start between 0 and 1, got ", o.pct_start);
+  EMBER_CHECK(o.pct_start >= 0 && o.pct_start <= 1, ValueError, "OneCycleLR: expected pct_start between 0 and 1, got ",
+              o.pct_start);
   EMBER_CHECK(o.div_factor > 0 && o.final_div_factor > 0, ValueError,
               "OneCycleLR: div_factor and final_div_factor must be positive, got ", o.div_factor, " and ",
               o.final_div_factor);
@@ -354,9 +355,7 @@ void SequentialLR::step() {
   last_lr_ = s.get_last_lr();
 }
 
-void SequentialLR::step(int64_t) {
-  EMBER_THROW(ValueError, "SequentialLR: step(epoch) is not supported; call step()");
-}
+void SequentialLR::step(int64_t) { EMBER_THROW(ValueError, "SequentialLR: step(epoch) is not supported; call step()"); }
 
 SchedulerState SequentialLR::state_dict() const {
   SchedulerState s = LRScheduler::state_dict();

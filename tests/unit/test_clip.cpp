@@ -95,7 +95,7 @@ TEST(ClipGradNorm, NonFiniteTotal) {
   Tensor a = param_with_grad({1, nan});
   EXPECT_THROW(clip_grad_norm_({a}, 1.0, 2.0, /*error_if_nonfinite=*/true), ValueError);
   EXPECT_EQ(a.grad().to_vector<double>()[0], 1.0);  // untouched when it throws
-  Tensor total = clip_grad_norm_({a}, 1.0);          // PyTorch's default: clip anyway (to NaN)
+  Tensor total = clip_grad_norm_({a}, 1.0);         // PyTorch's default: clip anyway (to NaN)
   EXPECT_TRUE(std::isnan(total.item<double>()));
   EXPECT_TRUE(std::isnan(a.grad().to_vector<double>()[0]));
 

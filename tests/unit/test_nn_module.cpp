@@ -66,8 +66,8 @@ TEST(Module, NestedDottedNames) {
                                       "layers.1.weight", "head.1.weight", "head.1.bias"}));
   std::vector<std::string> modules;
   for (auto& [n, m] : net.named_modules()) modules.push_back(n);
-  EXPECT_EQ(modules, (std::vector<std::string>{"", "embed", "layers", "layers.0", "layers.1", "head", "head.0",
-                                               "head.1"}));
+  EXPECT_EQ(modules,
+            (std::vector<std::string>{"", "embed", "layers", "layers.0", "layers.1", "head", "head.0", "head.1"}));
   EXPECT_EQ(&net.submodule("layers.1"), &net.layers[1]);
   EXPECT_THROW(net.submodule("layers.7"), ValueError);
   EXPECT_EQ(net.parameters(false).size(), 0u);

@@ -209,18 +209,25 @@ TEST(NNReference, NllLoss) {
 }
 
 TEST(NNReference, MseLoss) {
-  check_loss("mse_mean", [](auto& x, auto& t) { return F::mse_loss(x, t); }, true);
-  check_loss("mse_sum", [](auto& x, auto& t) { return F::mse_loss(x, t, Red::sum); }, true);
-  check_loss("mse_none", [](auto& x, auto& t) { return F::mse_loss(x, t, Red::none); }, true);
+  check_loss(
+      "mse_mean", [](auto& x, auto& t) { return F::mse_loss(x, t); }, true);
+  check_loss(
+      "mse_sum", [](auto& x, auto& t) { return F::mse_loss(x, t, Red::sum); }, true);
+  check_loss(
+      "mse_none", [](auto& x, auto& t) { return F::mse_loss(x, t, Red::none); }, true);
 }
 
 TEST(NNReference, BinaryCrossEntropyWithLogits) {
-  check_loss("bce_mean", [](auto& x, auto& t) { return F::binary_cross_entropy_with_logits(x, t); }, true);
-  check_loss("bce_sum", [](auto& x, auto& t) { return F::binary_cross_entropy_with_logits(x, t, Red::sum); }, true);
-  check_loss("bce_none", [](auto& x, auto& t) { return F::binary_cross_entropy_with_logits(x, t, Red::none); }, true);
+  check_loss(
+      "bce_mean", [](auto& x, auto& t) { return F::binary_cross_entropy_with_logits(x, t); }, true);
+  check_loss(
+      "bce_sum", [](auto& x, auto& t) { return F::binary_cross_entropy_with_logits(x, t, Red::sum); }, true);
+  check_loss(
+      "bce_none", [](auto& x, auto& t) { return F::binary_cross_entropy_with_logits(x, t, Red::none); }, true);
   const Tensor pw = R("bce_pos_weight.pos_weight");
-  check_loss("bce_pos_weight",
-             [&](auto& x, auto& t) { return F::binary_cross_entropy_with_logits(x, t, Red::mean, pw); }, true);
+  check_loss(
+      "bce_pos_weight", [&](auto& x, auto& t) { return F::binary_cross_entropy_with_logits(x, t, Red::mean, pw); },
+      true);
 }
 
 // The comparison itself must be able to fail (NaN and a perturbed value are rejected).

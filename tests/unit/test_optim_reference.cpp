@@ -114,8 +114,8 @@ TEST(OptimReference, Adam) {
 
 TEST(OptimReference, AdamL2WeightDecay) {
   run_config("adam_wd", [](auto& ps) {
-    return std::make_unique<Adam>(ps,
-                                  AdamOptions{.lr = 0.01, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6, .weight_decay = 0.1});
+    return std::make_unique<Adam>(
+        ps, AdamOptions{.lr = 0.01, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6, .weight_decay = 0.1});
   });
 }
 

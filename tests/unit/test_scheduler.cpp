@@ -87,8 +87,9 @@ TEST(SchedulerReference, StepLR) {
 }
 
 TEST(SchedulerReference, MultiStepLRWithRepeatedMilestone) {
-  check_sequence("multistep",
-                 [](Optimizer& o) { return std::make_unique<MultiStepLR>(o, std::vector<int64_t>{20, 5, 12, 12}, 0.3); });
+  check_sequence("multistep", [](Optimizer& o) {
+    return std::make_unique<MultiStepLR>(o, std::vector<int64_t>{20, 5, 12, 12}, 0.3);
+  });
 }
 
 TEST(SchedulerReference, ExponentialLR) {
@@ -108,7 +109,8 @@ TEST(SchedulerReference, LinearLR) {
 }
 
 TEST(SchedulerReference, OneCycleLRCosineCyclesMomentum) {
-  check_sequence("onecycle_cos", [](Optimizer& o) { return std::make_unique<OneCycleLR>(o, 1.0, 31); }, false, true);
+  check_sequence(
+      "onecycle_cos", [](Optimizer& o) { return std::make_unique<OneCycleLR>(o, 1.0, 31); }, false, true);
 }
 
 TEST(SchedulerReference, OneCycleLRLinearThreePhase) {
@@ -128,7 +130,8 @@ TEST(SchedulerReference, OneCycleLRLinearThreePhase) {
 }
 
 TEST(SchedulerReference, OneCycleLRCyclesAdamBeta1) {
-  check_sequence("onecycle_adam", [](Optimizer& o) { return std::make_unique<OneCycleLR>(o, 0.3, 40); }, true, true);
+  check_sequence(
+      "onecycle_adam", [](Optimizer& o) { return std::make_unique<OneCycleLR>(o, 0.3, 40); }, true, true);
 }
 
 TEST(SchedulerReference, SequentialLinearWarmupThenCosine) {
@@ -182,7 +185,9 @@ TEST(Scheduler, StepToEpochUsesTheClosedForm) {
   std::vector<Case> cases = {
       {"step", [](Optimizer& o) { return std::make_unique<StepLR>(o, 7, 0.5); }},
       {"multistep",
-       [](Optimizer& o) { return std::make_unique<MultiStepLR>(o, std::vector<int64_t>{5, 12, 12, 20}, 0.3); }},
+       [](Optimizer& o) {
+         return std::make_unique<MultiStepLR>(o, std::vector<int64_t>{5, 12, 12, 20}, 0.3);
+       }},
       {"exponential", [](Optimizer& o) { return std::make_unique<ExponentialLR>(o, 0.9); }},
       {"cosine", [](Optimizer& o) { return std::make_unique<CosineAnnealingLR>(o, 10, 0.001); }},
       {"linear", [](Optimizer& o) { return std::make_unique<LinearLR>(o, 0.25, 1.0, 8); }},
@@ -197,6 +202,22 @@ TEST(Scheduler, StepToEpochUsesTheClosedForm) {
       EXPECT_EQ(s->last_epoch(), e);
       EXPECT_NEAR(s->get_last_lr()[0], want[static_cast<size_t>(e)], 1e-12) << "epoch " << e;
     }
+  }
+}
+
+// Created with last_epoch = k (resuming), CosineAnnealingLR's first step uses the closed form
+// at k + 1 (PyTorch's `_step_count == 1 and last_epoch > 0` case), then the recursion.
+TEST(Scheduler, CosineAnnealingResumedAtALaterEpoch) {
+  Fixture f;
+  f.opt->param_groups()[0].options["initial_lr"] = 0.1;
+  f.opt->param_groups()[0].options["lr"] = 0.5;  // ignored by the closed form
+  CosineAnnealingLR s(*f.opt, 10, 0.001, /*last_epoch=*/4);
+  EXPECT_EQ(s.last_epoch(), 5);
+  const auto want = R("sched.cosine.lr");
+  EXPECT_NEAR(f.lr(), want[5], 1e-15);
+  for (int e = 6; e <= kSteps; ++e) {
+    s.step();
+    EXPECT_NEAR(f.lr(), want[static_cast<size_t>(e)], 1e-12) << "epoch " << e;
   }
 }
 
