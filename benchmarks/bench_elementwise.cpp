@@ -1,8 +1,9 @@
 // Large elementwise ops against this machine's copy bandwidth.
 //
-// Each op reports bytes/s (bytes read + written) and pct_of_copy = its bytes/s as a percentage
-// of a parallel memcpy of 64 MiB measured in this binary with the same thread count (the
-// "copy" benchmarks). Results are checked against std:: math before timing.
+// Each op reports bytes/s (bytes read + written; GBps) and pct_of_copy = its bytes/s as a
+// percentage of a parallel memcpy of 64 MiB (copy_GBps, read + written) measured in this binary
+// with the same thread count right before and after the op's timed loop. Results are checked
+// against std:: math before timing.
 //
 //   ./build/benchmarks/bench_elementwise --benchmark_filter=16M
 #include <benchmark/benchmark.h>
@@ -29,29 +30,29 @@ void parallel_copy(char* dst, const char* src, int64_t bytes) {
   });
 }
 
-/// Copy bandwidth (read + write bytes per second) with `threads` threads: best of 20 copies.
-double copy_bandwidth(int threads) {
-  static double cached[3] = {0, 0, 0};
-  if (threads < 1 || threads > 2) threads = 2;
-  if (cached[threads] > 0) return cached[threads];
-  ember::set_num_threads(threads);
-  std::vector<char> src(kCopyBytes, 1), dst(kCopyBytes, 0);
+/// Copy bandwidth (read + write bytes per second) with the current thread count: best of `reps`
+/// copies of 64 MiB. Measured next to each benchmark, since the shared host drifts.
+double copy_bandwidth(int reps = 8) {
+  static std::vector<char> src(kCopyBytes, 1), dst(kCopyBytes, 0);
   double best = 0;
-  for (int rep = 0; rep < 20; ++rep) {
+  for (int rep = 0; rep < reps; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
     parallel_copy(dst.data(), src.data(), kCopyBytes);
     auto t1 = std::chrono::steady_clock::now();
     best = std::max(best, 2.0 * kCopyBytes / std::chrono::duration<double>(t1 - t0).count());
   }
-  cached[threads] = best;
   return best;
 }
 
-void report(benchmark::State& state, int64_t bytes_per_iter, int threads) {
+/// Sets bytes/s and pct_of_copy: the op's bytes/s over the wall time of the timed loop, as a
+/// percentage of the copy bandwidth measured right before and after it (the better of the two).
+void report(benchmark::State& state, int64_t bytes_per_iter, double seconds, double copy_before) {
   const double total = static_cast<double>(bytes_per_iter) * static_cast<double>(state.iterations());
   state.SetBytesProcessed(static_cast<int64_t>(total));
-  state.counters["pct_of_copy"] = benchmark::Counter(100.0 * total / copy_bandwidth(threads),
-                                                     benchmark::Counter::kIsRate);
+  const double copy = std::max(copy_before, copy_bandwidth());
+  state.counters["GBps"] = total / seconds / 1e9;
+  state.counters["copy_GBps"] = copy / 1e9;
+  state.counters["pct_of_copy"] = 100.0 * total / seconds / copy;
 }
 
 Tensor random_input(int64_t n, float lo, float hi, uint64_t seed) {
@@ -83,24 +84,23 @@ bool validate(benchmark::State& state, const Tensor& out, const Tensor& a, const
 }
 
 void bm_copy(benchmark::State& state) {
-  const int threads = static_cast<int>(state.range(0));
-  copy_bandwidth(threads);
-  ember::set_num_threads(threads);
+  ember::set_num_threads(static_cast<int>(state.range(0)));
+  const double before = copy_bandwidth();
   std::vector<char> src(kCopyBytes, 1), dst(kCopyBytes, 0);
+  auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
     parallel_copy(dst.data(), src.data(), kCopyBytes);
     benchmark::DoNotOptimize(dst.data());
     benchmark::ClobberMemory();
   }
-  report(state, 2 * kCopyBytes, threads);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report(state, 2 * kCopyBytes, secs, before);
 }
 
 enum class Op { add, mul, gelu_erf, gelu_tanh };
 
 void bm_op(benchmark::State& state, Op op, int64_t n) {
-  const int threads = static_cast<int>(state.range(0));
-  copy_bandwidth(threads);
-  ember::set_num_threads(threads);
+  ember::set_num_threads(static_cast<int>(state.range(0)));
   const Tensor a = random_input(n, -6.0f, 6.0f, 1);
   const Tensor b = random_input(n, -6.0f, 6.0f, 2);
   auto run = [&]() -> Tensor {
@@ -130,12 +130,15 @@ void bm_op(benchmark::State& state, Op op, int64_t n) {
     }
     if (!ok) return;
   }
+  const double before = copy_bandwidth();
+  auto t0 = std::chrono::steady_clock::now();
   for (auto _ : state) {
     Tensor out = run();
     benchmark::DoNotOptimize(out.data_ptr());
   }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int64_t operands = (op == Op::add || op == Op::mul) ? 3 : 2;
-  report(state, operands * n * 4, threads);
+  report(state, operands * n * 4, secs, before);
 }
 
 void register_all() {

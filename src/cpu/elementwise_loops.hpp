@@ -2,8 +2,14 @@
 // scalar-broadcast fast paths, plus the run-time ISA selection for f32 hot loops.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "loops.hpp"
 
@@ -18,6 +24,49 @@
 
 namespace ember::cpu {
 
+// ---- non-temporal output for large f32 results
+// A normal store first reads the line it writes (read-for-ownership), so an op producing a
+// result far bigger than the caches moves 4 extra bytes per output element: add would move 16
+// bytes for 12 useful ones, and could reach at most 75% of copy bandwidth (memcpy streams). Rows
+// of at least kStreamMinElems are therefore computed in L1-sized blocks into a stack buffer by the
+// vectorised kernel and then written with non-temporal stores (SSE2, part of the x86-64 baseline;
+// the write-combining buffers merge 16-byte stores into full lines). Smaller results stay on the
+// normal path so they remain in cache for the next op.
+constexpr int64_t kStreamBlock = 2048;                 // floats: 8 KiB, well inside L1
+constexpr int64_t kStreamMinElems = int64_t{2} << 20;  // 8 MiB of output in one row
+
+inline void stream_store(float* dst, const float* src, int64_t n) {
+#if defined(__SSE2__)
+  int64_t i = 0;
+  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0; ++i) dst[i] = src[i];
+  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+  for (; i < n; ++i) dst[i] = src[i];
+#else
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+#endif
+}
+
+/// Orders the streamed stores before the results are read by another thread.
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+/// Runs `kernel(out, begin, count)` over [0, n) of a contiguous f32 output, streaming it when n
+/// is large (see above).
+template <class Kernel>
+void f32_rows(float* o, int64_t n, Kernel kernel) {
+  if (n < kStreamMinElems) return kernel(o, 0, n);
+  alignas(64) float buf[kStreamBlock];
+  for (int64_t i = 0; i < n; i += kStreamBlock) {
+    const int64_t m = std::min(kStreamBlock, n - i);
+    kernel(buf, i, m);
+    stream_store(o + i, buf, m);
+  }
+  stream_fence();
+}
+
 /// out[i] = f(x[i]) with Out/In element types; `fast(o, x, n)` (may be null) handles rows where
 /// both operands are contiguous.
 template <class Out, class In, class F, class Fast = std::nullptr_t>
@@ -30,7 +79,11 @@ void unary_loop(const Tensor& out, const Tensor& x, F f, Fast fast = nullptr) {
     const In* a = reinterpret_cast<const In*>(p[1]);
     if (s[0] == sizeof(Out) && s[1] == sizeof(In)) {
       if constexpr (!std::is_same_v<Fast, std::nullptr_t>) {
-        fast(o, a, n);
+        if constexpr (std::is_same_v<Out, float> && std::is_same_v<In, float>) {
+          f32_rows(o, n, [&](float* dst, int64_t b, int64_t m) { fast(dst, a + b, m); });
+        } else {
+          fast(o, a, n);
+        }
       } else {
         for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
       }
@@ -65,19 +118,22 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F f, const
     constexpr int64_t kO = sizeof(Out), kI = sizeof(In);
     if (s[0] == kO && s[1] == kI && s[2] == kI) {
       if constexpr (std::is_same_v<Out, float> && std::is_same_v<In, float>) {
-        if (fast && fast->vv) return fast->vv(o, x, y, n, alpha);
+        if (fast && fast->vv)
+          return f32_rows(o, n, [&](float* dst, int64_t b, int64_t m) { fast->vv(dst, x + b, y + b, m, alpha); });
       }
       for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
     } else if (s[0] == kO && s[1] == kI && s[2] == 0) {
       const In yv = *y;
       if constexpr (std::is_same_v<Out, float> && std::is_same_v<In, float>) {
-        if (fast && fast->vs) return fast->vs(o, x, yv, n, alpha);
+        if (fast && fast->vs)
+          return f32_rows(o, n, [&](float* dst, int64_t b, int64_t m) { fast->vs(dst, x + b, yv, m, alpha); });
       }
       for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
     } else if (s[0] == kO && s[1] == 0 && s[2] == kI) {
       const In xv = *x;
       if constexpr (std::is_same_v<Out, float> && std::is_same_v<In, float>) {
-        if (fast && fast->sv) return fast->sv(o, xv, y, n, alpha);
+        if (fast && fast->sv)
+          return f32_rows(o, n, [&](float* dst, int64_t b, int64_t m) { fast->sv(dst, xv, y + b, m, alpha); });
       }
       for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
     } else {

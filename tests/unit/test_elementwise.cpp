@@ -3,6 +3,7 @@
 // (gradcheck in f64), and every error path.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <iostream>
@@ -822,4 +823,37 @@ TEST(ElementwiseErrors, UnaryAndOtherOpsOnCudaTensors) {
   EXPECT_THROW(maximum(c, zeros({4})), NotImplemented);
   EXPECT_THROW(isnan(c), NotImplemented);
   EXPECT_THROW(c.pow(2), NotImplemented);
+}
+
+// ------------------------------------------------------------------ large results (streaming stores)
+TEST(ElementwiseLarge, StreamedResultsMatchSmallPath) {
+  // Rows of >= 2M f32 elements are written with non-temporal stores from an L1 buffer; check
+  // every element, with an odd size and a destination that is not 16-byte aligned.
+  constexpr int64_t kN = 5000003;
+  std::vector<float> va(kN + 1), vb(kN);
+  for (int64_t i = 0; i <= kN; ++i) va[i] = static_cast<float>((i % 2001) - 1000) * 0.004f;
+  for (int64_t i = 0; i < kN; ++i) vb[i] = static_cast<float>((i % 997) + 1) * 0.01f;
+  Tensor base = tensor<float>(va);
+  Tensor a = base.slice(0, 1, kN + 1);  // offset by one element
+  Tensor b = tensor<float>(vb);
+  auto check = [&](const Tensor& got, const std::function<double(int64_t)>& want, const char* what) {
+    ASSERT_EQ(got.numel(), kN) << what;
+    const std::vector<float> g = got.to_vector<float>();
+    int64_t bad = 0;
+    for (int64_t i = 0; i < kN; ++i) {
+      const double w = want(i);
+      if (!(std::fabs(g[i] - w) <= 1e-6 * (1 + std::fabs(w)))) ++bad;
+    }
+    EXPECT_EQ(bad, 0) << what;
+  };
+  check(a + b, [&](int64_t i) { return double(va[i + 1]) + vb[i]; }, "add");
+  check(a * 3.0, [&](int64_t i) { return double(va[i + 1]) * 3; }, "mul scalar");
+  check(2.0 - b, [&](int64_t i) { return 2.0 - vb[i]; }, "scalar minus");
+  check(gelu(a), [&](int64_t i) { return gelu_ref(va[i + 1]); }, "gelu");
+  check(a.clamp(-1.0, 1.0), [&](int64_t i) { return std::clamp<double>(va[i + 1], -1, 1); }, "clamp");
+  Tensor c = a.clone();
+  Tensor view = base.slice(0, 1, kN + 1);
+  view.add_(b);  // in place into the misaligned view
+  check(view, [&](int64_t i) { return double(va[i + 1]) + vb[i]; }, "add_ in place");
+  EXPECT_TRUE(equal(c + b, view));
 }
