@@ -52,9 +52,9 @@ void set_rate_counters(benchmark::State& state, int64_t bytes_per_iter, int thre
   state.SetBytesProcessed(state.iterations() * bytes_per_iter);
   state.counters["GB/s"] =
       benchmark::Counter(static_cast<double>(bytes_per_iter) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["pct_of_stream"] = benchmark::Counter(
-      100.0 * static_cast<double>(bytes_per_iter) * 1e-9 / stream_gbs(threads),
-      benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["pct_of_stream"] =
+      benchmark::Counter(100.0 * static_cast<double>(bytes_per_iter) * 1e-9 / stream_gbs(threads),
+                         benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_Softmax(benchmark::State& state, bool log) {

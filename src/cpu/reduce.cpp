@@ -134,8 +134,10 @@ struct NormNegInfOp : NormInfOp<T> {
 /// Reduces one contiguous row of n elements.
 template <class Op>
 constexpr int extreme_of() {
-  if constexpr (requires { Op::kExtreme; }) return Op::kExtreme;
-  else return 0;
+  if constexpr (requires { Op::kExtreme; })
+    return Op::kExtreme;
+  else
+    return 0;
 }
 
 template <class T, class Op>
@@ -237,8 +239,10 @@ void run_reduce(const Tensor& out, const Tensor& in, const ReduceGeom& g, const 
   const T* x = static_cast<const T*>(in.data_ptr());
   Out* o = static_cast<Out*>(out.data_ptr());
   if (g.outer * g.inner == 0) return;
-  if (g.inner == 1) reduce_rows(x, o, g, op);
-  else reduce_cols(x, o, g, op);
+  if (g.inner == 1)
+    reduce_rows(x, o, g, op);
+  else
+    reduce_cols(x, o, g, op);
 }
 
 // ------------------------------------------------------------------ arg reductions
@@ -333,7 +337,8 @@ void var_kernel(T* out, const T* x, const ReduceGeom& g, int64_t correction, boo
                    const T* base = x + a * R * B + b0;
                    for (int64_t j = 0; j < w; ++j) mean[j] = m2[j] = 0.0;
                    for (int64_t k = 0; k < R; ++k)
-                     for (int64_t j = 0; j < w; ++j) mean[j] += static_cast<double>(static_cast<compute_t<T>>(base[k * B + j]));
+                     for (int64_t j = 0; j < w; ++j)
+                       mean[j] += static_cast<double>(static_cast<compute_t<T>>(base[k * B + j]));
                    for (int64_t j = 0; j < w; ++j) mean[j] /= static_cast<double>(R);
                    for (int64_t k = 0; k < R; ++k)
                      for (int64_t j = 0; j < w; ++j) {
@@ -464,9 +469,12 @@ void reduce(const Tensor& out, const Tensor& in, const ReduceGeom& g, ReduceKind
         case ReduceKind::kNormInf: run_reduce<T, T>(out, in, g, NormInfOp<T>()); return;
         case ReduceKind::kNormNegInf: run_reduce<T, T>(out, in, g, NormNegInfOp<T>()); return;
         case ReduceKind::kNormP:
-          if (p == 1.0) run_reduce<T, T>(out, in, g, Norm1Op<T>());
-          else if (p == 2.0) run_reduce<T, T>(out, in, g, Norm2Op<T>());
-          else if (p == 0.0) run_reduce<T, T>(out, in, g, Norm0Op<T>());
+          if (p == 1.0)
+            run_reduce<T, T>(out, in, g, Norm1Op<T>());
+          else if (p == 2.0)
+            run_reduce<T, T>(out, in, g, Norm2Op<T>());
+          else if (p == 0.0)
+            run_reduce<T, T>(out, in, g, Norm0Op<T>());
           else {
             NormPOp<T> op;
             op.p = p;

@@ -25,20 +25,26 @@ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 template <class C>
 inline bool is_nan(C v) {
-  if constexpr (std::is_floating_point_v<C>) return v != v;
-  else return false;
+  if constexpr (std::is_floating_point_v<C>)
+    return v != v;
+  else
+    return false;
 }
 
 template <class C>
 constexpr C lowest_of() {
-  if constexpr (std::is_floating_point_v<C>) return -std::numeric_limits<C>::infinity();
-  else return std::numeric_limits<C>::lowest();
+  if constexpr (std::is_floating_point_v<C>)
+    return -std::numeric_limits<C>::infinity();
+  else
+    return std::numeric_limits<C>::lowest();
 }
 
 template <class C>
 constexpr C highest_of() {
-  if constexpr (std::is_floating_point_v<C>) return std::numeric_limits<C>::infinity();
-  else return std::numeric_limits<C>::max();
+  if constexpr (std::is_floating_point_v<C>)
+    return std::numeric_limits<C>::infinity();
+  else
+    return std::numeric_limits<C>::max();
 }
 
 /// max(a, v) where a NaN in either wins and stays (torch.max semantics). Written with `|`
@@ -122,10 +128,14 @@ EMBER_REDUCE_INLINE double sum_row(const C* a, const C* b, int64_t n) {
 /// Converts an accumulator (double, float, int64, bool) to an element type, rounding once.
 template <class Out, class Acc>
 inline Out to_out(Acc v) {
-  if constexpr (std::is_same_v<Out, Acc>) return v;
-  else if constexpr (std::is_same_v<Out, Half> || std::is_same_v<Out, BFloat16>) return Out(static_cast<float>(v));
-  else if constexpr (std::is_same_v<Out, bool>) return v != Acc(0);
-  else return static_cast<Out>(v);
+  if constexpr (std::is_same_v<Out, Acc>)
+    return v;
+  else if constexpr (std::is_same_v<Out, Half> || std::is_same_v<Out, BFloat16>)
+    return Out(static_cast<float>(v));
+  else if constexpr (std::is_same_v<Out, bool>)
+    return v != Acc(0);
+  else
+    return static_cast<Out>(v);
 }
 
 }  // namespace ember::cpu

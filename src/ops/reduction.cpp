@@ -45,9 +45,8 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
   ReducePlan p = plan_reduce(x, dims, "sum");
   Tensor out = run_reduce(x, p, cpu::ReduceKind::kSum, sum_dtype(x.dtype()), keepdim);
   if (!is_floating(x.dtype())) return out;
-  return record("SumBackward", {x}, out, [p = p.meta()](const Grads& g, const Needs&) {
-    return Grads{expand_grad(g[0], p)};
-  });
+  return record("SumBackward", {x}, out,
+                [p = p.meta()](const Grads& g, const Needs&) { return Grads{expand_grad(g[0], p)}; });
 }
 
 Tensor sum(const Tensor& x) { return sum(x, {}, false); }
@@ -61,9 +60,8 @@ Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   ReducePlan p = plan_reduce(x, dims, "mean");
   Tensor out = run_reduce(x, p, cpu::ReduceKind::kMean, x.dtype(), keepdim);
   const double scale = 1.0 / static_cast<double>(p.geom.size);
-  return record("MeanBackward", {x}, out, [p = p.meta(), scale](const Grads& g, const Needs&) {
-    return Grads{expand_grad(g[0], p) * scale};
-  });
+  return record("MeanBackward", {x}, out,
+                [p = p.meta(), scale](const Grads& g, const Needs&) { return Grads{expand_grad(g[0], p) * scale}; });
 }
 
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }
@@ -106,9 +104,8 @@ Tensor prod(const Tensor& x) {
   ReducePlan p = plan_reduce(x, {}, "prod");
   Tensor out = run_reduce(x, p, cpu::ReduceKind::kProd, sum_dtype(x.dtype()), false);
   if (!is_floating(x.dtype())) return out;
-  return record("ProdBackward", {x}, out, [sx = SavedTensor(x)](const Grads& g, const Needs&) {
-    return Grads{prod_backward(sx.get(), g[0])};
-  });
+  return record("ProdBackward", {x}, out,
+                [sx = SavedTensor(x)](const Grads& g, const Needs&) { return Grads{prod_backward(sx.get(), g[0])}; });
 }
 
 // ------------------------------------------------------------------ max / min / amax / amin
@@ -147,8 +144,8 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim
   check_cpu(x, op);
   ReducePlan p = plan_reduce(x, {dim}, op);
   const int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), op);
-  EMBER_CHECK(p.geom.size > 0, IndexError, op, "(): expected reduction dim ", d,
-              " to have non-zero size (input shape ", shape_str(x.shape()), ")");
+  EMBER_CHECK(p.geom.size > 0, IndexError, op, "(): expected reduction dim ", d, " to have non-zero size (input shape ",
+              shape_str(x.shape()), ")");
   Tensor values, indices;
   {
     NoGradGuard ng;
@@ -239,18 +236,18 @@ Tensor var_std(const Tensor& x, const Shape& dims, int64_t correction, bool keep
     if (keepdim) out = out_keep;
   }
   const double denom = static_cast<double>(std::max<int64_t>(0, p.geom.size - correction));
-  return record(take_sqrt ? "StdBackward" : "VarBackward", {x}, out,
-                [sx = SavedTensor(x), sy = SavedTensor(out_keep), p = p.meta(), denom, take_sqrt](const Grads& g,
-                                                                                                   const Needs&) {
-                  Tensor x = sx.get();
-                  Tensor centered = x - mean(x, p.dims, true);
-                  Tensor gk = g[0].reshape(p.keep_shape);
-                  if (!take_sqrt) return Grads{centered * (gk * (2.0 / denom))};
-                  // d std = (x - mean) / (denom * std); a zero std gives a zero gradient.
-                  Tensor s = sy.get();
-                  Tensor scale = where(ne(s, 0), gk / (s * denom), 0);
-                  return Grads{centered * scale};
-                });
+  return record(
+      take_sqrt ? "StdBackward" : "VarBackward", {x}, out,
+      [sx = SavedTensor(x), sy = SavedTensor(out_keep), p = p.meta(), denom, take_sqrt](const Grads& g, const Needs&) {
+        Tensor x = sx.get();
+        Tensor centered = x - mean(x, p.dims, true);
+        Tensor gk = g[0].reshape(p.keep_shape);
+        if (!take_sqrt) return Grads{centered * (gk * (2.0 / denom))};
+        // d std = (x - mean) / (denom * std); a zero std gives a zero gradient.
+        Tensor s = sy.get();
+        Tensor scale = where(ne(s, 0), gk / (s * denom), 0);
+        return Grads{centered * scale};
+      });
 }
 }  // namespace
 
@@ -272,8 +269,9 @@ Tensor norm(const Tensor& x, double p_ord, const Shape& dims, bool keepdim) {
   if (neg_inf || p_ord < 0)
     EMBER_CHECK(p.geom.size > 0, IndexError, "norm(): p = ", p_ord,
                 " of a reduction over zero elements is undefined (input shape ", shape_str(x.shape()), ")");
-  const cpu::ReduceKind kind =
-      pos_inf ? cpu::ReduceKind::kNormInf : neg_inf ? cpu::ReduceKind::kNormNegInf : cpu::ReduceKind::kNormP;
+  const cpu::ReduceKind kind = pos_inf   ? cpu::ReduceKind::kNormInf
+                               : neg_inf ? cpu::ReduceKind::kNormNegInf
+                                         : cpu::ReduceKind::kNormP;
   Tensor out = run_reduce(x, p, kind, x.dtype(), keepdim, p_ord);
   Tensor out_keep;
   {
@@ -281,8 +279,8 @@ Tensor norm(const Tensor& x, double p_ord, const Shape& dims, bool keepdim) {
     out_keep = out.view(p.keep_shape);
   }
   return record("NormBackward", {x}, out,
-                [sx = SavedTensor(x), sy = SavedTensor(out_keep), m = p.meta(), p_ord, pos_inf, neg_inf](
-                    const Grads& g, const Needs&) {
+                [sx = SavedTensor(x), sy = SavedTensor(out_keep), m = p.meta(), p_ord, pos_inf, neg_inf](const Grads& g,
+                                                                                                         const Needs&) {
                   Tensor x = sx.get();
                   Tensor n = sy.get();
                   Tensor gk = g[0].reshape(m.keep_shape);

@@ -24,15 +24,15 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
     out = empty(x.shape(), {.dtype = x.dtype()});
     cpu::softmax(out, xc, geom, log);
   }
-  return autograd::record(log ? "LogSoftmaxBackward" : "SoftmaxBackward", {x}, out,
-                          [sy = autograd::SavedTensor(out), geom, log](const std::vector<Tensor>& g,
-                                                                       const std::vector<bool>&) {
-                            Tensor y = sy.get();
-                            Tensor gy = g[0].to(y.dtype()).contiguous();
-                            Tensor gx = empty(y.shape(), {.dtype = y.dtype()});
-                            cpu::softmax_backward(gx, gy, y, geom, log);
-                            return std::vector<Tensor>{gx};
-                          });
+  return autograd::record(
+      log ? "LogSoftmaxBackward" : "SoftmaxBackward", {x}, out,
+      [sy = autograd::SavedTensor(out), geom, log](const std::vector<Tensor>& g, const std::vector<bool>&) {
+        Tensor y = sy.get();
+        Tensor gy = g[0].to(y.dtype()).contiguous();
+        Tensor gx = empty(y.shape(), {.dtype = y.dtype()});
+        cpu::softmax_backward(gx, gy, y, geom, log);
+        return std::vector<Tensor>{gx};
+      });
 }
 
 }  // namespace

@@ -124,8 +124,10 @@ TEST(Sum, AllDimsAndSubsetsMatchNaiveF64) {
       std::vector<bool> m = mask_of(dims, 3);
       Shape want_shape;
       for (int64_t d = 0; d < 3; ++d)
-        if (!m[d]) want_shape.push_back(shape[d]);
-        else if (keep) want_shape.push_back(1);
+        if (!m[d])
+          want_shape.push_back(shape[d]);
+        else if (keep)
+          want_shape.push_back(1);
       EXPECT_EQ(s.shape(), want_shape) << shape_str(dims);
       EXPECT_EQ(s.dtype(), kFloat64);
       expect_close(s.to_vector<double>(), naive_reduce(v, shape, m, naive_sum), 1e-12, 1e-12, shape_str(dims));
@@ -158,16 +160,16 @@ TEST(Sum, NonContiguousInputs) {
   for (int i = 0; i < 8; ++i)
     for (int j = 0; j < 6; ++j) vt[i * 6 + j] = v[j * 8 + i];
   for (Shape dims : std::vector<Shape>{{0}, {1}, {}}) {
-    expect_close(xt.sum(dims).to_vector<double>(), naive_reduce(vt, {8, 6}, mask_of(dims, 2), naive_sum), 1e-12,
-                 1e-12, "transpose " + shape_str(dims));
+    expect_close(xt.sum(dims).to_vector<double>(), naive_reduce(vt, {8, 6}, mask_of(dims, 2), naive_sum), 1e-12, 1e-12,
+                 "transpose " + shape_str(dims));
   }
   Tensor sl = x.slice(1, 1, 8, 3);  // columns 1, 4, 7
   std::vector<double> vs;
   for (int i = 0; i < 6; ++i)
     for (int j : {1, 4, 7}) vs.push_back(v[i * 8 + j]);
   for (Shape dims : std::vector<Shape>{{0}, {1}, {}})
-    expect_close(sl.sum(dims, true).to_vector<double>(), naive_reduce(vs, {6, 3}, mask_of(dims, 2), naive_sum),
-                 1e-12, 1e-12, "slice " + shape_str(dims));
+    expect_close(sl.sum(dims, true).to_vector<double>(), naive_reduce(vs, {6, 3}, mask_of(dims, 2), naive_sum), 1e-12,
+                 1e-12, "slice " + shape_str(dims));
 }
 
 TEST(Sum, LongF32SumIsAccurate) {

@@ -47,8 +47,8 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& wan
   ASSERT_EQ(got.size(), want.size()) << what;
   for (size_t i = 0; i < got.size(); ++i) {
     const double diff = std::fabs(got[i] - want[i]);
-    ASSERT_TRUE(diff <= atol + rtol * std::fabs(want[i])) << what << " [" << i << "]: got " << got[i] << " want "
-                                                          << want[i];
+    ASSERT_TRUE(diff <= atol + rtol * std::fabs(want[i]))
+        << what << " [" << i << "]: got " << got[i] << " want " << want[i];
   }
 }
 
