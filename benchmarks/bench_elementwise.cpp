@@ -25,9 +25,8 @@ constexpr int64_t kCopyBytes = int64_t{64} << 20;
 
 /// dst = src split over the thread pool (what STREAM copy measures).
 void parallel_copy(char* dst, const char* src, int64_t bytes) {
-  ember::parallel_for(bytes, int64_t{1} << 20, [&](int64_t b, int64_t e) {
-    std::memcpy(dst + b, src + b, static_cast<size_t>(e - b));
-  });
+  ember::parallel_for(bytes, int64_t{1} << 20,
+                      [&](int64_t b, int64_t e) { std::memcpy(dst + b, src + b, static_cast<size_t>(e - b)); });
 }
 
 /// Copy bandwidth (read + write bytes per second) with the current thread count: best of `reps`
@@ -75,8 +74,9 @@ bool validate(benchmark::State& state, const Tensor& out, const Tensor& a, const
   for (int64_t i = 0; i < n; i += std::max<int64_t>(1, n / 4099)) {
     const double want = ref(x[i], y ? y[i] : 0.0f);
     if (!(std::fabs(o[i] - want) <= tol * (1.0 + std::fabs(want)))) {
-      state.SkipWithError(("wrong result at " + std::to_string(i) + ": " + std::to_string(o[i]) + " vs " +
-                           std::to_string(want)).c_str());
+      state.SkipWithError(
+          ("wrong result at " + std::to_string(i) + ": " + std::to_string(o[i]) + " vs " + std::to_string(want))
+              .c_str());
       return false;
     }
   }
@@ -116,16 +116,25 @@ void bm_op(benchmark::State& state, Op op, int64_t n) {
     const Tensor out = run();
     bool ok = true;
     switch (op) {
-      case Op::add: ok = validate(state, out, a, b, [](float x, float y) { return double(x) + y; }, 1e-6); break;
-      case Op::mul: ok = validate(state, out, a, b, [](float x, float y) { return double(x) * y; }, 1e-6); break;
+      case Op::add:
+        ok = validate(
+            state, out, a, b, [](float x, float y) { return double(x) + y; }, 1e-6);
+        break;
+      case Op::mul:
+        ok = validate(
+            state, out, a, b, [](float x, float y) { return double(x) * y; }, 1e-6);
+        break;
       case Op::gelu_erf:
-        ok = validate(state, out, a, Tensor(), [](float x, float) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); },
-                      1e-5);
+        ok = validate(
+            state, out, a, Tensor(), [](float x, float) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }, 1e-5);
         break;
       case Op::gelu_tanh:
-        ok = validate(state, out, a, Tensor(), [](float x, float) {
-          return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * double(x) * x * x)));
-        }, 1e-5);
+        ok = validate(
+            state, out, a, Tensor(),
+            [](float x, float) {
+              return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * double(x) * x * x)));
+            },
+            1e-5);
         break;
     }
     if (!ok) return;

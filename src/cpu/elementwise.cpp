@@ -19,16 +19,16 @@ namespace {
 // Contiguous f32 kernels, one ISA clone each (see EMBER_SIMD_CLONES).
 EMBER_DEFINE_F32_BINARY(k_add, a + alpha * b)
 EMBER_DEFINE_F32_BINARY(k_sub, a - alpha * b)
-EMBER_DEFINE_F32_BINARY(k_mul, a * b)
+EMBER_DEFINE_F32_BINARY(k_mul, a* b)
 EMBER_DEFINE_F32_BINARY(k_div, a / b)
 EMBER_DEFINE_F32_BINARY(k_maximum, (a > b || a != a) ? a : b)
 EMBER_DEFINE_F32_BINARY(k_minimum, (a < b || a != a) ? a : b)
 EMBER_DEFINE_F32_BINARY(k_threshold_backward, b > 0.0f ? a : 0.0f)
-EMBER_DEFINE_F32_BINARY(k_tanh_backward, a * (1.0f - b * b))
-EMBER_DEFINE_F32_BINARY(k_sigmoid_backward, a * b * (1.0f - b))
-EMBER_DEFINE_F32_BINARY(k_gelu_backward, a * vm::gelu_grad(b))
-EMBER_DEFINE_F32_BINARY(k_gelu_tanh_backward, a * vm::gelu_tanh_grad(b))
-EMBER_DEFINE_F32_BINARY(k_silu_backward, a * vm::silu_grad(b))
+EMBER_DEFINE_F32_BINARY(k_tanh_backward, a*(1.0f - b * b))
+EMBER_DEFINE_F32_BINARY(k_sigmoid_backward, a* b*(1.0f - b))
+EMBER_DEFINE_F32_BINARY(k_gelu_backward, a* vm::gelu_grad(b))
+EMBER_DEFINE_F32_BINARY(k_gelu_tanh_backward, a* vm::gelu_tanh_grad(b))
+EMBER_DEFINE_F32_BINARY(k_silu_backward, a* vm::silu_grad(b))
 
 const char* binary_name(BinaryOp op) {
   switch (op) {
@@ -82,30 +82,43 @@ void arith(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, con
   const C alpha = alpha_s.to<C>();
   auto run = [&](auto f, const F32BinaryKernels* k) { binary_loop<T, T>(out, a, b, f, k, static_cast<float>(alpha)); };
   switch (op) {
-    case BinaryOp::add:
-      run([alpha](T x, T y) { return static_cast<T>(C(x) + alpha * C(y)); }, &k_add);
-      return;
+    case BinaryOp::add: run([alpha](T x, T y) { return static_cast<T>(C(x) + alpha * C(y)); }, &k_add); return;
     case BinaryOp::sub:
-      if constexpr (std::is_same_v<T, bool>) break;
-      else run([alpha](T x, T y) { return static_cast<T>(C(x) - alpha * C(y)); }, &k_sub);
+      if constexpr (std::is_same_v<T, bool>)
+        break;
+      else
+        run([alpha](T x, T y) { return static_cast<T>(C(x) - alpha * C(y)); }, &k_sub);
       return;
-    case BinaryOp::mul:
-      run([](T x, T y) { return static_cast<T>(C(x) * C(y)); }, &k_mul);
-      return;
+    case BinaryOp::mul: run([](T x, T y) { return static_cast<T>(C(x) * C(y)); }, &k_mul); return;
     case BinaryOp::div:
-      if constexpr (!std::is_floating_point_v<C>) break;
-      else run([](T x, T y) { return static_cast<T>(C(x) / C(y)); }, &k_div);
+      if constexpr (!std::is_floating_point_v<C>)
+        break;
+      else
+        run([](T x, T y) { return static_cast<T>(C(x) / C(y)); }, &k_div);
       return;
     case BinaryOp::maximum:
-      run([](T x, T y) { const C u = C(x), v = C(y); return static_cast<T>((u > v || u != u) ? u : v); }, &k_maximum);
+      run(
+          [](T x, T y) {
+            const C u = C(x), v = C(y);
+            return static_cast<T>((u > v || u != u) ? u : v);
+          },
+          &k_maximum);
       return;
     case BinaryOp::minimum:
-      run([](T x, T y) { const C u = C(x), v = C(y); return static_cast<T>((u < v || u != u) ? u : v); }, &k_minimum);
+      run(
+          [](T x, T y) {
+            const C u = C(x), v = C(y);
+            return static_cast<T>((u < v || u != u) ? u : v);
+          },
+          &k_minimum);
       return;
     case BinaryOp::pow:
-      if constexpr (std::is_same_v<T, bool>) break;
-      else if constexpr (std::is_floating_point_v<C>) run([](T x, T y) { return static_cast<T>(std::pow(C(x), C(y))); }, nullptr);
-      else run([](T x, T y) { return int_pow<T>(x, y); }, nullptr);
+      if constexpr (std::is_same_v<T, bool>)
+        break;
+      else if constexpr (std::is_floating_point_v<C>)
+        run([](T x, T y) { return static_cast<T>(std::pow(C(x), C(y))); }, nullptr);
+      else
+        run([](T x, T y) { return int_pow<T>(x, y); }, nullptr);
       return;
     default: break;
   }
@@ -163,15 +176,9 @@ void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, co
     case BinaryOp::lt:
     case BinaryOp::le:
     case BinaryOp::gt:
-    case BinaryOp::ge:
-      dispatch(a.dtype(), name, [&]<class T>() { compare<T>(op, out, a, b); });
-      return;
-    case BinaryOp::logical_and:
-      binary_loop<bool, bool>(out, a, b, [](bool x, bool y) { return x && y; });
-      return;
-    case BinaryOp::logical_or:
-      binary_loop<bool, bool>(out, a, b, [](bool x, bool y) { return x || y; });
-      return;
+    case BinaryOp::ge: dispatch(a.dtype(), name, [&]<class T>() { compare<T>(op, out, a, b); }); return;
+    case BinaryOp::logical_and: binary_loop<bool, bool>(out, a, b, [](bool x, bool y) { return x && y; }); return;
+    case BinaryOp::logical_or: binary_loop<bool, bool>(out, a, b, [](bool x, bool y) { return x || y; }); return;
     case BinaryOp::threshold_backward:
     case BinaryOp::tanh_backward:
     case BinaryOp::sigmoid_backward:
@@ -180,9 +187,7 @@ void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, co
     case BinaryOp::silu_backward:
       dispatch<kFloatingTypes>(out.dtype(), name, [&]<class T>() { activation_backward<T>(op, out, a, b); });
       return;
-    default:
-      dispatch(out.dtype(), name, [&]<class T>() { arith<T>(op, out, a, b, alpha); });
-      return;
+    default: dispatch(out.dtype(), name, [&]<class T>() { arith<T>(op, out, a, b, alpha); }); return;
   }
 }
 

@@ -147,32 +147,32 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F f, const
 }  // namespace ember::cpu
 
 /// Defines F32BinaryKernels `name` whose element expression EXPR reads floats a, b, alpha.
-#define EMBER_DEFINE_F32_BINARY(name, EXPR)                                                                 \
-  namespace name##_impl {                                                                                  \
-  EMBER_SIMD_CLONES void vv(float* __restrict o, const float* __restrict pa, const float* __restrict pb,   \
-                            int64_t n, float alpha) {                                                      \
-    for (int64_t i = 0; i < n; ++i) {                                                                      \
-      const float a = pa[i], b = pb[i];                                                                    \
-      o[i] = (EXPR);                                                                                       \
-    }                                                                                                      \
-  }                                                                                                        \
-  EMBER_SIMD_CLONES void vs(float* __restrict o, const float* __restrict pa, float b, int64_t n, float alpha) { \
-    for (int64_t i = 0; i < n; ++i) {                                                                      \
-      const float a = pa[i];                                                                               \
-      o[i] = (EXPR);                                                                                       \
-    }                                                                                                      \
-  }                                                                                                        \
-  EMBER_SIMD_CLONES void sv(float* __restrict o, float a, const float* __restrict pb, int64_t n, float alpha) { \
-    for (int64_t i = 0; i < n; ++i) {                                                                      \
-      const float b = pb[i];                                                                               \
-      o[i] = (EXPR);                                                                                       \
-    }                                                                                                      \
-  }                                                                                                        \
-  }                                                                                                        \
+#define EMBER_DEFINE_F32_BINARY(name, EXPR)                                                                           \
+  namespace name##_impl {                                                                                             \
+    EMBER_SIMD_CLONES void vv(float* __restrict o, const float* __restrict pa, const float* __restrict pb, int64_t n, \
+                              float alpha) {                                                                          \
+      for (int64_t i = 0; i < n; ++i) {                                                                               \
+        const float a = pa[i], b = pb[i];                                                                             \
+        o[i] = (EXPR);                                                                                                \
+      }                                                                                                               \
+    }                                                                                                                 \
+    EMBER_SIMD_CLONES void vs(float* __restrict o, const float* __restrict pa, float b, int64_t n, float alpha) {     \
+      for (int64_t i = 0; i < n; ++i) {                                                                               \
+        const float a = pa[i];                                                                                        \
+        o[i] = (EXPR);                                                                                                \
+      }                                                                                                               \
+    }                                                                                                                 \
+    EMBER_SIMD_CLONES void sv(float* __restrict o, float a, const float* __restrict pb, int64_t n, float alpha) {     \
+      for (int64_t i = 0; i < n; ++i) {                                                                               \
+        const float b = pb[i];                                                                                        \
+        o[i] = (EXPR);                                                                                                \
+      }                                                                                                               \
+    }                                                                                                                 \
+  }                                                                                                                   \
   const ::ember::cpu::F32BinaryKernels name{&name##_impl::vv, &name##_impl::vs, &name##_impl::sv};
 
 /// Defines `void name(float* o, const float* x, int64_t n)` computing o[i] = EXPR of float x.
-#define EMBER_DEFINE_F32_UNARY(name, EXPR)                                                 \
+#define EMBER_DEFINE_F32_UNARY(name, EXPR)                                                  \
   EMBER_SIMD_CLONES void name(float* __restrict o, const float* __restrict px, int64_t n) { \
     for (int64_t i = 0; i < n; ++i) {                                                       \
       const float x = px[i];                                                                \

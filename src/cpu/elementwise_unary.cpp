@@ -23,7 +23,7 @@ EMBER_DEFINE_F32_UNARY(k_abs, x < 0.0f ? -x : (x == 0.0f ? 0.0f : x))
 EMBER_DEFINE_F32_UNARY(k_exp, vm::exp(x))
 EMBER_DEFINE_F32_UNARY(k_sqrt, std::sqrt(x))
 EMBER_DEFINE_F32_UNARY(k_rsqrt, 1.0f / std::sqrt(x))
-EMBER_DEFINE_F32_UNARY(k_square, x * x)
+EMBER_DEFINE_F32_UNARY(k_square, x* x)
 EMBER_DEFINE_F32_UNARY(k_reciprocal, 1.0f / x)
 EMBER_DEFINE_F32_UNARY(k_erf, vm::erf(x))
 EMBER_DEFINE_F32_UNARY(k_tanh, vm::tanh(x))
@@ -86,30 +86,52 @@ bool numeric_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
   using C = compute_t<T>;
   switch (op) {
     case UnaryOp::neg:
-      if constexpr (std::is_same_v<T, bool>) return false;
-      else run<T>(out, x, [](T v) { return static_cast<T>(-C(v)); }, &k_neg);
+      if constexpr (std::is_same_v<T, bool>)
+        return false;
+      else
+        run<T>(
+            out, x, [](T v) { return static_cast<T>(-C(v)); }, &k_neg);
       return true;
     case UnaryOp::abs:
-      if constexpr (std::is_same_v<T, bool>) return false;
-      else if constexpr (std::is_unsigned_v<C>) run<T>(out, x, [](T v) { return v; }, nullptr);
-      else run<T>(out, x, [](T v) { const C c = C(v); return static_cast<T>(c < C(0) ? -c : (c == C(0) ? C(0) : c)); }, &k_abs);
+      if constexpr (std::is_same_v<T, bool>)
+        return false;
+      else if constexpr (std::is_unsigned_v<C>)
+        run<T>(
+            out, x, [](T v) { return v; }, nullptr);
+      else
+        run<T>(
+            out, x,
+            [](T v) {
+              const C c = C(v);
+              return static_cast<T>(c < C(0) ? -c : (c == C(0) ? C(0) : c));
+            },
+            &k_abs);
       return true;
     case UnaryOp::sign:
-      run<T>(out, x, [](T v) {
-        const C c = C(v);
-        if constexpr (std::is_floating_point_v<C>) {
-          if (c != c) return v;
-        }
-        return static_cast<T>(c > C(0) ? C(1) : (c < C(0) ? static_cast<C>(-1) : C(0)));
-      }, nullptr);
+      run<T>(
+          out, x,
+          [](T v) {
+            const C c = C(v);
+            if constexpr (std::is_floating_point_v<C>) {
+              if (c != c) return v;
+            }
+            return static_cast<T>(c > C(0) ? C(1) : (c < C(0) ? static_cast<C>(-1) : C(0)));
+          },
+          nullptr);
       return true;
     case UnaryOp::square:
-      if constexpr (std::is_same_v<T, bool>) return false;
-      else run<T>(out, x, [](T v) { return static_cast<T>(C(v) * C(v)); }, &k_square);
+      if constexpr (std::is_same_v<T, bool>)
+        return false;
+      else
+        run<T>(
+            out, x, [](T v) { return static_cast<T>(C(v) * C(v)); }, &k_square);
       return true;
     case UnaryOp::relu:
-      if constexpr (std::is_same_v<T, bool>) return false;
-      else run<T>(out, x, [](T v) { return C(v) < C(0) ? T(C(0)) : v; }, &k_relu);
+      if constexpr (std::is_same_v<T, bool>)
+        return false;
+      else
+        run<T>(
+            out, x, [](T v) { return C(v) < C(0) ? T(C(0)) : v; }, &k_relu);
       return true;
     default: return false;
   }
@@ -122,7 +144,10 @@ bool float_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
   if constexpr (!std::is_floating_point_v<C>) {
     return false;
   } else {
-    auto go = [&](auto f, F32Unary fast) { run<T>(out, x, [f](T v) { return static_cast<T>(f(C(v))); }, fast); };
+    auto go = [&](auto f, F32Unary fast) {
+      run<T>(
+          out, x, [f](T v) { return static_cast<T>(f(C(v))); }, fast);
+    };
     switch (op) {
       case UnaryOp::exp: go([](C v) { return vm::exp(v); }, &k_exp); return true;
       case UnaryOp::log: go([](C v) { return std::log(v); }, nullptr); return true;
@@ -165,14 +190,11 @@ void unary(UnaryOp op, const Tensor& out, const Tensor& x) {
         }
       });
       return;
-    case UnaryOp::logical_not:
-      unary_loop<bool, bool>(out, x, [](bool v) { return !v; });
-      return;
+    case UnaryOp::logical_not: unary_loop<bool, bool>(out, x, [](bool v) { return !v; }); return;
     default: break;
   }
-  const bool done = dispatch(out.dtype(), name, [&]<class T>() {
-    return numeric_unary<T>(op, out, x) || float_unary<T>(op, out, x);
-  });
+  const bool done = dispatch(out.dtype(), name,
+                             [&]<class T>() { return numeric_unary<T>(op, out, x) || float_unary<T>(op, out, x); });
   EMBER_CHECK(done, DTypeError, name, ": dtype ", dtype_name(out.dtype()), " is not supported");
 }
 
@@ -191,7 +213,8 @@ void clamp(const Tensor& out, const Tensor& x, const std::optional<Scalar>& lo_s
         return static_cast<T>(c > fhi ? fhi : c);
       };
       if constexpr (std::is_same_v<T, float>) {
-        unary_loop<float, float>(out, x, f, [flo, fhi](float* o, const float* p, int64_t n) { k_clamp(o, p, n, flo, fhi); });
+        unary_loop<float, float>(out, x, f,
+                                 [flo, fhi](float* o, const float* p, int64_t n) { k_clamp(o, p, n, flo, fhi); });
       } else {
         unary_loop<T, T>(out, x, f);
       }

@@ -141,17 +141,17 @@ inline float erf(float x) {
   // Small branch: 2/sqrt(pi) * sum_k (-1)^k a^(2k+1) / (k! (2k+1)), k <= 10.
   const float as = a0 < 1.0f ? a0 : 1.0f;
   const float z = as * as;
-  float p = -1.0f / 76204800.0f;               // k=10: 1/(10! * 21)
-  p = p * z + 1.0f / 6894720.0f;               // k=9
-  p = p * z - 1.0f / 685440.0f;                // k=8
-  p = p * z + 1.0f / 75600.0f;                 // k=7
-  p = p * z - 1.0f / 9360.0f;                  // k=6
-  p = p * z + 1.0f / 1320.0f;                  // k=5
-  p = p * z - 1.0f / 216.0f;                   // k=4
-  p = p * z + 1.0f / 42.0f;                    // k=3
-  p = p * z - 1.0f / 10.0f;                    // k=2
-  p = p * z + 1.0f / 3.0f;                     // k=1 (negated below)
-  p = p * z;                                   // sum_{k>=1} ... without sign of k=1
+  float p = -1.0f / 76204800.0f;  // k=10: 1/(10! * 21)
+  p = p * z + 1.0f / 6894720.0f;  // k=9
+  p = p * z - 1.0f / 685440.0f;   // k=8
+  p = p * z + 1.0f / 75600.0f;    // k=7
+  p = p * z - 1.0f / 9360.0f;     // k=6
+  p = p * z + 1.0f / 1320.0f;     // k=5
+  p = p * z - 1.0f / 216.0f;      // k=4
+  p = p * z + 1.0f / 42.0f;       // k=3
+  p = p * z - 1.0f / 10.0f;       // k=2
+  p = p * z + 1.0f / 3.0f;        // k=1 (negated below)
+  p = p * z;                      // sum_{k>=1} ... without sign of k=1
   const float small = (as - as * p) * 1.12837916709551257f;
   // Large branch.
   float al = a0 < 1.0f ? 1.0f : a0;
@@ -161,7 +161,6 @@ inline float erf(float x) {
   const float rs = x < 0.0f ? -r : r;
   return x != x ? x : rs;
 }
-
 
 /// The standard normal CDF Phi(x), accurate in relative terms in both tails: with a = |x| / sqrt 2,
 /// Phi(-|x|) = 0.5 e^{-a^2} erfcx(a) has no cancellation, and Phi(|x|) = 1 - Phi(-|x|) >= 0.5.

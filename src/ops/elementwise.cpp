@@ -96,14 +96,14 @@ Tensor add(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   Tensor out = binary_core(BinaryOp::add, "add", a, b, dt, dt, alpha);
   if (!autograd::any_requires_grad({&a, &b})) return out;
   const double al = alpha.to_double();
-  return autograd::record("AddBackward0", {a, b}, out,
-                          [sa = a.shape(), sb = b.shape(), da = a.dtype(), db = b.dtype(), al](const Grads& g,
-                                                                                            const Needs& needs) {
-                            Grads r(2);
-                            if (needs[0]) r[0] = reduce_grad(g[0], sa, da);
-                            if (needs[1]) r[1] = reduce_grad(al == 1.0 ? g[0] : g[0] * al, sb, db);
-                            return r;
-                          });
+  return autograd::record(
+      "AddBackward0", {a, b}, out,
+      [sa = a.shape(), sb = b.shape(), da = a.dtype(), db = b.dtype(), al](const Grads& g, const Needs& needs) {
+        Grads r(2);
+        if (needs[0]) r[0] = reduce_grad(g[0], sa, da);
+        if (needs[1]) r[1] = reduce_grad(al == 1.0 ? g[0] : g[0] * al, sb, db);
+        return r;
+      });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
@@ -116,14 +116,14 @@ Tensor sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
   Tensor out = binary_core(BinaryOp::sub, "sub", a, b, dt, dt, alpha);
   if (!autograd::any_requires_grad({&a, &b})) return out;
   const double al = alpha.to_double();
-  return autograd::record("SubBackward0", {a, b}, out,
-                          [sa = a.shape(), sb = b.shape(), da = a.dtype(), db = b.dtype(), al](const Grads& g,
-                                                                                            const Needs& needs) {
-                            Grads r(2);
-                            if (needs[0]) r[0] = reduce_grad(g[0], sa, da);
-                            if (needs[1]) r[1] = reduce_grad(g[0] * (-al), sb, db);
-                            return r;
-                          });
+  return autograd::record(
+      "SubBackward0", {a, b}, out,
+      [sa = a.shape(), sb = b.shape(), da = a.dtype(), db = b.dtype(), al](const Grads& g, const Needs& needs) {
+        Grads r(2);
+        if (needs[0]) r[0] = reduce_grad(g[0], sa, da);
+        if (needs[1]) r[1] = reduce_grad(g[0] * (-al), sb, db);
+        return r;
+      });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
@@ -132,15 +132,14 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   const DType dt = result_type(a, b);
   Tensor out = binary_core(BinaryOp::mul, "mul", a, b, dt, dt);
   if (!autograd::any_requires_grad({&a, &b})) return out;
-  return autograd::record(
-      "MulBackward0", {a, b}, out,
-      [sa = save_if(wants_grad(b), a), sb = save_if(wants_grad(a), b), sha = a.shape(), shb = b.shape(),
-       da = a.dtype(), db = b.dtype()](const Grads& g, const Needs& needs) {
-        Grads r(2);
-        if (needs[0]) r[0] = reduce_grad(g[0] * sb.get(), sha, da);
-        if (needs[1]) r[1] = reduce_grad(g[0] * sa.get(), shb, db);
-        return r;
-      });
+  return autograd::record("MulBackward0", {a, b}, out,
+                          [sa = save_if(wants_grad(b), a), sb = save_if(wants_grad(a), b), sha = a.shape(),
+                           shb = b.shape(), da = a.dtype(), db = b.dtype()](const Grads& g, const Needs& needs) {
+                            Grads r(2);
+                            if (needs[0]) r[0] = reduce_grad(g[0] * sb.get(), sha, da);
+                            if (needs[1]) r[1] = reduce_grad(g[0] * sa.get(), shb, db);
+                            return r;
+                          });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
@@ -149,16 +148,15 @@ Tensor div(const Tensor& a, const Tensor& b) {
   const DType dt = float_result(result_type(a, b));
   Tensor out = binary_core(BinaryOp::div, "div", a, b, dt, dt);
   if (!autograd::any_requires_grad({&a, &b})) return out;
-  return autograd::record(
-      "DivBackward0", {a, b}, out,
-      [sa = save_if(wants_grad(b), a), sb = autograd::SavedTensor(b), sha = a.shape(), shb = b.shape(),
-       da = a.dtype(), db = b.dtype()](const Grads& g, const Needs& needs) {
-        Grads r(2);
-        const Tensor bv = sb.get();
-        if (needs[0]) r[0] = reduce_grad(g[0] / bv, sha, da);
-        if (needs[1]) r[1] = reduce_grad(-(g[0] * sa.get()) / (bv * bv), shb, db);
-        return r;
-      });
+  return autograd::record("DivBackward0", {a, b}, out,
+                          [sa = save_if(wants_grad(b), a), sb = autograd::SavedTensor(b), sha = a.shape(),
+                           shb = b.shape(), da = a.dtype(), db = b.dtype()](const Grads& g, const Needs& needs) {
+                            Grads r(2);
+                            const Tensor bv = sb.get();
+                            if (needs[0]) r[0] = reduce_grad(g[0] / bv, sha, da);
+                            if (needs[1]) r[1] = reduce_grad(-(g[0] * sa.get()) / (bv * bv), shb, db);
+                            return r;
+                          });
 }
 
 // ------------------------------------------------------------------ Tensor members and operators
@@ -271,8 +269,8 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other_in, BinaryOp op, const 
     }
     case BinaryOp::mul:
       autograd::record("MulBackward0", {self, other_in}, self,
-                       [so = save_if(wants_grad(self), other), old = autograd::SavedTensor(old_self), sha, shb, da,
-                        db](const Grads& g, const Needs& needs) {
+                       [so = save_if(wants_grad(self), other), old = autograd::SavedTensor(old_self), sha, shb, da, db](
+                           const Grads& g, const Needs& needs) {
                          Grads r(2);
                          if (needs[0]) r[0] = reduce_grad(g[0] * so.get(), sha, da);
                          if (needs[1]) r[1] = reduce_grad(g[0] * old.get(), shb, db);
@@ -281,8 +279,8 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other_in, BinaryOp op, const 
       break;
     case BinaryOp::div:
       autograd::record("DivBackward0", {self, other_in}, self,
-                       [sb = autograd::SavedTensor(other), old = autograd::SavedTensor(old_self), sha, shb, da,
-                        db](const Grads& g, const Needs& needs) {
+                       [sb = autograd::SavedTensor(other), old = autograd::SavedTensor(old_self), sha, shb, da, db](
+                           const Grads& g, const Needs& needs) {
                          Grads r(2);
                          const Tensor bv = sb.get();
                          if (needs[0]) r[0] = reduce_grad(g[0] / bv, sha, da);
@@ -333,16 +331,17 @@ Tensor extremum(bool is_max, const Tensor& a, const Tensor& b) {
   Tensor out = binary_core(is_max ? BinaryOp::maximum : BinaryOp::minimum, name, a, b, dt, dt);
   if (!autograd::any_requires_grad({&a, &b})) return out;
   // The gradient goes to the winner; ties split it half and half (as torch).
-  return autograd::record(is_max ? "MaximumBackward0" : "MinimumBackward0", {a, b}, out,
-                          [sa = autograd::SavedTensor(a), sb = autograd::SavedTensor(b), sha = a.shape(),
-                           shb = b.shape(), da = a.dtype(), db = b.dtype(), is_max](const Grads& g, const Needs& needs) {
-                            Grads r(2);
-                            const Tensor av = sa.get(), bv = sb.get();
-                            const Tensor half = where(eq(av, bv), g[0] * 0.5, 0.0);
-                            if (needs[0]) r[0] = reduce_grad(where(is_max ? gt(av, bv) : lt(av, bv), g[0], half), sha, da);
-                            if (needs[1]) r[1] = reduce_grad(where(is_max ? lt(av, bv) : gt(av, bv), g[0], half), shb, db);
-                            return r;
-                          });
+  return autograd::record(
+      is_max ? "MaximumBackward0" : "MinimumBackward0", {a, b}, out,
+      [sa = autograd::SavedTensor(a), sb = autograd::SavedTensor(b), sha = a.shape(), shb = b.shape(), da = a.dtype(),
+       db = b.dtype(), is_max](const Grads& g, const Needs& needs) {
+        Grads r(2);
+        const Tensor av = sa.get(), bv = sb.get();
+        const Tensor half = where(eq(av, bv), g[0] * 0.5, 0.0);
+        if (needs[0]) r[0] = reduce_grad(where(is_max ? gt(av, bv) : lt(av, bv), g[0], half), sha, da);
+        if (needs[1]) r[1] = reduce_grad(where(is_max ? lt(av, bv) : gt(av, bv), g[0], half), shb, db);
+        return r;
+      });
 }
 
 }  // namespace
@@ -358,22 +357,21 @@ Tensor pow(const Tensor& base, const Tensor& exponent) {
   EMBER_CHECK(dt != DType::boolean, DTypeError, "pow: bool tensors are not supported");
   Tensor out = binary_core(BinaryOp::pow, "pow", base, exponent, dt, dt);
   if (!autograd::any_requires_grad({&base, &exponent})) return out;
-  return autograd::record(
-      "PowBackward1", {base, exponent}, out,
-      [sb = autograd::SavedTensor(base), se = autograd::SavedTensor(exponent),
-       so = save_if(wants_grad(exponent), out), shb = base.shape(), she = exponent.shape(), db = base.dtype(),
-       de = exponent.dtype()](const Grads& g, const Needs& needs) {
-        Grads r(2);
-        const Tensor b = sb.get(), e = se.get();
-        // d/dbase = e b^(e-1), zero where e == 0 (also at b == 0, where b^(e-1) is inf).
-        if (needs[0]) r[0] = reduce_grad(where(ne(e, 0), g[0] * e * pow(b, e - 1), 0.0), shb, db);
-        // d/de = b^e log b, zero where b == 0 and e >= 0 (the limit, instead of 0 * -inf).
-        if (needs[1]) {
-          const Tensor zero_base = logical_and(eq(b, 0), ge(e, 0));
-          r[1] = reduce_grad(where(logical_not(zero_base), g[0] * so.get() * log(b), 0.0), she, de);
-        }
-        return r;
-      });
+  return autograd::record("PowBackward1", {base, exponent}, out,
+                          [sb = autograd::SavedTensor(base), se = autograd::SavedTensor(exponent),
+                           so = save_if(wants_grad(exponent), out), shb = base.shape(), she = exponent.shape(),
+                           db = base.dtype(), de = exponent.dtype()](const Grads& g, const Needs& needs) {
+                            Grads r(2);
+                            const Tensor b = sb.get(), e = se.get();
+                            // d/dbase = e b^(e-1), zero where e == 0 (also at b == 0, where b^(e-1) is inf).
+                            if (needs[0]) r[0] = reduce_grad(where(ne(e, 0), g[0] * e * pow(b, e - 1), 0.0), shb, db);
+                            // d/de = b^e log b, zero where b == 0 and e >= 0 (the limit, instead of 0 * -inf).
+                            if (needs[1]) {
+                              const Tensor zero_base = logical_and(eq(b, 0), ge(e, 0));
+                              r[1] = reduce_grad(where(logical_not(zero_base), g[0] * so.get() * log(b), 0.0), she, de);
+                            }
+                            return r;
+                          });
 }
 
 Tensor pow(const Tensor& base, const Scalar& exponent) {
@@ -412,7 +410,8 @@ Tensor pow(const Scalar& base, const Tensor& exponent) {
                             Tensor r;
                             if (b == 0.0) {
                               // 0^e: zero gradient for e >= 0 (torch's convention), -inf * g below.
-                              r = where(lt(se.get(), 0), g[0] * so.get() * -std::numeric_limits<double>::infinity(), 0.0);
+                              r = where(lt(se.get(), 0), g[0] * so.get() * -std::numeric_limits<double>::infinity(),
+                                        0.0);
                             } else {
                               r = g[0] * so.get() * std::log(b);
                             }

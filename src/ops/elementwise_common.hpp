@@ -13,8 +13,8 @@ namespace ember::elementwise_detail {
 /// elementwise kernels yet).
 inline void check_operand(const Tensor& t, const char* op) {
   EMBER_CHECK(t.defined(), ValueError, op, ": an input is an undefined tensor");
-  if (!t.is_cpu()) EMBER_THROW(NotImplemented, op, ": CUDA tensors are not supported yet (got a tensor on ",
-                               t.device().str(), ")");
+  if (!t.is_cpu())
+    EMBER_THROW(NotImplemented, op, ": CUDA tensors are not supported yet (got a tensor on ", t.device().str(), ")");
 }
 
 /// t converted to dtype d without recording autograd (ops record their own backward).

@@ -74,16 +74,15 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     cpu::where(out, cond, cast(a, dt), cast(b, dt));
   }
   if (!autograd::any_requires_grad({&a, &b})) return out;
-  return autograd::record(
-      "WhereBackward0", {a, b}, out,
-      [c = autograd::SavedTensor(cond), sa = a.shape(), sb = b.shape(), da = a.dtype(), db = b.dtype()](
-          const Grads& g, const Needs& needs) {
-        Grads r(2);
-        const Tensor cv = c.get();
-        if (needs[0]) r[0] = reduce_grad(where(cv, g[0], 0.0), sa, da);
-        if (needs[1]) r[1] = reduce_grad(where(logical_not(cv), g[0], 0.0), sb, db);
-        return r;
-      });
+  return autograd::record("WhereBackward0", {a, b}, out,
+                          [c = autograd::SavedTensor(cond), sa = a.shape(), sb = b.shape(), da = a.dtype(),
+                           db = b.dtype()](const Grads& g, const Needs& needs) {
+                            Grads r(2);
+                            const Tensor cv = c.get();
+                            if (needs[0]) r[0] = reduce_grad(where(cv, g[0], 0.0), sa, da);
+                            if (needs[1]) r[1] = reduce_grad(where(logical_not(cv), g[0], 0.0), sb, db);
+                            return r;
+                          });
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Scalar& b) {

@@ -38,7 +38,7 @@ Tensor float_unary(UnaryOp op, const char* name, const Tensor& x) {
 }
 
 void reject_bool(const Tensor& x, const char* name) {
-  EMBER_CHECK(x.dtype() != DType::boolean, DTypeError, name, ": bool tensors are not supported", 
+  EMBER_CHECK(x.dtype() != DType::boolean, DTypeError, name, ": bool tensors are not supported",
               std::string(name) == "neg" ? "; use logical_not to invert a bool tensor" : "");
 }
 
@@ -66,8 +66,7 @@ Tensor neg(const Tensor& x) {
   reject_bool(x, "neg");
   Tensor out = unary_core(UnaryOp::neg, x, x.dtype());
   if (!autograd::any_requires_grad({&x})) return out;
-  return autograd::record("NegBackward0", {x}, out,
-                          [](const Grads& g, const Needs&) { return Grads{neg(g[0])}; });
+  return autograd::record("NegBackward0", {x}, out, [](const Grads& g, const Needs&) { return Grads{neg(g[0])}; });
 }
 
 Tensor abs(const Tensor& x) {
@@ -138,9 +137,8 @@ Tensor cos(const Tensor& x) {
 Tensor erf(const Tensor& x) {
   Tensor out = float_unary(UnaryOp::erf, "erf", x);
   // d erf / dx = 2 / sqrt(pi) e^{-x^2}.
-  return record_unary("ErfBackward0", x, out, x, [](const Tensor& g, const Tensor& v) {
-    return g * exp(square(v) * -1.0) * 1.1283791670955126;
-  });
+  return record_unary("ErfBackward0", x, out, x,
+                      [](const Tensor& g, const Tensor& v) { return g * exp(square(v) * -1.0) * 1.1283791670955126; });
 }
 
 // ------------------------------------------------------------------ activations

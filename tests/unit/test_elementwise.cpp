@@ -267,8 +267,8 @@ TEST(ElementwiseGrad, ArithmeticWithBroadcastAndViews) {
   expect_gradcheck([](const auto& in) { return in[1] / in[0]; }, {c, a}, "div broadcast lhs");
   // Non-contiguous: transposed and stepped slices.
   Tensor m = f64({0.5, -1.2, 2.0, 0.7, 1.1, -0.3, 0.4, 1.9}, {2, 4});
-  expect_gradcheck([](const auto& in) { return in[0].t().slice(0, 0, 4, 2) * in[1].slice(1, 0, 4, 2).t(); }, {m, m.detach().clone().requires_grad_()},
-                   "mul transposed");
+  expect_gradcheck([](const auto& in) { return in[0].t().slice(0, 0, 4, 2) * in[1].slice(1, 0, 4, 2).t(); },
+                   {m, m.detach().clone().requires_grad_()}, "mul transposed");
   expect_gradcheck([](const auto& in) { return in[0].slice(1, 1, 4, 2) / (in[0].slice(1, 0, 4, 2) + 3.0); }, {m},
                    "div sliced");
   expect_gradcheck([](const auto& in) { return 2.0 - in[0] * 3.0 + in[0] / 4.0 - 1.5 / (in[0] + 5.0); }, {m},
@@ -358,37 +358,56 @@ double sigmoid_ref(double x) { return 1 / (1 + std::exp(-x)); }
 TEST(ElementwiseUnary, FloatOpsEveryFloatDType) {
   const std::vector<double> xs = {-3.5, -1.25, -0.5, -0.01, 0.0, 0.02, 0.3, 0.75, 1.5, 2.5, 4.0};
   const std::vector<double> pos = {0.01, 0.3, 0.75, 1.0, 1.5, 2.5, 4.0, 100.0};
-  check_unary_float("neg", [](const Tensor& t) { return -t; }, [](double v) { return -v; }, xs);
-  check_unary_float("abs", [](const Tensor& t) { return t.abs(); }, [](double v) { return std::fabs(v); }, xs);
-  check_unary_float("sign", [](const Tensor& t) { return sign(t); },
-                    [](double v) { return double((v > 0) - (v < 0)); }, xs);
-  check_unary_float("exp", [](const Tensor& t) { return t.exp(); }, [](double v) { return std::exp(v); }, xs);
-  check_unary_float("log", [](const Tensor& t) { return t.log(); }, [](double v) { return std::log(v); }, pos);
-  check_unary_float("log1p", [](const Tensor& t) { return log1p(t); }, [](double v) { return std::log1p(v); }, pos);
-  check_unary_float("sqrt", [](const Tensor& t) { return t.sqrt(); }, [](double v) { return std::sqrt(v); }, pos);
-  check_unary_float("rsqrt", [](const Tensor& t) { return t.rsqrt(); }, [](double v) { return 1 / std::sqrt(v); },
-                    pos);
-  check_unary_float("square", [](const Tensor& t) { return square(t); }, [](double v) { return v * v; }, xs);
-  check_unary_float("reciprocal", [](const Tensor& t) { return reciprocal(t); }, [](double v) { return 1 / v; },
-                    pos);
-  check_unary_float("sin", [](const Tensor& t) { return sin(t); }, [](double v) { return std::sin(v); }, xs);
-  check_unary_float("cos", [](const Tensor& t) { return cos(t); }, [](double v) { return std::cos(v); }, xs);
-  check_unary_float("erf", [](const Tensor& t) { return erf(t); }, [](double v) { return std::erf(v); }, xs);
-  check_unary_float("tanh", [](const Tensor& t) { return t.tanh(); }, [](double v) { return std::tanh(v); }, xs);
-  check_unary_float("sigmoid", [](const Tensor& t) { return t.sigmoid(); }, sigmoid_ref, xs);
-  check_unary_float("relu", [](const Tensor& t) { return t.relu(); }, [](double v) { return v > 0 ? v : 0; }, xs);
-  check_unary_float("gelu", [](const Tensor& t) { return gelu(t); }, gelu_ref, xs);
-  check_unary_float("gelu_tanh", [](const Tensor& t) { return gelu(t, "tanh"); }, gelu_tanh_ref, xs);
-  check_unary_float("silu", [](const Tensor& t) { return silu(t); }, [](double v) { return v * sigmoid_ref(v); }, xs);
-  check_unary_float("clamp", [](const Tensor& t) { return t.clamp(-1.0, 2.0); },
-                    [](double v) { return std::min(std::max(v, -1.0), 2.0); }, xs);
-  check_unary_float("clamp_min", [](const Tensor& t) { return clamp(t, 0.5, std::nullopt); },
-                    [](double v) { return std::max(v, 0.5); }, xs);
-  check_unary_float("pow2.5", [](const Tensor& t) { return t.pow(2.5); }, [](double v) { return std::pow(v, 2.5); },
-                    pos);
-  check_unary_float("pow2", [](const Tensor& t) { return t.pow(2); }, [](double v) { return v * v; }, xs);
-  check_unary_float("pow_scalar_base", [](const Tensor& t) { return pow(2.0, t); },
-                    [](double v) { return std::pow(2.0, v); }, xs);
+  check_unary_float(
+      "neg", [](const Tensor& t) { return -t; }, [](double v) { return -v; }, xs);
+  check_unary_float(
+      "abs", [](const Tensor& t) { return t.abs(); }, [](double v) { return std::fabs(v); }, xs);
+  check_unary_float(
+      "sign", [](const Tensor& t) { return sign(t); }, [](double v) { return double((v > 0) - (v < 0)); }, xs);
+  check_unary_float(
+      "exp", [](const Tensor& t) { return t.exp(); }, [](double v) { return std::exp(v); }, xs);
+  check_unary_float(
+      "log", [](const Tensor& t) { return t.log(); }, [](double v) { return std::log(v); }, pos);
+  check_unary_float(
+      "log1p", [](const Tensor& t) { return log1p(t); }, [](double v) { return std::log1p(v); }, pos);
+  check_unary_float(
+      "sqrt", [](const Tensor& t) { return t.sqrt(); }, [](double v) { return std::sqrt(v); }, pos);
+  check_unary_float(
+      "rsqrt", [](const Tensor& t) { return t.rsqrt(); }, [](double v) { return 1 / std::sqrt(v); }, pos);
+  check_unary_float(
+      "square", [](const Tensor& t) { return square(t); }, [](double v) { return v * v; }, xs);
+  check_unary_float(
+      "reciprocal", [](const Tensor& t) { return reciprocal(t); }, [](double v) { return 1 / v; }, pos);
+  check_unary_float(
+      "sin", [](const Tensor& t) { return sin(t); }, [](double v) { return std::sin(v); }, xs);
+  check_unary_float(
+      "cos", [](const Tensor& t) { return cos(t); }, [](double v) { return std::cos(v); }, xs);
+  check_unary_float(
+      "erf", [](const Tensor& t) { return erf(t); }, [](double v) { return std::erf(v); }, xs);
+  check_unary_float(
+      "tanh", [](const Tensor& t) { return t.tanh(); }, [](double v) { return std::tanh(v); }, xs);
+  check_unary_float(
+      "sigmoid", [](const Tensor& t) { return t.sigmoid(); }, sigmoid_ref, xs);
+  check_unary_float(
+      "relu", [](const Tensor& t) { return t.relu(); }, [](double v) { return v > 0 ? v : 0; }, xs);
+  check_unary_float(
+      "gelu", [](const Tensor& t) { return gelu(t); }, gelu_ref, xs);
+  check_unary_float(
+      "gelu_tanh", [](const Tensor& t) { return gelu(t, "tanh"); }, gelu_tanh_ref, xs);
+  check_unary_float(
+      "silu", [](const Tensor& t) { return silu(t); }, [](double v) { return v * sigmoid_ref(v); }, xs);
+  check_unary_float(
+      "clamp", [](const Tensor& t) { return t.clamp(-1.0, 2.0); },
+      [](double v) { return std::min(std::max(v, -1.0), 2.0); }, xs);
+  check_unary_float(
+      "clamp_min", [](const Tensor& t) { return clamp(t, 0.5, std::nullopt); },
+      [](double v) { return std::max(v, 0.5); }, xs);
+  check_unary_float(
+      "pow2.5", [](const Tensor& t) { return t.pow(2.5); }, [](double v) { return std::pow(v, 2.5); }, pos);
+  check_unary_float(
+      "pow2", [](const Tensor& t) { return t.pow(2); }, [](double v) { return v * v; }, xs);
+  check_unary_float(
+      "pow_scalar_base", [](const Tensor& t) { return pow(2.0, t); }, [](double v) { return std::pow(2.0, v); }, xs);
 }
 
 TEST(ElementwiseUnary, IntegerInputs) {
@@ -403,8 +422,9 @@ TEST(ElementwiseUnary, IntegerInputs) {
   EXPECT_EQ(i.clamp(-1, 3).dtype(), kInt32);
   EXPECT_EQ(i.clamp(0.5, std::nullopt).dtype(), kFloat32);
   expect_close(i.clamp(0.5, std::nullopt), {0.5, 0.5, 2, 5});
-  for (auto [name, t] : {std::pair{"exp", i.exp()}, std::pair{"sqrt", i.abs().sqrt()}, std::pair{"sigmoid", i.sigmoid()},
-                         std::pair{"reciprocal", reciprocal(i)}, std::pair{"erf", erf(i)}}) {
+  for (auto [name, t] :
+       {std::pair{"exp", i.exp()}, std::pair{"sqrt", i.abs().sqrt()}, std::pair{"sigmoid", i.sigmoid()},
+        std::pair{"reciprocal", reciprocal(i)}, std::pair{"erf", erf(i)}}) {
     EXPECT_EQ(t.dtype(), kFloat32) << name;
   }
   expect_close(i.exp(), {std::exp(-3.0), 1, std::exp(2.0), std::exp(5.0)}, 1e-6);
@@ -491,16 +511,16 @@ double max_rel_error(const std::function<Tensor(const Tensor&)>& op, const std::
 // gelu 3.1e-7, gelu tanh 7.1e-7, silu 1.7e-7. The bound checked is 1e-6.
 TEST(ElementwiseVecMath, F32ApproximationsWithinOneMicro) {
   constexpr int64_t kN = 200001;
-  const double exp_err = max_rel_error([](const Tensor& t) { return t.exp(); }, [](double v) { return std::exp(v); },
-                                       -87.0, 88.5, kN);
+  const double exp_err =
+      max_rel_error([](const Tensor& t) { return t.exp(); }, [](double v) { return std::exp(v); }, -87.0, 88.5, kN);
   EXPECT_LE(exp_err, 1e-6) << "exp";
-  const double tanh_err = max_rel_error([](const Tensor& t) { return t.tanh(); },
-                                        [](double v) { return std::tanh(v); }, -20.0, 20.0, kN);
+  const double tanh_err =
+      max_rel_error([](const Tensor& t) { return t.tanh(); }, [](double v) { return std::tanh(v); }, -20.0, 20.0, kN);
   EXPECT_LE(tanh_err, 1e-6) << "tanh";
   const double sig_err = max_rel_error([](const Tensor& t) { return t.sigmoid(); }, sigmoid_ref, -80.0, 80.0, kN);
   EXPECT_LE(sig_err, 1e-6) << "sigmoid";
-  const double erf_err = max_rel_error([](const Tensor& t) { return erf(t); }, [](double v) { return std::erf(v); },
-                                       -10.0, 10.0, kN);
+  const double erf_err =
+      max_rel_error([](const Tensor& t) { return erf(t); }, [](double v) { return std::erf(v); }, -10.0, 10.0, kN);
   EXPECT_LE(erf_err, 1e-6) << "erf";
   // GELU is relative-accurate down to x = -5.6 (value -5.9e-8); beyond, |gelu| < 1e-7 and the
   // error is absolute (below 1e-8).
@@ -513,15 +533,15 @@ TEST(ElementwiseVecMath, F32ApproximationsWithinOneMicro) {
   // down to x = -3 (value -3.6e-3); beyond, the values are below 4e-3 and checked absolutely.
   const double gt_err = max_rel_error([](const Tensor& t) { return gelu(t, "tanh"); }, gelu_tanh_ref, -3.0, 20.0, kN);
   EXPECT_LE(gt_err, 1e-6) << "gelu tanh";
-  const double gt_tail = max_rel_error([](const Tensor& t) { return gelu(t, "tanh"); }, gelu_tanh_ref, -30.0, -3.0,
-                                       10001, 1.0);
+  const double gt_tail =
+      max_rel_error([](const Tensor& t) { return gelu(t, "tanh"); }, gelu_tanh_ref, -30.0, -3.0, 10001, 1.0);
   EXPECT_LE(gt_tail, 1e-8) << "gelu tanh tail (absolute)";
   const double silu_err = max_rel_error([](const Tensor& t) { return silu(t); },
                                         [](double v) { return v * sigmoid_ref(v); }, -80.0, 80.0, kN);
   EXPECT_LE(silu_err, 1e-6) << "silu";
   std::cout << "max relative errors: exp " << exp_err << " tanh " << tanh_err << " sigmoid " << sig_err << " erf "
-            << erf_err << " gelu " << gelu_err << " gelu_tanh " << gt_err << " silu " << silu_err << "; tails (absolute): gelu "
-            << gelu_tail << " gelu_tanh " << gt_tail << "\n";
+            << erf_err << " gelu " << gelu_err << " gelu_tanh " << gt_err << " silu " << silu_err
+            << "; tails (absolute): gelu " << gelu_tail << " gelu_tanh " << gt_tail << "\n";
 }
 
 TEST(ElementwiseVecMath, F32FusedGradientsMatchF64) {
@@ -629,7 +649,7 @@ TEST(ElementwiseCompare, EqualAndAllclose) {
   EXPECT_TRUE(equal(a, tensor<float>({1, 2, 3})));
   EXPECT_FALSE(equal(a, tensor<float>({1, 2, 4})));
   EXPECT_FALSE(equal(a, tensor<float>({1, 2, 3}, {3, 1})));  // shapes differ: no broadcasting
-  EXPECT_TRUE(equal(a, tensor<int64_t>({1, 2, 3})));        // compared after promotion
+  EXPECT_TRUE(equal(a, tensor<int64_t>({1, 2, 3})));         // compared after promotion
   EXPECT_FALSE(equal(tensor<float>({float(kNaN)}), tensor<float>({float(kNaN)})));
   EXPECT_TRUE(equal(zeros({0}), zeros({0})));
   EXPECT_TRUE(equal(a.t(), a));
@@ -697,7 +717,10 @@ TEST(ElementwiseGrad, UnaryOps) {
       // Non-contiguous inputs.
       {"gelu_t", [](const auto& in) { return gelu(in[0].t()); }},
       {"tanh_slice", [](const auto& in) { return in[0].slice(1, 0, 3, 2).tanh(); }},
-      {"relu_expand", [](const auto& in) { return in[0].unsqueeze(0).expand({2, 2, 3}).relu(); }},
+      {"relu_expand",
+       [](const auto& in) {
+         return in[0].unsqueeze(0).expand({2, 2, 3}).relu();
+       }},
   };
   for (const auto& [name, fn] : on_x) expect_gradcheck(fn, {x}, name);
   const std::vector<std::pair<const char*, Fn>> on_p = {
@@ -846,14 +869,20 @@ TEST(ElementwiseLarge, StreamedResultsMatchSmallPath) {
     }
     EXPECT_EQ(bad, 0) << what;
   };
-  check(a + b, [&](int64_t i) { return double(va[i + 1]) + vb[i]; }, "add");
-  check(a * 3.0, [&](int64_t i) { return double(va[i + 1]) * 3; }, "mul scalar");
-  check(2.0 - b, [&](int64_t i) { return 2.0 - vb[i]; }, "scalar minus");
-  check(gelu(a), [&](int64_t i) { return gelu_ref(va[i + 1]); }, "gelu");
-  check(a.clamp(-1.0, 1.0), [&](int64_t i) { return std::clamp<double>(va[i + 1], -1, 1); }, "clamp");
+  check(
+      a + b, [&](int64_t i) { return double(va[i + 1]) + vb[i]; }, "add");
+  check(
+      a * 3.0, [&](int64_t i) { return double(va[i + 1]) * 3; }, "mul scalar");
+  check(
+      2.0 - b, [&](int64_t i) { return 2.0 - vb[i]; }, "scalar minus");
+  check(
+      gelu(a), [&](int64_t i) { return gelu_ref(va[i + 1]); }, "gelu");
+  check(
+      a.clamp(-1.0, 1.0), [&](int64_t i) { return std::clamp<double>(va[i + 1], -1, 1); }, "clamp");
   Tensor c = a.clone();
   Tensor view = base.slice(0, 1, kN + 1);
   view.add_(b);  // in place into the misaligned view
-  check(view, [&](int64_t i) { return double(va[i + 1]) + vb[i]; }, "add_ in place");
+  check(
+      view, [&](int64_t i) { return double(va[i + 1]) + vb[i]; }, "add_ in place");
   EXPECT_TRUE(equal(c + b, view));
 }

@@ -9,8 +9,8 @@
 using namespace ember;
 
 namespace {
-Tensor t1(DType d) { return zeros({2}, {.dtype = d}); }   // a dimensioned tensor
-Tensor t0(DType d) { return zeros({}, {.dtype = d}); }    // a 0-d tensor
+Tensor t1(DType d) { return zeros({2}, {.dtype = d}); }  // a dimensioned tensor
+Tensor t0(DType d) { return zeros({}, {.dtype = d}); }   // a 0-d tensor
 }  // namespace
 
 TEST(TypePromotion, TensorTensorSameDim) {
