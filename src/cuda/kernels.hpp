@@ -31,3 +31,69 @@ cudaError_t strided_copy(void* dst, const void* src, int element_size, int64_t n
                          cudaStream_t stream);
 
 }  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ elementwise (kernels/elementwise.cu)
+namespace ember::cuda_backend::kernels {
+
+/// Element types the arithmetic kernels accept (same order as ember::DType's floating types;
+/// the host maps). 16-bit floats are computed in f32, f64 in f64.
+enum class FloatType : int32_t { f32, f64, f16, bf16 };
+
+/// Binary op codes (the host maps cpu::BinaryOp onto these).
+enum class BinOp : int32_t {
+  add, sub, mul, div, maximum, minimum, pow,
+  eq, ne, lt, le, gt, ge,  // write bool (uint8 0/1)
+  threshold_backward, tanh_backward, sigmoid_backward, gelu_backward, gelu_tanh_backward, silu_backward,
+};
+inline bool is_comparison(BinOp op) { return op >= BinOp::eq && op <= BinOp::ge; }
+
+/// Unary op codes.
+enum class UnOp : int32_t { neg, abs, sign, exp, log, log1p, sqrt, rsqrt, square, reciprocal, sin, cos, erf, tanh,
+                            sigmoid, relu, gelu, gelu_tanh, silu };
+
+/// Up to three operands (out, a, b) iterated over one shape: element strides per operand, 0 where
+/// an input broadcasts. The host coalesces dimensions first, so typical views need 1-3 dims.
+struct OffsetCalc {
+  int32_t ndim = 0;
+  int64_t sizes[kMaxDims] = {};
+  int64_t strides[3][kMaxDims] = {};
+};
+
+/// How the operands are laid out: kContiguous means every operand is contiguous over numel
+/// elements, except that an input with `scalar_a`/`scalar_b` is one element broadcast to all.
+struct ElementwiseArgs {
+  void* out = nullptr;
+  const void* a = nullptr;
+  const void* b = nullptr;
+  int64_t numel = 0;
+  bool contiguous = false;
+  bool scalar_a = false;
+  bool scalar_b = false;
+  OffsetCalc calc;  // used when !contiguous
+};
+
+/// out = op(a, b) (alpha scales b for add/sub). Comparisons write uint8 0/1.
+cudaError_t binary(BinOp op, FloatType t, const ElementwiseArgs& args, double alpha, cudaStream_t stream);
+/// out = op(a) (args.b unused).
+cudaError_t unary(UnOp op, FloatType t, const ElementwiseArgs& args, cudaStream_t stream);
+
+// ------------------------------------------------------------------ reductions, softmax (kernels/reduce.cu)
+enum class RedOp : int32_t { sum, mean, max, min };
+
+/// Reduces the contiguous (outer, size, inner) block `in` over its middle axis into the contiguous
+/// (outer, inner) `out`, accumulating in f32 (f64 for f64). `splits` > 1 cuts the middle axis into
+/// that many chunks whose partial results go to `workspace` (outer * splits * inner accumulators
+/// of workspace_elem_size bytes) and are combined by a second kernel.
+cudaError_t reduce(RedOp op, FloatType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
+                   int64_t splits, void* workspace, cudaStream_t stream);
+/// Bytes of one accumulator for dtype t (the workspace holds outer * splits * inner of them).
+int accumulator_size(FloatType t);
+
+/// Softmax or log-softmax over the middle axis of a contiguous (outer, size, inner) block.
+cudaError_t softmax(FloatType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner, bool log,
+                    cudaStream_t stream);
+/// softmax: gx = y * (gy - sum(gy * y)); log-softmax: gx = gy - exp(y) * sum(gy); all contiguous.
+cudaError_t softmax_backward(FloatType t, void* gx, const void* gy, const void* y, int64_t outer, int64_t size,
+                             int64_t inner, bool log, cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels

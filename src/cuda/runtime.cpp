@@ -11,6 +11,7 @@
 
 #include "cuda/check.hpp"
 #include "cuda/kernels.hpp"
+#include "cuda/runtime.hpp"
 #include "ember/backend/cuda.hpp"
 #include "ember/core/allocator.hpp"
 #include "ember/core/dispatch.hpp"
@@ -73,23 +74,42 @@ const DeviceInfo& device_info() {
   return info;
 }
 
-// Makes `index` the current device for a scope and restores the previous one.
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int index) {
-    EMBER_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != index) EMBER_CUDA_CHECK(cudaSetDevice(index));
-  }
-  ~DeviceGuard() {
-    int now = previous_;
-    if (cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);  // never throws
-  }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
+}  // namespace
 
- private:
-  int previous_ = 0;
-};
+// ------------------------------------------------------------------ devices, streams
+namespace {
+// The calling thread's current stream per device; nullptr = the legacy default stream.
+thread_local cudaStream_t tl_streams[kMaxDevices] = {};
+}  // namespace
+
+void check_device(int index, const char* what) {
+  const DeviceInfo& info = device_info();
+  EMBER_CHECK(info.count > 0, DeviceError, what, " on cuda:", index, ": no CUDA device is usable (", info.reason, ")");
+  EMBER_CHECK(index >= 0 && index < info.count, DeviceError, what, " on cuda:", index, ": this machine has ",
+              info.count, " CUDA device(s), cuda:0 to cuda:", info.count - 1);
+  EMBER_CHECK(index < kMaxDevices, NotImplemented, what, ": at most ", kMaxDevices, " devices are supported");
+}
+
+cudaStream_t current_stream(int device) {
+  return device >= 0 && device < kMaxDevices ? tl_streams[device] : nullptr;
+}
+
+void set_current_stream(int device, cudaStream_t stream) {
+  check_device(device, "set_current_stream");
+  tl_streams[device] = stream;
+}
+
+DeviceGuard::DeviceGuard(int index) {
+  EMBER_CUDA_CHECK(cudaGetDevice(&previous_));
+  if (previous_ != index) EMBER_CUDA_CHECK(cudaSetDevice(index));
+}
+
+DeviceGuard::~DeviceGuard() {
+  int now = previous_;
+  if (cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);  // never throws
+}
+
+namespace {
 
 // ------------------------------------------------------------------ allocator
 // Rounds requests to 512 B below 1 MiB and to 8 classes per power of two above (at most 12.5%
@@ -105,25 +125,24 @@ size_t size_class(size_t n) {
   return (n + step - 1) / step * step;
 }
 
+// Stream-ordered caching: a block remembers the stream that allocated it. Freed, it is reused
+// at once by that stream (its kernels are ordered after the last use). Another stream takes it
+// only after an event recorded on the owning stream has completed, so no kernel can still be
+// touching it. Storage's deleter (release) makes no CUDA call and never throws.
 class CudaCachingAllocator final : public Allocator {
  public:
   explicit CudaCachingAllocator(int device) : device_(device) {}
 
   DataPtr allocate(size_t nbytes) override {
     const size_t cls = size_class(nbytes);
+    const cudaStream_t stream = current_stream(device_);
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.num_requests;
-    void* p = nullptr;
-    auto it = free_.find(cls);
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-    } else {
-      p = device_malloc_locked(nbytes, cls);
-    }
+    void* p = take_cached_locked(cls, stream);
+    if (p == nullptr) p = device_malloc_locked(nbytes, cls);
     stats_.allocated_bytes += static_cast<int64_t>(cls);
     stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
-    return DataPtr{p, [this, cls](void* q) { release(q, cls); }, Device::cuda(device_)};
+    return DataPtr{p, [this, cls, stream](void* q) { release(q, cls, stream); }, Device::cuda(device_)};
   }
 
   AllocatorStats stats() const override {
@@ -143,6 +162,70 @@ class CudaCachingAllocator final : public Allocator {
   }
 
  private:
+  struct Block {
+    void* ptr = nullptr;
+    cudaStream_t stream = nullptr;
+    bool any_stream = false;  // its owning stream's event completed: free for every stream
+  };
+  struct Pending {
+    Block block;
+    size_t cls = 0;
+    cudaEvent_t event = nullptr;
+  };
+
+  void* take_cached_locked(size_t cls, cudaStream_t stream) {
+    auto it = free_.find(cls);
+    if (it == free_.end()) return nullptr;
+    std::vector<Block>& list = it->second;
+    for (size_t i = list.size(); i-- > 0;) {
+      if (list[i].stream == stream || list[i].any_stream) return pop_locked(list, i);
+    }
+    // Blocks of other streams whose events have completed become free for everyone.
+    poll_pending_locked();
+    for (size_t i = list.size(); i-- > 0;) {
+      if (list[i].any_stream) return pop_locked(list, i);
+    }
+    // Mark the other streams' blocks of this class so that a later request can take them.
+    DeviceGuard guard(device_);
+    for (size_t i = list.size(); i-- > 0;) {
+      Pending pd{list[i], cls, new_event_locked()};
+      EMBER_CUDA_CHECK(cudaEventRecord(pd.event, pd.block.stream));
+      pending_.push_back(pd);
+      list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    return nullptr;
+  }
+
+  static void* pop_locked(std::vector<Block>& list, size_t i) {
+    void* p = list[i].ptr;
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+    return p;
+  }
+
+  void poll_pending_locked() {
+    for (size_t i = pending_.size(); i-- > 0;) {
+      const cudaError_t st = cudaEventQuery(pending_[i].event);
+      if (st == cudaErrorNotReady) continue;
+      EMBER_CUDA_CHECK(st);
+      Block b = pending_[i].block;
+      b.any_stream = true;
+      free_[pending_[i].cls].push_back(b);
+      events_.push_back(pending_[i].event);
+      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+  }
+
+  cudaEvent_t new_event_locked() {
+    if (!events_.empty()) {
+      cudaEvent_t e = events_.back();
+      events_.pop_back();
+      return e;
+    }
+    cudaEvent_t e = nullptr;
+    EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    return e;
+  }
+
   void* device_malloc_locked(size_t nbytes, size_t cls) {
     DeviceGuard guard(device_);
     void* p = nullptr;
@@ -159,7 +242,9 @@ class CudaCachingAllocator final : public Allocator {
       if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
       EMBER_THROW(OutOfMemory, "CUDA allocator: could not allocate ", nbytes, " bytes (size class ", cls,
                   ") on cuda:", device_, "; Ember holds ", stats_.allocated_bytes, " bytes in tensors and ",
-                  stats_.reserved_bytes, " bytes reserved; the device has ", free_b, " of ", total_b, " bytes free");
+                  stats_.reserved_bytes, " bytes reserved (peak ", stats_.peak_allocated_bytes, ", ",
+                  stats_.num_allocs, " device allocations); the device has ", free_b, " of ", total_b,
+                  " bytes free");
     }
     EMBER_CUDA_CHECK(st);
     ++stats_.num_allocs;
@@ -167,33 +252,41 @@ class CudaCachingAllocator final : public Allocator {
     return p;
   }
 
-  // Called from Storage's destructor: no CUDA call, nothing that throws.
-  void release(void* p, size_t cls) {
+  // Called from Storage's destructor: no CUDA call, nothing that throws (push_back may throw
+  // bad_alloc only when the host is out of memory).
+  void release(void* p, size_t cls, cudaStream_t stream) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.allocated_bytes -= static_cast<int64_t>(cls);
-    free_[cls].push_back(p);
+    free_[cls].push_back(Block{p, stream, false});
   }
 
   void release_cached_locked() {
+    for (Pending& pd : pending_) {
+      EMBER_CUDA_CHECK(cudaEventSynchronize(pd.event));
+      free_[pd.cls].push_back(pd.block);
+      events_.push_back(pd.event);
+    }
+    pending_.clear();
     for (auto& [cls, list] : free_) {
-      for (void* p : list) EMBER_CUDA_CHECK(cudaFree(p));
+      for (const Block& b : list) EMBER_CUDA_CHECK(cudaFree(b.ptr));  // cudaFree waits for the device
       stats_.reserved_bytes -= static_cast<int64_t>(cls * list.size());
       list.clear();
     }
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
+    events_.clear();
   }
 
   const int device_;
   mutable std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;
+  std::map<size_t, std::vector<Block>> free_;
+  std::vector<Pending> pending_;
+  std::vector<cudaEvent_t> events_;  // idle events for reuse
   AllocatorStats stats_;
 };
 
 Allocator* device_allocator(int index) {
+  check_device(index, "cannot allocate");
   const DeviceInfo& info = device_info();
-  EMBER_CHECK(info.count > 0, DeviceError, "cannot allocate on cuda:", index, ": no CUDA device is usable (",
-              info.reason, ")");
-  EMBER_CHECK(index >= 0 && index < info.count, DeviceError, "cannot allocate on cuda:", index, ": this machine has ",
-              info.count, " CUDA device(s), cuda:0 to cuda:", info.count - 1);
   // Leaked on purpose: tensors in static objects may be freed after main returns, and the CUDA
   // context may already be gone by then.
   static std::vector<CudaCachingAllocator*>* allocators = [&] {
@@ -209,6 +302,61 @@ const bool kAllocatorRegistered = [] {
   register_allocator(DeviceType::cuda, &device_allocator);
   return true;
 }();
+
+// ------------------------------------------------------------------ pinned staging buffers
+// Page-locked host buffers for asynchronous host-to-device copies: the source is copied into
+// one, the transfer is queued on the stream, and the buffer is reused once an event recorded
+// after the transfer has completed.
+class PinnedPool {
+ public:
+  struct Buffer {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    cudaEvent_t event = nullptr;  // recorded after the last transfer from this buffer
+    bool busy = false;
+  };
+
+  // A free buffer of at least `bytes` (allocating one if none is idle).
+  Buffer* acquire(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (Buffer* b : buffers_) {
+      if (b->busy || b->bytes < bytes) continue;
+      const cudaError_t st = b->event ? cudaEventQuery(b->event) : cudaSuccess;
+      if (st == cudaErrorNotReady) continue;
+      EMBER_CUDA_CHECK(st);
+      b->busy = true;
+      return b;
+    }
+    auto* b = new Buffer();
+    b->bytes = std::max<size_t>(bytes, size_t{1} << 16);
+    EMBER_CUDA_CHECK(cudaHostAlloc(&b->ptr, b->bytes, cudaHostAllocDefault));
+    b->busy = true;
+    buffers_.push_back(b);
+    return b;
+  }
+
+  // Marks the buffer reusable after the work queued on `stream` so far (the transfer).
+  void release_after(Buffer* b, cudaStream_t stream) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (b->event == nullptr) EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&b->event, cudaEventDisableTiming));
+    EMBER_CUDA_CHECK(cudaEventRecord(b->event, stream));
+    b->busy = false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Buffer*> buffers_;  // leaked at exit on purpose (the CUDA context may be gone)
+};
+
+PinnedPool& pinned_pool() {
+  static auto* pool = new PinnedPool();
+  return *pool;
+}
+
+// Buffers above this size are copied straight from pageable memory (staging would double the
+// host traffic for little gain).
+constexpr size_t kMaxStagedBytes = size_t{64} << 20;
+
 
 // ------------------------------------------------------------------ geometry
 kernels::StridedGeometry geometry(const Tensor& dst, const Tensor* src, const char* op) {
@@ -239,8 +387,9 @@ bool available() { return device_info().count > 0; }
 
 int device_count() { return device_info().count; }
 
+Tensor scratch(int device, int64_t bytes) { return empty({bytes}, {.dtype = kUInt8, .device = Device::cuda(device)}); }
+
 void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
-  (void)non_blocking;  // pageable host memory: cudaMemcpy is synchronous either way
   EMBER_CHECK(dst.dtype() == src.dtype() && dst.numel() == src.numel() && dst.is_contiguous() && src.is_contiguous(),
               NotImplemented, "copy between ", src.device().str(), " and ", dst.device().str(),
               ": only contiguous tensors of one dtype and size are copied across devices (got ",
@@ -249,16 +398,34 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
   const size_t bytes = static_cast<size_t>(dst.nbytes());
   if (bytes == 0) return;
   if (dst.is_cuda() && src.is_cpu()) {
-    DeviceGuard guard(dst.device().index);
-    EMBER_CUDA_CHECK(cudaMemcpy(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyHostToDevice));
+    const int dev = dst.device().index;
+    DeviceGuard guard(dev);
+    const cudaStream_t stream = current_stream(dev);
+    if (non_blocking && bytes <= kMaxStagedBytes) {
+      PinnedPool::Buffer* buf = pinned_pool().acquire(bytes);
+      std::memcpy(buf->ptr, src.data_ptr(), bytes);
+      EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), buf->ptr, bytes, cudaMemcpyHostToDevice, stream));
+      pinned_pool().release_after(buf, stream);
+    } else {
+      // From pageable memory the call returns once the source has been read, so the caller may
+      // free or change it at once; ordering on the stream is kept.
+      EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyHostToDevice, stream));
+    }
   } else if (dst.is_cpu() && src.is_cuda()) {
-    DeviceGuard guard(src.device().index);
-    EMBER_CUDA_CHECK(cudaMemcpy(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToHost));
+    // The host reads the result next: wait for the stream (and only that stream).
+    const int dev = src.device().index;
+    DeviceGuard guard(dev);
+    const cudaStream_t stream = current_stream(dev);
+    EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToHost, stream));
+    EMBER_CUDA_CHECK(cudaStreamSynchronize(stream));
   } else if (dst.is_cuda() && src.is_cuda()) {
     if (dst.device() == src.device()) {
-      DeviceGuard guard(dst.device().index);
-      EMBER_CUDA_CHECK(cudaMemcpy(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice));
+      const int dev = dst.device().index;
+      DeviceGuard guard(dev);
+      EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice,
+                                       current_stream(dev)));
     } else {
+      // Across devices: synchronous, so both devices' streams are out of the picture.
       EMBER_CUDA_CHECK(cudaMemcpyPeer(dst.data_ptr(), dst.device().index, src.data_ptr(), src.device().index, bytes));
     }
   } else {
@@ -275,12 +442,12 @@ void copy(const Tensor& dst, const Tensor& src) {
   DeviceGuard guard(dst.device().index);
   if (dst.is_contiguous() && src.is_contiguous() && src.numel() == n) {
     EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), static_cast<size_t>(dst.nbytes()),
-                                     cudaMemcpyDeviceToDevice, nullptr));
+                                     cudaMemcpyDeviceToDevice, current_stream(dst.device().index)));
     return;
   }
   const kernels::StridedGeometry g = geometry(dst, &src, "copy");
-  EMBER_CUDA_CHECK(
-      kernels::strided_copy(dst.data_ptr(), src.data_ptr(), static_cast<int>(dst.element_size()), n, g, nullptr));
+  EMBER_CUDA_CHECK(kernels::strided_copy(dst.data_ptr(), src.data_ptr(), static_cast<int>(dst.element_size()), n, g,
+                                         current_stream(dst.device().index)));
 }
 
 void fill(const Tensor& dst, const Scalar& value) {
@@ -293,7 +460,8 @@ void fill(const Tensor& dst, const Scalar& value) {
   });
   DeviceGuard guard(dst.device().index);
   const kernels::StridedGeometry g = geometry(dst, nullptr, "fill");
-  EMBER_CUDA_CHECK(kernels::fill(dst.data_ptr(), static_cast<int>(dst.element_size()), pattern, n, g, nullptr));
+  EMBER_CUDA_CHECK(kernels::fill(dst.data_ptr(), static_cast<int>(dst.element_size()), pattern, n, g,
+                                 current_stream(dst.device().index)));
 }
 
 }  // namespace ember::cuda_backend

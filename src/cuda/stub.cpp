@@ -1,5 +1,9 @@
-// Used when Ember is built without CUDA: every CUDA entry point reports that clearly.
+// Used when Ember is built without CUDA: every CUDA entry point reports that clearly, device
+// queries report no devices, and the TF32 switch is a plain flag.
+#include <atomic>
+
 #include "ember/backend/cuda.hpp"
+#include "ember/cuda.hpp"
 
 namespace ember::cuda_backend {
 
@@ -14,5 +18,72 @@ int device_count() { return 0; }
 void copy_across(const Tensor&, const Tensor&, bool) { no_cuda("copy to/from a CUDA tensor"); }
 void copy(const Tensor&, const Tensor&) { no_cuda("copy on a CUDA tensor"); }
 void fill(const Tensor&, const Scalar&) { no_cuda("fill on a CUDA tensor"); }
+void binary(cpu::BinaryOp, const Tensor&, const Tensor&, const Tensor&, const Scalar&) {
+  no_cuda("elementwise op on a CUDA tensor");
+}
+void unary(cpu::UnaryOp, const Tensor&, const Tensor&) { no_cuda("elementwise op on a CUDA tensor"); }
+void reduce(const Tensor&, const Tensor&, const cpu::ReduceGeom&, cpu::ReduceKind) {
+  no_cuda("reduction on a CUDA tensor");
+}
+void softmax(const Tensor&, const Tensor&, const cpu::ReduceGeom&, bool) { no_cuda("softmax on a CUDA tensor"); }
+void softmax_backward(const Tensor&, const Tensor&, const Tensor&, const cpu::ReduceGeom&, bool) {
+  no_cuda("softmax backward on a CUDA tensor");
+}
+void gemm(const Tensor&, const Tensor&, const Tensor&, double, double) { no_cuda("matmul on CUDA tensors"); }
 
 }  // namespace ember::cuda_backend
+
+namespace ember::cuda {
+
+namespace {
+std::atomic<bool> g_allow_tf32{false};
+[[noreturn]] void no_cuda(const char* what) {
+  EMBER_THROW(DeviceError, what, ": this build of Ember has no CUDA support (configure with -DEMBER_WITH_CUDA=ON)");
+}
+}  // namespace
+
+void set_device(int) { no_cuda("set_device"); }
+int current_device() { no_cuda("current_device"); }
+void synchronize(int) { no_cuda("synchronize"); }
+
+Stream Stream::create(int, bool) { no_cuda("Stream::create"); }
+Stream Stream::wrap(void*, int) { no_cuda("Stream::wrap"); }
+Stream::~Stream() = default;
+Stream::Stream(Stream&& o) noexcept : handle_(o.handle_), device_(o.device_), owned_(o.owned_) {}
+Stream& Stream::operator=(Stream&& o) noexcept {
+  handle_ = o.handle_;
+  device_ = o.device_;
+  owned_ = o.owned_;
+  return *this;
+}
+void Stream::synchronize() const { no_cuda("Stream::synchronize"); }
+bool Stream::query() const { no_cuda("Stream::query"); }
+
+Event::Event(bool) { no_cuda("Event"); }
+Event::~Event() = default;
+Event::Event(Event&& o) noexcept : handle_(o.handle_), device_(o.device_) {}
+Event& Event::operator=(Event&& o) noexcept {
+  handle_ = o.handle_;
+  device_ = o.device_;
+  return *this;
+}
+void Event::record(const Stream&) { no_cuda("Event::record"); }
+void Event::record() { no_cuda("Event::record"); }
+void Event::synchronize() const { no_cuda("Event::synchronize"); }
+bool Event::query() const { no_cuda("Event::query"); }
+void Event::block(const Stream&) const { no_cuda("Event::block"); }
+float Event::elapsed_ms(const Event&) const { no_cuda("Event::elapsed_ms"); }
+
+Stream current_stream(int) { no_cuda("current_stream"); }
+void set_current_stream(const Stream&) { no_cuda("set_current_stream"); }
+StreamGuard::StreamGuard(const Stream&) { no_cuda("StreamGuard"); }
+StreamGuard::~StreamGuard() = default;
+
+AllocatorStats memory_stats(int) { no_cuda("memory_stats"); }
+void empty_cache() {}  // nothing is cached without CUDA
+void reset_peak_memory_stats(int) { no_cuda("reset_peak_memory_stats"); }
+
+void set_allow_tf32(bool allow) { g_allow_tf32.store(allow); }
+bool allow_tf32() { return g_allow_tf32.load(); }
+
+}  // namespace ember::cuda

@@ -2,6 +2,9 @@
 // stubs that throw DeviceError, so everything links and CUDA tensors fail with a clear message.
 #pragma once
 
+#include <optional>
+
+#include "ember/backend/cpu.hpp"
 #include "ember/core/tensor.hpp"
 
 namespace ember::cuda_backend {
@@ -14,5 +17,27 @@ EMBER_API void copy_across(const Tensor& dst, const Tensor& src, bool non_blocki
 /// dst[i] = convert(src[i]) on one CUDA device; src broadcasts to dst.
 EMBER_API void copy(const Tensor& dst, const Tensor& src);
 EMBER_API void fill(const Tensor& dst, const Scalar& value);
+
+// The ops below mirror the CPU backend's entry points (same meaning, same preconditions: the
+// op layer has validated and broadcast-checked the operands); all tensors on one CUDA device,
+// except that a one-element CPU tensor is accepted as an input (a wrapped scalar). Floating
+// dtypes only (f32, f64, f16, bf16); others throw NotImplemented. Kernels run on the current
+// stream; nothing synchronises the host.
+
+/// out = op(a, b); a and b broadcast to out's shape (see cpu::BinaryOp; logical ops excluded).
+EMBER_API void binary(cpu::BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha = 1);
+/// out = op(x); x broadcasts to out's shape (see cpu::UnaryOp; logical/isnan ops excluded).
+EMBER_API void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x);
+/// out[o, i] = reduce_k in[o, k, i] for kSum, kMean, kMax, kMin over a contiguous block.
+EMBER_API void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, cpu::ReduceKind kind);
+/// Softmax / log-softmax along the middle axis of a contiguous block.
+EMBER_API void softmax(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool log);
+/// The gradient of softmax / log-softmax (see cpu::softmax_backward).
+EMBER_API void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, const cpu::ReduceGeom& g,
+                                bool log);
+/// c[i] = alpha * a[i] · b[i] + beta * c[i] through cuBLASLt (see cpu::gemm for the layout
+/// rules; an operand that is neither row- nor column-major is copied first). f32 uses TF32
+/// when cuda::allow_tf32(); f16/bf16 accumulate in f32.
+EMBER_API void gemm(const Tensor& c, const Tensor& a, const Tensor& b, double alpha = 1.0, double beta = 0.0);
 
 }  // namespace ember::cuda_backend

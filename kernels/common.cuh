@@ -1,0 +1,109 @@
+// Device helpers shared by the kernels/*.cu files: the one launch helper, 16-bit float
+// conversions, NaN-propagating max/min and block reductions. Free of Ember headers so that
+// nvcc stays fast.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace ember::cuda_backend::kernels {
+
+inline constexpr int kThreads = 256;
+// Enough blocks to fill an H100/H200 many times over; grid-stride loops do the rest.
+inline constexpr int64_t kMaxGrid = 65535;
+
+/// The one launch helper for 1-d grid-stride kernels: nothing to do for n == 0, at most
+/// kMaxGrid blocks, and the launch status (bad configuration, no device) is returned.
+template <class... KArgs, class... Args>
+cudaError_t launch(void (*kernel)(KArgs...), int64_t work_items, int threads, size_t shared, cudaStream_t stream,
+                   Args... args) {
+  if (work_items <= 0) return cudaSuccess;
+  const int64_t blocks = std::min<int64_t>((work_items + threads - 1) / threads, kMaxGrid);
+  kernel<<<static_cast<unsigned>(blocks), threads, shared, stream>>>(args...);
+  return cudaGetLastError();
+}
+
+/// Launch with an explicit number of blocks (one block per row and the like); same checks.
+template <class... KArgs, class... Args>
+cudaError_t launch_blocks(void (*kernel)(KArgs...), int64_t blocks, int threads, size_t shared, cudaStream_t stream,
+                          Args... args) {
+  if (blocks <= 0) return cudaSuccess;
+  kernel<<<static_cast<unsigned>(std::min<int64_t>(blocks, kMaxGrid)), threads, shared, stream>>>(args...);
+  return cudaGetLastError();
+}
+
+__device__ __forceinline__ int64_t global_thread() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
+__device__ __forceinline__ int64_t grid_threads() { return int64_t{gridDim.x} * blockDim.x; }
+
+// Accumulation type: f32 for f32/f16/bf16, f64 for f64.
+template <class T>
+struct AccOf {
+  using type = float;
+};
+template <>
+struct AccOf<double> {
+  using type = double;
+};
+template <class T>
+using acc_t = typename AccOf<T>::type;
+
+__device__ __forceinline__ float widen(float x) { return x; }
+__device__ __forceinline__ double widen(double x) { return x; }
+__device__ __forceinline__ float widen(__half x) { return __half2float(x); }
+__device__ __forceinline__ float widen(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <class T>
+__device__ __forceinline__ T narrow(acc_t<T> x);
+template <>
+__device__ __forceinline__ float narrow<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ double narrow<double>(double x) { return x; }
+template <>
+__device__ __forceinline__ __half narrow<__half>(float x) { return __float2half_rn(x); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 narrow<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+// NaN-propagating max/min (fmax would drop the NaN).
+template <class C>
+__device__ __forceinline__ C nan_max(C x, C y) {
+  return x != x ? x : (y != y ? y : (x > y ? x : y));
+}
+template <class C>
+__device__ __forceinline__ C nan_min(C x, C y) {
+  return x != x ? x : (y != y ? y : (x < y ? x : y));
+}
+
+template <class C>
+__device__ __forceinline__ C plus_inf() {
+  return static_cast<C>(__int_as_float(0x7f800000));
+}
+
+/// Sum (is_max false) or NaN-propagating max of v over the block; every thread gets the result.
+/// blockDim.x must be a multiple of 32 (at most 1024); `scratch` holds 32 values.
+template <class C>
+__device__ C block_reduce(C v, bool is_max, C* scratch) {
+  for (int o = 16; o > 0; o /= 2) {
+    const C w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = is_max ? nan_max(v, w) : v + w;
+  }
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < warps ? scratch[lane] : (is_max ? -plus_inf<C>() : C(0));
+    for (int o = 16; o > 0; o /= 2) {
+      const C w = __shfl_xor_sync(0xffffffffu, v, o);
+      v = is_max ? nan_max(v, w) : v + w;
+    }
+    if (lane == 0) scratch[0] = v;
+  }
+  __syncthreads();
+  return scratch[0];
+}
+
+}  // namespace ember::cuda_backend::kernels

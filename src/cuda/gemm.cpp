@@ -1,0 +1,250 @@
+// Matrix products through cuBLASLt. Ember's matrices are row-major; cuBLASLt's are
+// column-major, so c = a · b is computed as cᵀ = bᵀ · aᵀ: a row-major operand is passed as is
+// (its transpose in column-major terms) and a column-major one (a transposed view) with the
+// transpose flag, so neither is copied. Batches go as strided batches when every operand's batch
+// dims collapse to one stride (stride 0 for broadcast operands); otherwise one call per matrix.
+#include <cublasLt.h>
+
+#include <mutex>
+#include <vector>
+
+#include "cuda/check.hpp"
+#include "cuda/runtime.hpp"
+#include "ember/backend/cuda.hpp"
+#include "ember/cuda.hpp"
+
+namespace ember::cuda_backend {
+namespace {
+
+// Workspace offered to cuBLASLt per call (Hopper kernels want up to 32 MiB); it comes from the
+// caching allocator, so after the first call it costs no cudaMalloc.
+constexpr int64_t kWorkspaceBytes = int64_t{32} << 20;
+
+cublasLtHandle_t lt_handle(int device) {
+  static std::mutex mu;
+  static std::vector<cublasLtHandle_t>* handles = new std::vector<cublasLtHandle_t>();  // leaked on purpose
+  std::lock_guard<std::mutex> lock(mu);
+  if (handles->size() <= static_cast<size_t>(device)) handles->resize(static_cast<size_t>(device) + 1, nullptr);
+  cublasLtHandle_t& h = (*handles)[static_cast<size_t>(device)];
+  if (h == nullptr) EMBER_CUBLAS_CHECK(cublasLtCreate(&h));
+  return h;
+}
+
+// RAII for the descriptors of one call (destroyed without throwing).
+struct Descriptors {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~Descriptors() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+// One operand as cuBLASLt sees it: the stored column-major matrix (rows x cols, leading
+// dimension ld) and whether it must be transposed.
+struct Operand {
+  bool transpose = false;
+  int64_t rows = 0, cols = 0, ld = 0;
+};
+
+// x is (r, c) row-major or column-major; returns the column-major operand equal to xᵀ.
+Operand as_transposed_operand(const Tensor& x) {
+  const int64_t d = x.dim();
+  const int64_t r = x.size(d - 2), c = x.size(d - 1);
+  const int64_t s0 = x.stride(d - 2), s1 = x.stride(d - 1);
+  Operand o;
+  if (s1 == 1 || c == 1) {
+    // Row-major (r, c) is column-major (c, r) = xᵀ: no transpose.
+    o.rows = c;
+    o.cols = r;
+    o.ld = std::max<int64_t>({r == 1 ? c : s0, c, 1});
+  } else {
+    // Column-major (r, c) with ld s1: xᵀ needs the transpose flag.
+    o.transpose = true;
+    o.rows = r;
+    o.cols = c;
+    o.ld = std::max<int64_t>({s1, r, 1});
+  }
+  return o;
+}
+
+// True when the last two dims are row- or column-major with a usable leading dimension.
+bool matrix_ok(const Tensor& x) {
+  const int64_t d = x.dim();
+  const int64_t r = x.size(d - 2), c = x.size(d - 1), s0 = x.stride(d - 2), s1 = x.stride(d - 1);
+  if (r <= 1 || c <= 1) return true;
+  return (s1 == 1 && s0 >= c) || (s0 == 1 && s1 >= r);
+}
+
+// One stride that walks every batch matrix of x in order (batch dims collapsed), if there is one.
+bool batch_stride(const Tensor& x, int64_t nbatch_dims, int64_t& stride) {
+  stride = 0;
+  bool found = false;
+  int64_t expected = 0;
+  for (int64_t d = nbatch_dims - 1; d >= 0; --d) {
+    const int64_t size = x.size(d), st = x.stride(d);
+    if (size == 1) continue;
+    if (!found) {
+      stride = st;
+      expected = st * size;
+      found = true;
+    } else if (st != expected) {
+      return false;
+    } else {
+      expected = st * size;
+    }
+  }
+  // Broadcast batch dims (stride 0) collapse only if all of them are broadcast.
+  if (found && stride == 0) {
+    for (int64_t d = 0; d < nbatch_dims; ++d)
+      if (x.size(d) != 1 && x.stride(d) != 0) return false;
+  }
+  return true;
+}
+
+// The largest power of two (at most 256) dividing the address and the batch stride in bytes.
+uint32_t alignment(const void* p, int64_t stride_bytes) {
+  uint64_t v = reinterpret_cast<uintptr_t>(p) | uint64_t{256} | static_cast<uint64_t>(stride_bytes);
+  return static_cast<uint32_t>(v & (~v + 1));
+}
+
+struct Types {
+  cudaDataType_t data;
+  cudaDataType_t scale;
+  cublasComputeType_t compute;
+};
+
+Types types_for(DType dt) {
+  switch (dt) {
+    case DType::f32:
+      return {CUDA_R_32F, CUDA_R_32F, cuda::allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F};
+    case DType::f64: return {CUDA_R_64F, CUDA_R_64F, CUBLAS_COMPUTE_64F};
+    case DType::f16: return {CUDA_R_16F, CUDA_R_32F, CUBLAS_COMPUTE_32F};
+    case DType::bf16: return {CUDA_R_16BF, CUDA_R_32F, CUBLAS_COMPUTE_32F};
+    default:
+      EMBER_THROW(NotImplemented, "matmul on CUDA: dtype ", dtype_name(dt),
+                  " is not supported yet (float32, float64, float16 and bfloat16 are)");
+  }
+}
+
+void set_layout(cublasLtMatrixLayout_t* l, cudaDataType_t t, const Operand& o, int64_t batch, int64_t bstride) {
+  EMBER_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(l, t, static_cast<uint64_t>(o.rows),
+                                                static_cast<uint64_t>(o.cols), o.ld));
+  if (batch > 1) {
+    const int32_t count = static_cast<int32_t>(batch);
+    EMBER_CUBLAS_CHECK(
+        cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+    EMBER_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &bstride,
+                                                        sizeof(bstride)));
+  }
+}
+
+// c (m, n) = alpha a (m, k) b (k, n) + beta c for `batch` matrices at the given element strides.
+void matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, const void* pa, const void* pb,
+                 int64_t batch, int64_t sc, int64_t sa, int64_t sb, double alpha, double beta) {
+  const int dev = c.device().index;
+  const Types ty = types_for(c.dtype());
+  // Column-major problem: C' (n, m) = B' (n, k) · A' (k, m) with B' = bᵀ, A' = aᵀ.
+  const Operand ob = as_transposed_operand(b);  // bᵀ: (n, k) after its op
+  const Operand oa = as_transposed_operand(a);  // aᵀ: (k, m) after its op
+  const int64_t d = c.dim();
+  Operand oc;
+  oc.rows = c.size(d - 1);
+  oc.cols = c.size(d - 2);
+  oc.ld = std::max<int64_t>({c.size(d - 2) == 1 ? oc.rows : c.stride(d - 2), oc.rows, 1});
+
+  Descriptors ds;
+  EMBER_CUBLAS_CHECK(cublasLtMatmulDescCreate(&ds.op, ty.compute, ty.scale));
+  const cublasOperation_t ta = ob.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our b
+  const cublasOperation_t tb = oa.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  EMBER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+  EMBER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  set_layout(&ds.a, ty.data, ob, batch, sb);
+  set_layout(&ds.b, ty.data, oa, batch, sa);
+  set_layout(&ds.c, ty.data, oc, batch, sc);
+
+  DeviceGuard guard(dev);
+  const cudaStream_t stream = current_stream(dev);
+  Tensor ws = scratch(dev, kWorkspaceBytes);
+  uint64_t ws_bytes = static_cast<uint64_t>(kWorkspaceBytes);
+  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&ds.pref));
+  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                          &ws_bytes, sizeof(ws_bytes)));
+  // The heuristic assumes 256-byte aligned matrices unless told otherwise (views may be offset).
+  const uint32_t al_a = alignment(pb, batch > 1 ? sb * c.element_size() : 0);
+  const uint32_t al_b = alignment(pa, batch > 1 ? sa * c.element_size() : 0);
+  const uint32_t al_c = alignment(pc, batch > 1 ? sc * c.element_size() : 0);
+  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a,
+                                                          sizeof(al_a)));
+  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b,
+                                                          sizeof(al_b)));
+  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c,
+                                                          sizeof(al_c)));
+  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c,
+                                                          sizeof(al_c)));
+  cublasLtMatmulHeuristicResult_t heur{};
+  int found = 0;
+  cublasLtHandle_t h = lt_handle(dev);
+  EMBER_CUBLAS_CHECK(
+      cublasLtMatmulAlgoGetHeuristic(h, ds.op, ds.a, ds.b, ds.c, ds.c, ds.pref, 1, &heur, &found));
+  EMBER_CHECK(found > 0, NotImplemented, "matmul on CUDA: cuBLASLt has no algorithm for ", dtype_name(c.dtype()), " ",
+              shape_str(a.shape()), " x ", shape_str(b.shape()));
+  const float af = static_cast<float>(alpha), bf = static_cast<float>(beta);
+  const void* pal = ty.scale == CUDA_R_64F ? static_cast<const void*>(&alpha) : static_cast<const void*>(&af);
+  const void* pbe = ty.scale == CUDA_R_64F ? static_cast<const void*>(&beta) : static_cast<const void*>(&bf);
+  // cuBLASLt: D = alpha op(A) op(B) + beta C with A = our b, B = our a, C = D = our c.
+  EMBER_CUBLAS_CHECK(cublasLtMatmul(h, ds.op, pal, pb, ds.a, pa, ds.b, pbe, pc, ds.c, pc, ds.c, &heur.algo,
+                                    ws.data_ptr(), ws_bytes, stream));
+}
+
+}  // namespace
+
+void gemm(const Tensor& c, const Tensor& a_in, const Tensor& b_in, double alpha, double beta) {
+  const int64_t d = c.dim();
+  const int64_t m = c.size(d - 2), n = c.size(d - 1), k = a_in.size(d - 1);
+  (void)types_for(c.dtype());  // dtype check first
+  EMBER_CHECK(a_in.device() == c.device() && b_in.device() == c.device(), DeviceError,
+              "matmul on CUDA: operands on ", a_in.device().str(), ", ", b_in.device().str(), " and output on ",
+              c.device().str());
+  if (c.numel() == 0) return;
+  if (k == 0) {  // an empty sum: c = beta * c
+    if (beta == 0.0) fill(c, 0);
+    else cuda_backend::binary(cpu::BinaryOp::mul, c, c, scalar_tensor(beta, {.dtype = c.dtype()}));
+    return;
+  }
+  const Tensor a = matrix_ok(a_in) ? a_in : a_in.contiguous();
+  const Tensor b = matrix_ok(b_in) ? b_in : b_in.contiguous();
+  const int64_t nb = d - 2;
+  int64_t batch = 1;
+  for (int64_t i = 0; i < nb; ++i) batch *= c.size(i);
+  int64_t sa = 0, sb = 0, sc = 0;
+  const bool strided = batch_stride(a, nb, sa) && batch_stride(b, nb, sb) && batch_stride(c, nb, sc);
+  const int64_t es = static_cast<int64_t>(c.element_size());
+  auto* pc = static_cast<char*>(c.data_ptr());
+  auto* pa = static_cast<const char*>(a.data_ptr());
+  auto* pb = static_cast<const char*>(b.data_ptr());
+  if (strided && batch <= INT32_MAX) {
+    matmul_call(c, a, b, pc, pa, pb, batch, sc, sa, sb, alpha, beta);
+    return;
+  }
+  // One call per matrix: walk the batch index.
+  for (int64_t i = 0; i < batch; ++i) {
+    int64_t oa = 0, ob = 0, oc = 0, rem = i;
+    for (int64_t dd = nb - 1; dd >= 0; --dd) {
+      const int64_t idx = rem % c.size(dd);
+      rem /= c.size(dd);
+      oa += idx * a.stride(dd);
+      ob += idx * b.stride(dd);
+      oc += idx * c.stride(dd);
+    }
+    matmul_call(c, a, b, pc + oc * es, pa + oa * es, pb + ob * es, 1, 0, 0, 0, alpha, beta);
+  }
+  (void)m;
+  (void)n;
+}
+
+}  // namespace ember::cuda_backend

@@ -1,0 +1,201 @@
+// Host side of the CUDA elementwise, reduction and softmax ops: dtype and op mapping, layout
+// analysis (contiguous fast path or coalesced offset calculator) and launches on the current
+// stream. Inputs were validated by src/ops; what is checked here is what only this backend
+// cannot do (dtypes, devices, rank).
+#include <algorithm>
+
+#include "cuda/check.hpp"
+#include "cuda/kernels.hpp"
+#include "cuda/runtime.hpp"
+#include "ember/backend/cuda.hpp"
+
+namespace ember::cuda_backend {
+namespace {
+
+using kernels::BinOp;
+using kernels::FloatType;
+using kernels::UnOp;
+
+FloatType float_type(DType d, const char* op) {
+  switch (d) {
+    case DType::f32: return FloatType::f32;
+    case DType::f64: return FloatType::f64;
+    case DType::f16: return FloatType::f16;
+    case DType::bf16: return FloatType::bf16;
+    default:
+      EMBER_THROW(NotImplemented, op, " on CUDA: dtype ", dtype_name(d),
+                  " is not supported yet (float32, float64, float16 and bfloat16 are)");
+  }
+}
+
+BinOp bin_op(cpu::BinaryOp op) {
+  using B = cpu::BinaryOp;
+  switch (op) {
+    case B::add: return BinOp::add;
+    case B::sub: return BinOp::sub;
+    case B::mul: return BinOp::mul;
+    case B::div: return BinOp::div;
+    case B::maximum: return BinOp::maximum;
+    case B::minimum: return BinOp::minimum;
+    case B::pow: return BinOp::pow;
+    case B::eq: return BinOp::eq;
+    case B::ne: return BinOp::ne;
+    case B::lt: return BinOp::lt;
+    case B::le: return BinOp::le;
+    case B::gt: return BinOp::gt;
+    case B::ge: return BinOp::ge;
+    case B::threshold_backward: return BinOp::threshold_backward;
+    case B::tanh_backward: return BinOp::tanh_backward;
+    case B::sigmoid_backward: return BinOp::sigmoid_backward;
+    case B::gelu_backward: return BinOp::gelu_backward;
+    case B::gelu_tanh_backward: return BinOp::gelu_tanh_backward;
+    case B::silu_backward: return BinOp::silu_backward;
+    default: EMBER_THROW(NotImplemented, "logical and/or on CUDA tensors is not supported yet");
+  }
+}
+
+UnOp un_op(cpu::UnaryOp op) {
+  EMBER_CHECK(op <= cpu::UnaryOp::silu, NotImplemented,
+              "logical_not/isfinite/isnan/isinf on CUDA tensors are not supported yet");
+  // kernels::UnOp lists the same ops in the same order up to silu.
+  return static_cast<UnOp>(static_cast<int>(op));
+}
+
+/// t on out's device: a one-element CPU tensor (a wrapped scalar) is copied to the device
+/// through a fill (no host synchronisation); any other CPU tensor is an error.
+Tensor on_device(const Tensor& t, const Tensor& out, const char* op) {
+  if (t.device() == out.device()) return t;
+  EMBER_CHECK(t.is_cpu() && t.numel() == 1, DeviceError, op, ": expected all tensors on ", out.device().str(),
+              ", got one on ", t.device().str(), " (only one-element CPU tensors are moved implicitly)");
+  Tensor d = empty({}, {.dtype = t.dtype(), .device = out.device()});
+  fill(d, t.item_scalar());
+  return d;
+}
+
+/// Layout of out (operand 0) and up to two inputs broadcast to out's shape.
+kernels::ElementwiseArgs layout(const Tensor& out, const Tensor* a, const Tensor* b, const char* op) {
+  kernels::ElementwiseArgs g;
+  g.out = out.data_ptr();
+  g.a = a ? a->data_ptr() : nullptr;
+  g.b = b ? b->data_ptr() : nullptr;
+  g.numel = out.numel();
+  const Tensor* ins[2] = {a, b};
+  bool contiguous = out.is_contiguous();
+  bool scalar[2] = {false, false};
+  for (int k = 0; k < 2; ++k) {
+    if (!ins[k]) continue;
+    scalar[k] = ins[k]->numel() == 1;
+    contiguous = contiguous && (scalar[k] || (ins[k]->is_contiguous() && ins[k]->numel() == g.numel));
+  }
+  if (contiguous) {
+    g.contiguous = true;
+    g.scalar_a = scalar[0];
+    g.scalar_b = scalar[1];
+    return g;
+  }
+  // Offset calculator: trailing-aligned dims, stride 0 where an input broadcasts; then size-1
+  // dims are dropped and dims that are contiguous for every operand merged.
+  const int64_t nd = out.dim();
+  std::vector<int64_t> sizes, strides[3];
+  for (int64_t d = 0; d < nd; ++d) {
+    if (out.size(d) == 1) continue;
+    sizes.push_back(out.size(d));
+    strides[0].push_back(out.stride(d));
+    for (int k = 0; k < 2; ++k) {
+      int64_t s = 0;
+      if (ins[k]) {
+        const int64_t sd = d - (nd - ins[k]->dim());
+        s = (sd < 0 || ins[k]->size(sd) == 1) ? 0 : ins[k]->stride(sd);
+      }
+      strides[k + 1].push_back(s);
+    }
+  }
+  for (size_t d = sizes.size(); d-- > 1;) {  // merge dim d-1 into d when all operands allow
+    bool ok = true;
+    for (auto& st : strides) ok = ok && st[d - 1] == st[d] * sizes[d];
+    if (!ok) continue;
+    sizes[d] *= sizes[d - 1];
+    sizes.erase(sizes.begin() + static_cast<std::ptrdiff_t>(d - 1));
+    for (auto& st : strides) st.erase(st.begin() + static_cast<std::ptrdiff_t>(d - 1));
+  }
+  EMBER_CHECK(sizes.size() <= static_cast<size_t>(kernels::kMaxDims), NotImplemented, op, " on CUDA: ", sizes.size(),
+              " non-mergeable dimensions (at most ", kernels::kMaxDims, " are supported)");
+  g.calc.ndim = static_cast<int32_t>(sizes.size());
+  for (size_t d = 0; d < sizes.size(); ++d) {
+    g.calc.sizes[d] = sizes[d];
+    for (int k = 0; k < 3; ++k) g.calc.strides[k][d] = strides[k][d];
+  }
+  return g;
+}
+
+}  // namespace
+
+void binary(cpu::BinaryOp op, const Tensor& out, const Tensor& a_in, const Tensor& b_in, const Scalar& alpha) {
+  const char* name = "binary op";
+  const BinOp k = bin_op(op);
+  const FloatType t = float_type(a_in.dtype(), name);
+  if (out.numel() == 0) return;
+  const int dev = out.device().index;
+  DeviceGuard guard(dev);
+  Tensor a = on_device(a_in, out, name), b = on_device(b_in, out, name);
+  const kernels::ElementwiseArgs g = layout(out, &a, &b, name);
+  EMBER_CUDA_CHECK(kernels::binary(k, t, g, alpha.to_double(), current_stream(dev)));
+}
+
+void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x_in) {
+  const char* name = "unary op";
+  const UnOp k = un_op(op);
+  const FloatType t = float_type(x_in.dtype(), name);
+  if (out.numel() == 0) return;
+  const int dev = out.device().index;
+  DeviceGuard guard(dev);
+  Tensor x = on_device(x_in, out, name);
+  const kernels::ElementwiseArgs g = layout(out, &x, nullptr, name);
+  EMBER_CUDA_CHECK(kernels::unary(k, t, g, current_stream(dev)));
+}
+
+void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& geom, cpu::ReduceKind kind) {
+  kernels::RedOp op;
+  switch (kind) {
+    case cpu::ReduceKind::kSum: op = kernels::RedOp::sum; break;
+    case cpu::ReduceKind::kMean: op = kernels::RedOp::mean; break;
+    case cpu::ReduceKind::kMax: op = kernels::RedOp::max; break;
+    case cpu::ReduceKind::kMin: op = kernels::RedOp::min; break;
+    default: EMBER_THROW(NotImplemented, "prod/norm reductions on CUDA tensors are not supported yet");
+  }
+  const FloatType t = float_type(in.dtype(), "reduction");
+  const int64_t outer = geom.outer, size = geom.size, inner = geom.inner;
+  if (outer * inner == 0) return;
+  // Split long reductions so that enough blocks (rows) or threads (columns) run at once.
+  int64_t splits = 1;
+  if (inner == 1 && size > 64) {
+    splits = std::min((1024 + outer - 1) / outer, (size + 4095) / 4096);
+  } else {
+    splits = std::min((131072 + outer * inner - 1) / (outer * inner), (size + 63) / 64);
+  }
+  splits = std::clamp<int64_t>(splits, 1, 1024);
+  const int dev = out.device().index;
+  DeviceGuard guard(dev);
+  Tensor ws;
+  if (splits > 1) ws = scratch(dev, outer * splits * inner * kernels::accumulator_size(t));
+  EMBER_CUDA_CHECK(kernels::reduce(op, t, out.data_ptr(), in.data_ptr(), outer, size, inner, splits,
+                                   ws.defined() ? ws.data_ptr() : nullptr, current_stream(dev)));
+}
+
+void softmax(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool log) {
+  const FloatType t = float_type(in.dtype(), log ? "log_softmax" : "softmax");
+  const int dev = out.device().index;
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(
+      kernels::softmax(t, out.data_ptr(), in.data_ptr(), g.outer, g.size, g.inner, log, current_stream(dev)));
+}
+
+void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, const cpu::ReduceGeom& g, bool log) {
+  const FloatType t = float_type(y.dtype(), log ? "log_softmax backward" : "softmax backward");
+  const int dev = gx.device().index;
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::softmax_backward(t, gx.data_ptr(), gy.data_ptr(), y.data_ptr(), g.outer, g.size, g.inner,
+                                             log, current_stream(dev)));
+}
+
+}  // namespace ember::cuda_backend
