@@ -91,8 +91,8 @@ struct Cnn : nn::Module {
   nn::Linear fc1{64 * 7 * 7, 128}, fc2{128, 10};
   nn::Dropout drop{0.5};
   Cnn() {
-    register_modules({{"conv1", conv1}, {"bn1", bn1}, {"conv2", conv2}, {"bn2", bn2}, {"fc1", fc1}, {"fc2", fc2},
-                      {"drop", drop}});
+    register_modules(
+        {{"conv1", conv1}, {"bn1", bn1}, {"conv2", conv2}, {"bn2", bn2}, {"fc1", fc1}, {"fc2", fc2}, {"drop", drop}});
   }
   Tensor forward(const Tensor& x) {
     Tensor h = max_pool2d(relu(bn1.forward(conv1.forward(x))), 2);

@@ -238,8 +238,10 @@ dnnl::convolution_forward::primitive_desc forward_pd(const Descs& d, bool bias) 
 ArgSpec arg_spec(int arg, const memory::desc& user, const memory::desc& inner, bool output) {
   ArgSpec a{arg, user, inner, output, std::nullopt, std::nullopt};
   if (user != inner) {
-    if (output) a.to_user = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), inner, cpu_engine(), user));
-    else a.to_inner = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user, cpu_engine(), inner));
+    if (output)
+      a.to_user = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), inner, cpu_engine(), user));
+    else
+      a.to_inner = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user, cpu_engine(), inner));
   }
   return a;
 }
@@ -289,8 +291,24 @@ using PlanKey = std::array<int64_t, 18>;
 const Plan* get_plan(const ConvGeom& g, Dir dir, bool flag) {
   static std::mutex mu;
   static std::map<PlanKey, std::unique_ptr<Plan>> cache;
-  const PlanKey key{g.n,  g.c,  g.h,  g.w,  g.o,  g.kh, g.kw, g.oh,     g.ow,
-                    g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, static_cast<int64_t>(dir), flag ? 1 : 0};
+  const PlanKey key{g.n,
+                    g.c,
+                    g.h,
+                    g.w,
+                    g.o,
+                    g.kh,
+                    g.kw,
+                    g.oh,
+                    g.ow,
+                    g.sh,
+                    g.sw,
+                    g.ph,
+                    g.pw,
+                    g.dh,
+                    g.dw,
+                    g.groups,
+                    static_cast<int64_t>(dir),
+                    flag ? 1 : 0};
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second.get();
@@ -320,8 +338,10 @@ void run_plan(const Plan& plan, const std::vector<void*>& ptrs) {
     }
     buffers.push_back(empty({static_cast<int64_t>(a.inner.get_size())}, {.dtype = kUInt8}));
     memory inner(a.inner, eng, buffers.back().data_ptr());
-    if (a.to_inner) a.to_inner->execute(s, user, inner);
-    else outputs.emplace_back(inner, user);
+    if (a.to_inner)
+      a.to_inner->execute(s, user, inner);
+    else
+      outputs.emplace_back(inner, user);
     margs.emplace(a.arg, inner);
   }
   plan.prim.execute(s, margs);

@@ -132,7 +132,8 @@ void max_pool2d_backward(const Tensor& gx, const Tensor& gy, const Tensor& indic
         std::fill(dst, dst + hw, T(0));
         const T* src = gyp + p * ohw;
         const int64_t* id = ip + p * ohw;
-        for (int64_t i = 0; i < ohw; ++i) dst[id[i]] = static_cast<T>(static_cast<C>(dst[id[i]]) + static_cast<C>(src[i]));
+        for (int64_t i = 0; i < ohw; ++i)
+          dst[id[i]] = static_cast<T>(static_cast<C>(dst[id[i]]) + static_cast<C>(src[i]));
       }
     });
   });

@@ -55,8 +55,10 @@ Tensor BatchNormBase::forward(const Tensor& x) {
 std::string BatchNormBase::extra_repr() const {
   std::ostringstream os;
   os << num_features << ", eps=" << options.eps << ", momentum=";
-  if (options.momentum) os << *options.momentum;
-  else os << "None";
+  if (options.momentum)
+    os << *options.momentum;
+  else
+    os << "None";
   os << ", affine=" << (options.affine ? "True" : "False")
      << ", track_running_stats=" << (options.track_running_stats ? "True" : "False");
   return os.str();

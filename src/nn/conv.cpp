@@ -17,8 +17,8 @@ std::string tuple_str(IntPair p) {
 
 Conv2d::Conv2d(int64_t in, int64_t out, IntPair kernel, Conv2dOptions opts)
     : in_channels(in), out_channels(out), kernel_size(kernel), options(opts) {
-  EMBER_CHECK(in > 0 && out > 0, ValueError, "Conv2d: in_channels and out_channels must be positive, got ", in,
-              " and ", out);
+  EMBER_CHECK(in > 0 && out > 0, ValueError, "Conv2d: in_channels and out_channels must be positive, got ", in, " and ",
+              out);
   EMBER_CHECK(kernel.h > 0 && kernel.w > 0, ValueError, "Conv2d: kernel_size must be positive, got ",
               tuple_str(kernel));
   EMBER_CHECK(opts.groups > 0, ValueError, "Conv2d: groups must be positive, got ", opts.groups);

@@ -34,9 +34,7 @@ Vec values_or(const Tensor& t, int64_t c, double fallback) {
   return t.defined() ? t.to_vector<double>() : Vec(static_cast<size_t>(c), fallback);
 }
 
-Tensor channel_tensor(const Vec& v, DType dt) {
-  return tensor(v, {static_cast<int64_t>(v.size())}).to(dt);
-}
+Tensor channel_tensor(const Vec& v, DType dt) { return tensor(v, {static_cast<int64_t>(v.size())}).to(dt); }
 
 }  // namespace
 
@@ -63,7 +61,8 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   const cpu::ChannelGeom g{input.size(0), c, c == 0 ? 0 : input.numel() / std::max<int64_t>(1, input.size(0) * c)};
   const int64_t count = g.n * g.s;
   if (training)
-    EMBER_CHECK(count > 1, ValueError, "batch_norm: expected more than 1 value per channel when training, got input of shape ",
+    EMBER_CHECK(count > 1, ValueError,
+                "batch_norm: expected more than 1 value per channel when training, got input of shape ",
                 shape_str(input.shape()));
 
   auto mean = std::make_shared<Vec>(static_cast<size_t>(c));
@@ -101,43 +100,45 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   if (!autograd::needs_grad({input, weight, bias})) return out;
 
   autograd::SavedTensor sx(x);
-  return autograd::record(
-      training ? "NativeBatchNormBackward" : "BatchNormEvalBackward", {input, weight, bias}, out,
-      [sx, mean, invstd, w, g, training, dt](const Grads& grads, const Needs& needs) {
-        Grads r(3);
-        const Tensor gy = grads[0].contiguous();
-        const Tensor xs = sx.get();
-        const size_t nc = static_cast<size_t>(g.c);
-        Vec sum_gy(nc, 0.0), sum_gy_xmu(nc, 0.0);
-        const bool need_sums = needs[1] || needs[2] || (training && needs[0]);
-        if (need_sums && g.n * g.s > 0) cpu::channel_grad_sums(gy, xs, g, mean->data(), sum_gy.data(), sum_gy_xmu.data());
-        if (needs[0]) {
-          r[0] = empty(xs.shape(), {.dtype = dt});
-          Vec a(nc), d(nc, 0.0), b(nc, 0.0);
-          const double count = static_cast<double>(g.n * g.s);
-          for (size_t i = 0; i < nc; ++i) {
-            const double is = (*invstd)[i];
-            a[i] = w[i] * is;
-            if (training) {
-              // gx = w·invstd·(gy − mean(gy) − (x − μ)·invstd²·mean(gy·(x − μ)))
-              const double k = w[i] * is * is * is * sum_gy_xmu[i] / count;
-              b[i] = -k;
-              d[i] = -w[i] * is * sum_gy[i] / count + k * (*mean)[i];
-            }
-          }
-          if (r[0].numel() > 0) {
-            if (training) cpu::channel_affine(r[0], gy, g, a.data(), d.data(), xs, b.data());
-            else cpu::channel_affine(r[0], gy, g, a.data(), d.data());
-          }
-        }
-        if (needs[1]) {
-          Vec gw(nc);
-          for (size_t i = 0; i < nc; ++i) gw[i] = sum_gy_xmu[i] * (*invstd)[i];
-          r[1] = channel_tensor(gw, dt);
-        }
-        if (needs[2]) r[2] = channel_tensor(sum_gy, dt);
-        return r;
-      });
+  return autograd::record(training ? "NativeBatchNormBackward" : "BatchNormEvalBackward", {input, weight, bias}, out,
+                          [sx, mean, invstd, w, g, training, dt](const Grads& grads, const Needs& needs) {
+                            Grads r(3);
+                            const Tensor gy = grads[0].contiguous();
+                            const Tensor xs = sx.get();
+                            const size_t nc = static_cast<size_t>(g.c);
+                            Vec sum_gy(nc, 0.0), sum_gy_xmu(nc, 0.0);
+                            const bool need_sums = needs[1] || needs[2] || (training && needs[0]);
+                            if (need_sums && g.n * g.s > 0)
+                              cpu::channel_grad_sums(gy, xs, g, mean->data(), sum_gy.data(), sum_gy_xmu.data());
+                            if (needs[0]) {
+                              r[0] = empty(xs.shape(), {.dtype = dt});
+                              Vec a(nc), d(nc, 0.0), b(nc, 0.0);
+                              const double count = static_cast<double>(g.n * g.s);
+                              for (size_t i = 0; i < nc; ++i) {
+                                const double is = (*invstd)[i];
+                                a[i] = w[i] * is;
+                                if (training) {
+                                  // gx = w·invstd·(gy − mean(gy) − (x − μ)·invstd²·mean(gy·(x − μ)))
+                                  const double k = w[i] * is * is * is * sum_gy_xmu[i] / count;
+                                  b[i] = -k;
+                                  d[i] = -w[i] * is * sum_gy[i] / count + k * (*mean)[i];
+                                }
+                              }
+                              if (r[0].numel() > 0) {
+                                if (training)
+                                  cpu::channel_affine(r[0], gy, g, a.data(), d.data(), xs, b.data());
+                                else
+                                  cpu::channel_affine(r[0], gy, g, a.data(), d.data());
+                              }
+                            }
+                            if (needs[1]) {
+                              Vec gw(nc);
+                              for (size_t i = 0; i < nc; ++i) gw[i] = sum_gy_xmu[i] * (*invstd)[i];
+                              r[1] = channel_tensor(gw, dt);
+                            }
+                            if (needs[2]) r[2] = channel_tensor(sum_gy, dt);
+                            return r;
+                          });
 }
 
 }  // namespace ember

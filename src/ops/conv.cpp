@@ -33,7 +33,8 @@ void check_conv_args(const Tensor& input, const Tensor& weight, const Tensor& bi
   }
   EMBER_CHECK(input.dim() == 3 || input.dim() == 4, ShapeError,
               "conv2d: expected a 3-d (C, H, W) or 4-d (N, C, H, W) input, got shape ", shape_str(input.shape()));
-  EMBER_CHECK(weight.dim() == 4, ShapeError, "conv2d: expected a 4-d weight (out_channels, in_channels / groups, kH, kW), got shape ",
+  EMBER_CHECK(weight.dim() == 4, ShapeError,
+              "conv2d: expected a 4-d weight (out_channels, in_channels / groups, kH, kW), got shape ",
               shape_str(weight.shape()));
   EMBER_CHECK(stride.h > 0 && stride.w > 0, ValueError, "conv2d: stride must be positive, got ", pair_str(stride));
   EMBER_CHECK(dilation.h > 0 && dilation.w > 0, ValueError, "conv2d: dilation must be positive, got ",
@@ -51,8 +52,8 @@ void check_conv_args(const Tensor& input, const Tensor& weight, const Tensor& bi
   EMBER_CHECK(weight.size(2) > 0 && weight.size(3) > 0 && o > 0, ShapeError, "conv2d: weight of shape ",
               shape_str(weight.shape()), " is empty");
   if (bias.defined())
-    EMBER_CHECK(bias.dim() == 1 && bias.size(0) == o, ShapeError, "conv2d: expected bias of shape (", o,
-                "), got ", shape_str(bias.shape()));
+    EMBER_CHECK(bias.dim() == 1 && bias.size(0) == o, ShapeError, "conv2d: expected bias of shape (", o, "), got ",
+                shape_str(bias.shape()));
   const int64_t ekh = dilation.h * (weight.size(2) - 1) + 1, ekw = dilation.w * (weight.size(3) - 1) + 1;
   const int64_t ph = input.size(-2) + 2 * padding.h, pw = input.size(-1) + 2 * padding.w;
   EMBER_CHECK(ekh <= ph && ekw <= pw, ShapeError, "conv2d: kernel size ", pair_str({ekh, ekw}),

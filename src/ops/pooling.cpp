@@ -51,8 +51,8 @@ cpu::PoolGeom pool_geom(const char* op, const Tensor& x, IntPair k, IntPair s, I
   g.oh = pool_out(g.h, k.h, s.h, p.h, d.h, ceil_mode);
   g.ow = pool_out(g.w, k.w, s.w, p.w, d.w, ceil_mode);
   EMBER_CHECK(g.oh > 0 && g.ow > 0, ShapeError, op, ": input of shape ", shape_str(x.shape()),
-              " is too small for kernel_size ", pair_str(k), ", dilation ", pair_str(d), " and padding ",
-              pair_str(p), " (output size ", pair_str({g.oh, g.ow}), ")");
+              " is too small for kernel_size ", pair_str(k), ", dilation ", pair_str(d), " and padding ", pair_str(p),
+              " (output size ", pair_str({g.oh, g.ow}), ")");
   return g;
 }
 
@@ -113,7 +113,8 @@ Tensor avg_pool2d(const Tensor& input, IntPair kernel_size, std::optional<IntPai
                             Grads r(1);
                             if (!needs[0]) return r;
                             r[0] = empty(in_shape, {.dtype = dt});
-                            if (g.planes > 0) cpu::avg_pool2d_backward(r[0], grads[0].contiguous(), g, count_include_pad);
+                            if (g.planes > 0)
+                              cpu::avg_pool2d_backward(r[0], grads[0].contiguous(), g, count_include_pad);
                             return r;
                           });
 }

@@ -118,8 +118,9 @@ TEST(BatchNorm, GradcheckTraining) {
         [&](const std::vector<Tensor>& t) { return batch_norm(t[0], rm, rv, t[1], t[2], true, 0.1, 1e-5); }, {x, w, b});
     EXPECT_TRUE(r.ok) << shape_str(shape) << ": " << r.message;
     // Without affine parameters.
-    auto r2 = gradcheck([&](const std::vector<Tensor>& t) { return batch_norm(t[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
-                        {x});
+    auto r2 = gradcheck(
+        [&](const std::vector<Tensor>& t) { return batch_norm(t[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+        {x});
     EXPECT_TRUE(r2.ok) << r2.message;
   }
 }

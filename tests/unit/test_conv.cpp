@@ -59,22 +59,22 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) 
 
 std::vector<Cfg> configs() {
   return {
-      {2, 3, 7, 6, 4, 3, 3, 1, 0, 1, 1, true},               // plain
-      {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1, false},              // padding 1, no bias
-      {2, 3, 9, 8, 5, 3, 2, 2, {2, 1}, 1, 1, true},          // stride 2, odd sizes, rect kernel
-      {1, 4, 9, 9, 6, 3, 3, 1, 1, 2, 2, true},               // dilation 2, groups 2
-      {3, 4, 6, 7, 4, 3, 3, {1, 2}, 2, 1, 4, true},          // depthwise (groups = C), padding 2
-      {2, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, true},             // the CNN's first layer, smaller
-      {2, 6, 5, 5, 4, 1, 1, 1, 0, 1, 1, true},               // 1×1
-      {1, 2, 5, 5, 2, 5, 5, 1, 0, 1, 1, true},               // kernel = input
+      {2, 3, 7, 6, 4, 3, 3, 1, 0, 1, 1, true},       // plain
+      {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1, false},      // padding 1, no bias
+      {2, 3, 9, 8, 5, 3, 2, 2, {2, 1}, 1, 1, true},  // stride 2, odd sizes, rect kernel
+      {1, 4, 9, 9, 6, 3, 3, 1, 1, 2, 2, true},       // dilation 2, groups 2
+      {3, 4, 6, 7, 4, 3, 3, {1, 2}, 2, 1, 4, true},  // depthwise (groups = C), padding 2
+      {2, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, true},     // the CNN's first layer, smaller
+      {2, 6, 5, 5, 4, 1, 1, 1, 0, 1, 1, true},       // 1×1
+      {1, 2, 5, 5, 2, 5, 5, 1, 0, 1, 1, true},       // kernel = input
   };
 }
 
 std::string cfg_str(const Cfg& c) {
-  return "n" + std::to_string(c.n) + " c" + std::to_string(c.c) + " " + std::to_string(c.h) + "x" + std::to_string(c.w) +
-         " o" + std::to_string(c.o) + " k" + std::to_string(c.kh) + "x" + std::to_string(c.kw) + " s" +
-         std::to_string(c.stride.h) + "," + std::to_string(c.stride.w) + " p" + std::to_string(c.padding.h) + "," +
-         std::to_string(c.padding.w) + " d" + std::to_string(c.dilation.h) + " g" + std::to_string(c.groups) +
+  return "n" + std::to_string(c.n) + " c" + std::to_string(c.c) + " " + std::to_string(c.h) + "x" +
+         std::to_string(c.w) + " o" + std::to_string(c.o) + " k" + std::to_string(c.kh) + "x" + std::to_string(c.kw) +
+         " s" + std::to_string(c.stride.h) + "," + std::to_string(c.stride.w) + " p" + std::to_string(c.padding.h) +
+         "," + std::to_string(c.padding.w) + " d" + std::to_string(c.dilation.h) + " g" + std::to_string(c.groups) +
          (c.bias ? " bias" : "");
 }
 
@@ -115,11 +115,10 @@ TEST(Conv2d, NonContiguousInputAndUnbatched) {
 TEST(Conv2d, GradcheckAllInputs) {
   manual_seed(11);
   const std::vector<Cfg> cfgs = {
-      {2, 3, 5, 6, 4, 3, 3, 1, 1, 1, 1, true},
-      {1, 2, 7, 7, 3, 3, 3, 2, 1, 1, 1, true},      // stride 2
-      {2, 4, 6, 6, 4, 2, 3, 1, {0, 1}, 1, 2, true},  // groups 2
-      {1, 2, 8, 7, 2, 3, 3, 1, 2, 2, 1, false},      // dilation 2
-      {1, 3, 5, 5, 3, 3, 3, 1, 1, 1, 3, true},       // depthwise
+      {2, 3, 5, 6, 4, 3, 3, 1, 1, 1, 1, true},      {1, 2, 7, 7, 3, 3, 3, 2, 1, 1, 1, true},  // stride 2
+      {2, 4, 6, 6, 4, 2, 3, 1, {0, 1}, 1, 2, true},                                           // groups 2
+      {1, 2, 8, 7, 2, 3, 3, 1, 2, 2, 1, false},                                               // dilation 2
+      {1, 3, 5, 5, 3, 3, 3, 1, 1, 1, 3, true},                                                // depthwise
   };
   for (const Cfg& c : cfgs) {
     SCOPED_TRACE(cfg_str(c));
@@ -155,7 +154,8 @@ TEST(Conv2d, F32GradientsMatchF64) {
       grads[k] = {xi.grad().to_vector<double>(), wi.grad().to_vector<double>()};
       if (c.bias) grads[k].push_back(bi.grad().to_vector<double>());
     }
-    for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_LE(max_abs_diff(grads[0][i], grads[1][i]), 2e-3) << "grad " << i;
+    for (size_t i = 0; i < grads[0].size(); ++i)
+      EXPECT_LE(max_abs_diff(grads[0][i], grads[1][i]), 2e-3) << "grad " << i;
   }
 }
 
@@ -202,19 +202,19 @@ TEST(Conv2d, Errors) {
     conv2d(x, w);
     FAIL() << "expected ShapeError";
   } catch (const ShapeError& e) {
-    EXPECT_NE(std::string(e.what()).find(
-                  "conv2d: expected input with 3 channels for weight of shape (32, 3, 3, 3), got input of shape (8, 1, 28, 28)"),
+    EXPECT_NE(std::string(e.what()).find("conv2d: expected input with 3 channels for weight of shape (32, 3, 3, 3), "
+                                         "got input of shape (8, 1, 28, 28)"),
               std::string::npos)
         << e.what();
   }
   EXPECT_THROW(conv2d(zeros({1, 28, 28, 1, 1}), zeros({2, 1, 3, 3})), ShapeError);  // rank
   EXPECT_THROW(conv2d(zeros({28, 28}), zeros({2, 1, 3, 3})), ShapeError);
-  EXPECT_THROW(conv2d(zeros({1, 1, 8, 8}), zeros({2, 1, 3})), ShapeError);       // weight rank
+  EXPECT_THROW(conv2d(zeros({1, 1, 8, 8}), zeros({2, 1, 3})), ShapeError);                           // weight rank
   EXPECT_THROW(conv2d(zeros({1, 3, 8, 8}), zeros({4, 1, 3, 3}), Tensor(), 1, 0, 1, 2), ValueError);  // 2 ∤ 3
   EXPECT_THROW(conv2d(zeros({1, 4, 8, 8}), zeros({3, 2, 3, 3}), Tensor(), 1, 0, 1, 2), ValueError);  // 2 ∤ 3 out
-  EXPECT_THROW(conv2d(zeros({1, 1, 2, 2}), zeros({2, 1, 3, 3})), ShapeError);  // kernel > input
-  EXPECT_THROW(conv2d(zeros({1, 1, 4, 4}), zeros({2, 1, 3, 3}), Tensor(), 1, 0, 2), ShapeError);  // dilated
-  EXPECT_NO_THROW(conv2d(zeros({1, 1, 2, 2}), zeros({2, 1, 3, 3}), Tensor(), 1, 1));  // padded: fits
+  EXPECT_THROW(conv2d(zeros({1, 1, 2, 2}), zeros({2, 1, 3, 3})), ShapeError);                        // kernel > input
+  EXPECT_THROW(conv2d(zeros({1, 1, 4, 4}), zeros({2, 1, 3, 3}), Tensor(), 1, 0, 2), ShapeError);     // dilated
+  EXPECT_NO_THROW(conv2d(zeros({1, 1, 2, 2}), zeros({2, 1, 3, 3}), Tensor(), 1, 1));                 // padded: fits
   EXPECT_THROW(conv2d(zeros({1, 1, 8, 8}), zeros({2, 1, 3, 3}), Tensor(), 1, -1), ValueError);
   EXPECT_THROW(conv2d(zeros({1, 1, 8, 8}), zeros({2, 1, 3, 3}), Tensor(), 0), ValueError);
   EXPECT_THROW(conv2d(zeros({1, 1, 8, 8}), zeros({2, 1, 3, 3}), Tensor(), {1, -2}), ValueError);

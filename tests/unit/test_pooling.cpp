@@ -99,8 +99,8 @@ TEST(MaxPool2d, MatchesNaive) {
 TEST(MaxPool2d, TiesPickFirstAndNaNPropagates) {
   // Windows: all ones (first wins), a tie of 1s, all threes, and two NaNs (the last NaN wins,
   // as PyTorch's `v > max || isnan(v)` scan).
-  Tensor x = tensor<float>({1, 1, 1, 0,  //
-                            1, 1, 0, 1,  //
+  Tensor x = tensor<float>({1, 1, 1, 0,    //
+                            1, 1, 0, 1,    //
                             3, 3, NAN, 4,  //
                             3, 3, 4, NAN},
                            {1, 1, 4, 4});
@@ -179,7 +179,10 @@ TEST(AvgPool2d, Gradcheck) {
   Tensor x = randn({2, 2, 7, 6}, {.dtype = kFloat64}).requires_grad_();
   for (bool include_pad : {true, false}) {
     auto r = gradcheck(
-        [&](const std::vector<Tensor>& t) { return avg_pool2d(t[0], 3, IntPair{2, 1}, 1, true, include_pad); }, {x});
+        [&](const std::vector<Tensor>& t) {
+          return avg_pool2d(t[0], 3, IntPair{2, 1}, 1, true, include_pad);
+        },
+        {x});
     EXPECT_TRUE(r.ok) << r.message;
   }
   auto r = gradcheck([](const std::vector<Tensor>& t) { return avg_pool2d(t[0], 2); }, {x});
@@ -231,7 +234,7 @@ TEST(Pooling, Errors) {
   EXPECT_THROW(max_pool2d(zeros({1, 1, 1, 4, 4}), 2), ShapeError);
   EXPECT_THROW(max_pool2d(x, 0), ValueError);
   EXPECT_THROW(max_pool2d(x, 2, IntPair{0}), ValueError);
-  EXPECT_THROW(max_pool2d(x, 2, std::nullopt, 2), ValueError);     // padding > kernel / 2
+  EXPECT_THROW(max_pool2d(x, 2, std::nullopt, 2), ValueError);  // padding > kernel / 2
   EXPECT_THROW(max_pool2d(x, 2, std::nullopt, -1), ValueError);
   EXPECT_THROW(max_pool2d(x, 2, std::nullopt, 0, 0), ValueError);  // dilation
   EXPECT_THROW(max_pool2d(x, 5), ShapeError);                      // output would be empty

@@ -31,7 +31,7 @@ class EMBER_API BatchNormBase : public UnaryModule {
 
   int64_t num_features;
   BatchNormOptions options;
-  Tensor weight, bias;                                     // (C) or undefined (affine = false)
+  Tensor weight, bias;                                    // (C) or undefined (affine = false)
   Tensor running_mean, running_var, num_batches_tracked;  // undefined without tracking
 
  protected:
