@@ -143,10 +143,16 @@ constexpr int extreme_of() {
 template <class T, class Op>
 typename Op::Acc reduce_row(const T* x, int64_t n, const Op& op) {
   using Acc = typename Op::Acc;
+  constexpr int kLanes = 16;
+  if (n < kLanes) {
+    // Short rows (sums over a small trailing dim): lane setup and merging would dominate.
+    Acc a = op.init();
+    for (int64_t i = 0; i < n; ++i) a = op.step(a, op.load(x[i]));
+    return a;
+  }
   if constexpr (std::is_floating_point_v<T> && extreme_of<Op>() != 0) {
     return extreme_row<T, (extreme_of<Op>() > 0)>(x, n);
   }
-  constexpr int kLanes = 16;
   Acc lanes[kLanes];
   for (auto& l : lanes) l = op.init();
   int64_t i = 0;
@@ -234,6 +240,34 @@ void reduce_cols(const T* x, Out* out, const ReduceGeom& g, const Op& op) {
   }
 }
 
+/// Narrow columns (1 < inner < 16): each (size, inner) block is one contiguous run read with
+/// L = a multiple of inner lanes (16..30), so lane j always sees column j % inner; the lanes
+/// of a column are merged at the end. Keeps the loads contiguous and the loop vectorisable,
+/// where a column tile of width 2 would spend its time on loop overhead.
+template <class T, class Op, class Out>
+void reduce_narrow_cols(const T* x, Out* out, const ReduceGeom& g, const Op& op) {
+  using Acc = typename Op::Acc;
+  const int64_t A = g.outer, R = g.size, B = g.inner;
+  const int64_t L = B * ceil_div(16, B);
+  const int64_t n = R * B;
+  parallel_for(A, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, n)), [&](int64_t a0, int64_t a1) {
+    Acc lanes[32];
+    for (int64_t a = a0; a < a1; ++a) {
+      const T* p = x + a * n;
+      for (int64_t j = 0; j < L; ++j) lanes[j] = op.init();
+      int64_t i = 0;
+      for (; i + L <= n; i += L)
+        for (int64_t j = 0; j < L; ++j) lanes[j] = op.step(lanes[j], op.load(p[i + j]));
+      for (int64_t j = 0; i + j < n; ++j) lanes[j] = op.step(lanes[j], op.load(p[i + j]));
+      for (int64_t b = 0; b < B; ++b) {
+        Acc acc = lanes[b];
+        for (int64_t j = b + B; j < L; j += B) acc = op.merge(acc, lanes[j]);
+        out[a * B + b] = to_out<Out>(op.finish(acc, R));
+      }
+    }
+  });
+}
+
 template <class T, class Out, class Op>
 void run_reduce(const Tensor& out, const Tensor& in, const ReduceGeom& g, const Op& op) {
   const T* x = static_cast<const T*>(in.data_ptr());
@@ -241,6 +275,8 @@ void run_reduce(const Tensor& out, const Tensor& in, const ReduceGeom& g, const 
   if (g.outer * g.inner == 0) return;
   if (g.inner == 1)
     reduce_rows(x, o, g, op);
+  else if (g.inner < 16)
+    reduce_narrow_cols(x, o, g, op);
   else
     reduce_cols(x, o, g, op);
 }
