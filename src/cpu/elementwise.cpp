@@ -26,7 +26,7 @@ EMBER_DEFINE_F32_BINARY(k_minimum, (a < b || a != a) ? a : b)
 EMBER_DEFINE_F32_BINARY(k_threshold_backward, b > 0.0f ? a : 0.0f)
 EMBER_DEFINE_F32_BINARY(k_tanh_backward, a*(1.0f - b * b))
 EMBER_DEFINE_F32_BINARY(k_sigmoid_backward, a* b*(1.0f - b))
-EMBER_DEFINE_F32_BINARY(k_gelu_backward, a* vm::gelu_grad(b))
+EMBER_DEFINE_F32_BINARY_ISA(k_gelu_backward, a* vm::gelu_grad<kFma>(b))
 EMBER_DEFINE_F32_BINARY(k_gelu_tanh_backward, a* vm::gelu_tanh_grad(b))
 EMBER_DEFINE_F32_BINARY(k_silu_backward, a* vm::silu_grad(b))
 

@@ -22,7 +22,32 @@
 #define EMBER_SIMD_CLONES
 #endif
 
+// Loops whose body differs by ISA (kFma: FMA is available) are compiled for each level with
+// target attributes and picked once at load time.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define EMBER_ISA_DISPATCH 1
+#define EMBER_TARGET_V4 __attribute__((target("arch=x86-64-v4")))
+#define EMBER_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
+#else
+#define EMBER_ISA_DISPATCH 0
+#define EMBER_TARGET_V4
+#define EMBER_TARGET_V3
+#endif
+
 namespace ember::cpu {
+
+/// The best of three builds of one function for the running CPU.
+template <class Fn>
+Fn pick_isa(Fn v4, Fn v3, Fn base) {
+#if EMBER_ISA_DISPATCH
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v4")) return v4;
+  if (__builtin_cpu_supports("x86-64-v3")) return v3;
+#endif
+  (void)v4;
+  (void)v3;
+  return base;
+}
 
 // ---- non-temporal output for large f32 results
 // A normal store first reads the line it writes (read-for-ownership), so an op producing a
@@ -179,3 +204,38 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F f, const
       o[i] = (EXPR);                                                                        \
     }                                                                                       \
   }
+
+/// Like EMBER_DEFINE_F32_UNARY, for an EXPR that uses the constant `kFma`; `name` is then a
+/// function pointer chosen for the running CPU.
+#define EMBER_DEFINE_F32_UNARY_ISA(name, EXPR)                                                                         \
+  template <bool kFma>                                                                                                 \
+  inline __attribute__((always_inline)) void name##_body(float* __restrict o, const float* __restrict px, int64_t n) { \
+    for (int64_t i = 0; i < n; ++i) {                                                                                  \
+      const float x = px[i];                                                                                           \
+      o[i] = (EXPR);                                                                                                   \
+    }                                                                                                                  \
+  }                                                                                                                    \
+  EMBER_TARGET_V4 void name##_v4(float* o, const float* px, int64_t n) { name##_body<true>(o, px, n); }                \
+  EMBER_TARGET_V3 void name##_v3(float* o, const float* px, int64_t n) { name##_body<true>(o, px, n); }                \
+  void name##_base(float* o, const float* px, int64_t n) { name##_body<false>(o, px, n); }                             \
+  void (*const name)(float*, const float*, int64_t) = ::ember::cpu::pick_isa(&name##_v4, &name##_v3, &name##_base);
+
+/// Like EMBER_DEFINE_F32_BINARY (vector-vector only) for an EXPR that uses `kFma`.
+#define EMBER_DEFINE_F32_BINARY_ISA(name, EXPR)                                                                        \
+  template <bool kFma>                                                                                                 \
+  inline __attribute__((always_inline)) void name##_body(float* __restrict o, const float* __restrict pa,              \
+                                                         const float* __restrict pb, int64_t n) {                      \
+    for (int64_t i = 0; i < n; ++i) {                                                                                  \
+      const float a = pa[i], b = pb[i];                                                                                \
+      o[i] = (EXPR);                                                                                                   \
+    }                                                                                                                  \
+  }                                                                                                                    \
+  EMBER_TARGET_V4 void name##_v4(float* o, const float* pa, const float* pb, int64_t n, float) {                       \
+    name##_body<true>(o, pa, pb, n);                                                                                   \
+  }                                                                                                                    \
+  EMBER_TARGET_V3 void name##_v3(float* o, const float* pa, const float* pb, int64_t n, float) {                       \
+    name##_body<true>(o, pa, pb, n);                                                                                   \
+  }                                                                                                                    \
+  void name##_base(float* o, const float* pa, const float* pb, int64_t n, float) { name##_body<false>(o, pa, pb, n); } \
+  const ::ember::cpu::F32BinaryKernels name{::ember::cpu::pick_isa(&name##_v4, &name##_v3, &name##_base), nullptr,     \
+                                            nullptr};

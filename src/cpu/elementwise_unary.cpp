@@ -29,7 +29,7 @@ EMBER_DEFINE_F32_UNARY(k_erf, vm::erf(x))
 EMBER_DEFINE_F32_UNARY(k_tanh, vm::tanh(x))
 EMBER_DEFINE_F32_UNARY(k_sigmoid, vm::sigmoid(x))
 EMBER_DEFINE_F32_UNARY(k_relu, x < 0.0f ? 0.0f : x)
-EMBER_DEFINE_F32_UNARY(k_gelu, vm::gelu(x))
+EMBER_DEFINE_F32_UNARY_ISA(k_gelu, vm::gelu<kFma>(x))
 EMBER_DEFINE_F32_UNARY(k_gelu_tanh, vm::gelu_tanh(x))
 EMBER_DEFINE_F32_UNARY(k_silu, vm::silu(x))
 
@@ -160,7 +160,7 @@ bool float_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
       case UnaryOp::erf: go([](C v) { return vm::erf(v); }, &k_erf); return true;
       case UnaryOp::tanh: go([](C v) { return vm::tanh(v); }, &k_tanh); return true;
       case UnaryOp::sigmoid: go([](C v) { return vm::sigmoid(v); }, &k_sigmoid); return true;
-      case UnaryOp::gelu: go([](C v) { return vm::gelu(v); }, &k_gelu); return true;
+      case UnaryOp::gelu: go([](C v) { return vm::gelu(v); }, k_gelu); return true;
       case UnaryOp::gelu_tanh: go([](C v) { return vm::gelu_tanh(v); }, &k_gelu_tanh); return true;
       case UnaryOp::silu: go([](C v) { return vm::silu(v); }, &k_silu); return true;
       default: return false;
