@@ -192,6 +192,19 @@ TEST(Sum, LargeMatchesNaiveAcrossLayouts) {
                  shape_str(dims));
 }
 
+TEST(Sum, WideColumnsWithChunkedRows) {
+  // (70000, 20) over dim 0: the column-tile path with the rows split into fixed chunks.
+  const Shape shape{70000, 20};
+  std::vector<double> v = rand_values(numel_of(shape), 5);
+  Tensor x = tensor(v, shape).to(kFloat32);
+  std::vector<double> vf = x.to_vector<double>();
+  expect_close(x.sum({0}).to_vector<double>(), naive_reduce(vf, shape, {true, false}, naive_sum), 1e-3, 1e-6, "sum");
+  expect_close(amax(x, {0}).to_vector<double>(),
+               naive_reduce(vf, shape, {true, false},
+                            [](const std::vector<double>& g) { return *std::max_element(g.begin(), g.end()); }),
+               0, 0, "amax");
+}
+
 TEST(Sum, EmptyAndZeroDim) {
   Tensor e = zeros({0, 3});
   EXPECT_EQ(e.sum().item<double>(), 0.0);

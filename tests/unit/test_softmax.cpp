@@ -191,3 +191,23 @@ TEST(Softmax, BackwardMatchesClosedFormF32) {
     }
   }
 }
+
+TEST(Softmax, F32BackwardAlongEveryDimMatchesF64) {
+  // f32 takes the transposed-rows path for non-innermost dims; f64 the column kernels.
+  const Shape shape{5, 6, 7};
+  std::vector<double> v = rand_values(numel_of(shape), 7);
+  std::vector<double> w = rand_values(numel_of(shape), 8);
+  for (int64_t dim : {0, 1, 2}) {
+    for (bool log : {false, true}) {
+      std::vector<double> grads[2];
+      int k = 0;
+      for (DType dt : {kFloat32, kFloat64}) {
+        Tensor x = tensor(v, shape).to(dt).requires_grad_(true);
+        Tensor y = log ? log_softmax(x, dim) : softmax(x, dim);
+        y.backward(tensor(w, shape).to(dt));
+        grads[k++] = x.grad().to_vector<double>();
+      }
+      expect_close(grads[0], grads[1], 1e-5, 1e-4, "dim " + std::to_string(dim) + (log ? " log" : ""));
+    }
+  }
+}
