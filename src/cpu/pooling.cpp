@@ -4,7 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "conv.hpp"
 #include "ember/core/dispatch.hpp"
@@ -20,6 +25,62 @@ int64_t plane_grain(const PoolGeom& g) {
   return std::max<int64_t>(1, 16384 / per_plane);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12's AVX-512 headers fill unused lanes from _mm512_undefined_*(), which it then reports.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+bool have_avx512() {
+  static const bool ok = __builtin_cpu_supports("avx512f");
+  return ok;
+}
+
+// Maxima of the 2-wide pairs of up to 32 floats at r (masks ma, mb for the two halves): m, and
+// k set where the second of the pair won (greater, or NaN).
+__attribute__((target("avx512f"))) inline void pair_max_avx512(const float* r, __mmask16 ma, __mmask16 mb, __m512i ev,
+                                                               __m512i od, __m512& m, __mmask16& k) {
+  const __m512 a = _mm512_maskz_loadu_ps(ma, r), b = _mm512_maskz_loadu_ps(mb, r + 16);
+  const __m512 e = _mm512_permutex2var_ps(a, ev, b), o = _mm512_permutex2var_ps(a, od, b);
+  k = _mm512_cmp_ps_mask(o, e, _CMP_GT_OQ) | _mm512_cmp_ps_mask(o, o, _CMP_UNORD_Q);
+  m = _mm512_mask_blend_ps(k, e, o);
+}
+
+// One output row of 2×2 / stride-2 max pooling: r0 is the first of the two input rows (w wide),
+// idx gets base + the in-plane offset. 16 outputs per step, the tail under masks.
+__attribute__((target("avx512f"))) void max_pool_2x2_row_avx512(const float* r0, float* y, int64_t* idx, int64_t ow,
+                                                                int64_t base, int64_t w) {
+  const float* r1 = r0 + w;
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+  const __m512i one = _mm512_set1_epi32(1), wv = _mm512_set1_epi32(static_cast<int>(w));
+  const __m512i base64 = _mm512_set1_epi64(base);
+  for (int64_t ox = 0; ox < ow; ox += 16) {
+    const int64_t n = std::min<int64_t>(16, ow - ox);
+    const int64_t in = 2 * n;  // input floats of this step, per row
+    const __mmask16 ma = static_cast<__mmask16>(in >= 16 ? 0xffff : (1u << in) - 1);
+    const __mmask16 mb = static_cast<__mmask16>(in <= 16 ? 0 : (1u << (in - 16)) - 1);
+    const __mmask16 mo = static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1);
+    __m512 m0, m1;
+    __mmask16 k0, k1;
+    pair_max_avx512(r0 + 2 * ox, ma, mb, ev, od, m0, k0);
+    pair_max_avx512(r1 + 2 * ox, ma, mb, ev, od, m1, k1);
+    const __mmask16 k = _mm512_cmp_ps_mask(m1, m0, _CMP_GT_OQ) | _mm512_cmp_ps_mask(m1, m1, _CMP_UNORD_Q);
+    _mm512_mask_storeu_ps(y + ox, mo, _mm512_mask_blend_ps(k, m0, m1));
+    const __m512i off0 = _mm512_maskz_mov_epi32(k0, one);
+    const __m512i off1 = _mm512_add_epi32(wv, _mm512_maskz_mov_epi32(k1, one));
+    const __m512i col = _mm512_add_epi32(ev, _mm512_set1_epi32(static_cast<int>(2 * ox)));
+    const __m512i rel = _mm512_add_epi32(col, _mm512_mask_blend_epi32(k, off0, off1));
+    const __m512i lo = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(rel)), base64);
+    const __m512i hi = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(rel, 1)), base64);
+    _mm512_mask_storeu_epi64(idx + ox, static_cast<__mmask8>(mo & 0xff), lo);
+    _mm512_mask_storeu_epi64(idx + ox + 8, static_cast<__mmask8>(mo >> 8), hi);
+  }
+}
+#pragma GCC diagnostic pop
+#else
+bool have_avx512() { return false; }
+void max_pool_2x2_row_avx512(const float*, float*, int64_t*, int64_t, int64_t, int64_t) {}
+#endif
+
 template <class T>
 void max_pool_plane(const T* x, T* y, int64_t* idx, const PoolGeom& g) {
   using C = compute_t<T>;
@@ -27,8 +88,15 @@ void max_pool_plane(const T* x, T* y, int64_t* idx, const PoolGeom& g) {
   if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 &&
       2 * g.oh <= g.h && 2 * g.ow <= g.w) {
     // Row maxima first, then the two rows merged: the first maximum in row-major order (and
-    // the last NaN) as PyTorch's scan, but as select loops the compiler vectorises. A branch
-    // per comparison mispredicts on real activations and cost 4× the whole kernel.
+    // the last NaN), as PyTorch's scan. f32 on AVX-512 machines takes the vector version below
+    // (GCC does not vectorise these selects: the NaN tests count as control flow).
+    if constexpr (std::is_same_v<T, float>) {
+      if (have_avx512() && g.h * g.w < (int64_t{1} << 30)) {
+        for (int64_t oy = 0; oy < g.oh; ++oy)
+          max_pool_2x2_row_avx512(x + 2 * oy * g.w, y + oy * g.ow, idx + oy * g.ow, g.ow, 2 * oy * g.w, g.w);
+        return;
+      }
+    }
     std::vector<C> m0(static_cast<size_t>(g.ow)), m1(static_cast<size_t>(g.ow));
     std::vector<int64_t> i0(static_cast<size_t>(g.ow)), i1(static_cast<size_t>(g.ow));
     auto row_max = [&](const T* r, C* m, int64_t* im) {

@@ -120,6 +120,25 @@ TEST(MaxPool2d, TiesPickFirstAndNaNPropagates) {
   EXPECT_EQ(xg.grad().to_vector<double>(), (std::vector<double>{4, 2, 2, 1}));
 }
 
+// Wide rows (16 outputs per vector step plus a tail) with ties and NaNs: f32 (vector path on
+// AVX-512 machines) against f64 (scalar path).
+TEST(MaxPool2d, WideRowsMatchScalarPath) {
+  manual_seed(15);
+  Tensor x = randint(-3, 4, {2, 3, 6, 42}).to(kFloat32);  // small integers: many ties
+  x.view({-1}).slice(0, 0, -1, 37).fill_(NAN);
+  auto [y32, i32] = max_pool2d_with_indices(x, 2);
+  auto [y64, i64] = max_pool2d_with_indices(x.to(kFloat64), 2);
+  ASSERT_EQ(y32.shape(), (Shape{2, 3, 3, 21}));
+  EXPECT_EQ(i32.to_vector<int64_t>(), i64.to_vector<int64_t>());
+  const auto a = y32.to_vector<double>(), b = y64.to_vector<double>();
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(b[i]))
+      EXPECT_TRUE(std::isnan(a[i])) << i;
+    else
+      EXPECT_EQ(a[i], b[i]) << i;
+  }
+}
+
 TEST(MaxPool2d, Gradcheck) {
   manual_seed(9);
   for (const P& p : kMaxCfgs) {
