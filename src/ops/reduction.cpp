@@ -7,6 +7,7 @@
 
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cpu.hpp"
+#include "ember/backend/cuda.hpp"
 #include "ember/ops/elementwise.hpp"
 #include "ember/ops/reduction.hpp"
 #include "reduce_plan.hpp"
@@ -29,19 +30,26 @@ Tensor expand_grad(const Tensor& g, const detail::ReduceMeta& p) { return g.resh
 Tensor run_reduce(const Tensor& x, const ReducePlan& p, cpu::ReduceKind kind, DType out_dtype, bool keepdim,
                   double norm_p = 2.0) {
   NoGradGuard ng;
-  Tensor out = empty(p.out_shape, {.dtype = out_dtype});
-  cpu::reduce(out, p.input, p.geom, kind, norm_p);
+  Tensor out = empty(p.out_shape, {.dtype = out_dtype, .device = x.device()});
+  if (x.is_cuda()) cuda_backend::reduce(out, p.input, p.geom, kind);
+  else cpu::reduce(out, p.input, p.geom, kind, norm_p);
   return keepdim ? out.view(p.keep_shape) : out;
 }
 
 DType sum_dtype(DType t) { return is_floating(t) ? t : kInt64; }
+
+/// sum, mean, amax/amin (and max()/min()) also run on CUDA tensors (floating dtypes); the other
+/// reductions are CPU-only for now (check_cpu).
+void check_defined(const Tensor& x, const char* op) {
+  EMBER_CHECK(x.defined(), ValueError, op, ": got an undefined tensor");
+}
 
 }  // namespace
 
 // ------------------------------------------------------------------ sum / mean
 
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
-  check_cpu(x, "sum");
+  check_defined(x, "sum");
   ReducePlan p = plan_reduce(x, dims, "sum");
   Tensor out = run_reduce(x, p, cpu::ReduceKind::kSum, sum_dtype(x.dtype()), keepdim);
   if (!is_floating(x.dtype())) return out;
@@ -52,7 +60,7 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
 Tensor sum(const Tensor& x) { return sum(x, {}, false); }
 
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
-  check_cpu(x, "mean");
+  check_defined(x, "mean");
   EMBER_CHECK(is_floating(x.dtype()), DTypeError,
               "mean(): could not infer output dtype. Input dtype must be either a floating point or complex dtype. "
               "Got: ",
@@ -113,7 +121,7 @@ Tensor prod(const Tensor& x) {
 namespace {
 /// amax/amin (and max()/min() of everything): the gradient is split evenly among ties.
 Tensor extreme(const Tensor& x, const Shape& dims, bool keepdim, bool is_max, const char* op) {
-  check_cpu(x, op);
+  check_defined(x, op);
   ReducePlan p = plan_reduce(x, dims, op);
   EMBER_CHECK(p.geom.size > 0, IndexError, op, "(): cannot reduce over a dimension of size 0 (input shape ",
               shape_str(x.shape()), ", dims ", shape_str(dims), "): the ", is_max ? "maximum" : "minimum",
