@@ -7,6 +7,7 @@
 #include "ember/ops/linalg.hpp"
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cpu.hpp"
+#include "ember/backend/cuda.hpp"
 
 namespace ember {
 
@@ -14,6 +15,12 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 using Needs = std::vector<bool>;
+
+/// The GEMM of the operands' device (the CUDA one takes floating dtypes only).
+void gemm_on_device(const Tensor& c, const Tensor& a, const Tensor& b, double alpha = 1.0, double beta = 0.0) {
+  if (c.is_cuda()) cuda_backend::gemm(c, a, b, alpha, beta);
+  else cpu::gemm(c, a, b, alpha, beta);
+}
 
 // ------------------------------------------------------------------ validation
 void check_operand_dtype(const char* op, const Tensor& t) {
@@ -26,7 +33,6 @@ void check_pair(const char* op, const Tensor& a, const Tensor& b) {
   EMBER_CHECK(a.defined() && b.defined(), ValueError, op, ": expected defined tensors, got an undefined operand");
   EMBER_CHECK(a.device() == b.device(), DeviceError, op, ": expected both operands on the same device, got ",
               a.device().str(), " and ", b.device().str());
-  EMBER_CHECK(a.is_cpu(), NotImplemented, op, ": CUDA tensors are not supported yet");
   EMBER_CHECK(a.dtype() == b.dtype(), DTypeError, op, ": expected both operands to have the same dtype, got ",
               dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
   check_operand_dtype(op, a);
@@ -42,8 +48,8 @@ Shape drop_last(const Shape& s, size_t n) { return Shape(s.begin(), s.end() - st
 // ------------------------------------------------------------------ kernels (no autograd)
 // (m, k) · (k, n) → (m, n).
 Tensor mm_forward(const Tensor& a, const Tensor& b) {
-  Tensor out = empty({a.size(0), b.size(1)}, {.dtype = a.dtype()});
-  cpu::gemm(out, a, b);
+  Tensor out = empty({a.size(0), b.size(1)}, {.dtype = a.dtype(), .device = a.device()});
+  gemm_on_device(out, a, b);
   return out;
 }
 
@@ -55,8 +61,8 @@ Tensor batched_forward(const Tensor& a, const Tensor& b) {
   sa.insert(sa.end(), {a.size(d - 2), a.size(d - 1)});
   sb.insert(sb.end(), {b.size(d - 2), b.size(d - 1)});
   so.insert(so.end(), {a.size(d - 2), b.size(d - 1)});
-  Tensor out = empty(so, {.dtype = a.dtype()});
-  cpu::gemm(out, a.expand(sa), b.expand(sb));
+  Tensor out = empty(so, {.dtype = a.dtype(), .device = a.device()});
+  gemm_on_device(out, a.expand(sa), b.expand(sb));
   return out;
 }
 
@@ -101,10 +107,10 @@ Tensor batched_op(const Tensor& a, const Tensor& b) {
 // Sum of products of two 1-d tensors of equal length, as a (1, k) · (k, 1) GEMM (strided
 // vectors need no copy).
 Tensor dot_op(const Tensor& a, const Tensor& b) {
-  Tensor out = empty({}, {.dtype = a.dtype()});
+  Tensor out = empty({}, {.dtype = a.dtype(), .device = a.device()});
   {
     NoGradGuard ng;
-    cpu::gemm(out.view({1, 1}), a.unsqueeze(0), b.unsqueeze(1));
+    gemm_on_device(out.view({1, 1}), a.unsqueeze(0), b.unsqueeze(1));
   }
   if (!autograd::needs_grad({a, b})) return out;
   autograd::SavedTensor sa = b.requires_grad() ? autograd::SavedTensor(a) : autograd::SavedTensor();
@@ -214,9 +220,12 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     // All leading dims become the rows of one GEMM; the bias is written first and the GEMM
     // accumulates onto it (beta = 1), so no separate add pass.
     const Tensor x2 = x.reshape({rows, in});
-    Tensor out2 = empty({rows, out_features}, {.dtype = x.dtype()});
-    if (bias.defined()) cpu::copy(out2, bias);
-    cpu::gemm(out2, x2, w.t(), 1.0, bias.defined() ? 1.0 : 0.0);
+    Tensor out2 = empty({rows, out_features}, {.dtype = x.dtype(), .device = x.device()});
+    if (bias.defined()) {
+      if (x.is_cuda()) cuda_backend::copy(out2, bias);
+      else cpu::copy(out2, bias);
+    }
+    gemm_on_device(out2, x2, w.t(), 1.0, bias.defined() ? 1.0 : 0.0);
     out = out2.view(out_shape);
   }
   if (!autograd::needs_grad({x, w, bias})) return out;
@@ -233,7 +242,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
                             if (needs.size() > 2 && needs[2]) {
                               // Column sums of g2 as a (1, rows) · (rows, out) GEMV: fast, and accumulates in f32
                               // for 16-bit dtypes like the other products.
-                              r[2] = mm_forward(ones({1, rows}, {.dtype = g2.dtype()}), g2).view({out_features});
+                              const Tensor ones_row = ones({1, rows}, {.dtype = g2.dtype(), .device = g2.device()});
+                              r[2] = mm_forward(ones_row, g2).view({out_features});
                             }
                             return r;
                           });
