@@ -41,6 +41,7 @@ struct Options {
   int64_t batch_size = 128;
   double lr = 1e-3;
   std::string optimizer = "adam";
+  std::string lr_schedule = "cosine";
   double weight_decay = 0.0;
   double momentum = 0.0;
   uint64_t seed = 0;
@@ -55,6 +56,8 @@ struct Options {
   std::string save_final;
   std::string resume;
 };
+
+constexpr double kPi = 3.14159265358979323846;
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -155,10 +158,10 @@ int run(Options opt) {
   int64_t num_params = 0;
   for (const Tensor& p : model->parameters()) num_params += p.numel();
   std::printf("%s", model->str().c_str());
-  std::printf("\nparameters: %lld | train %lld, test %lld images | batch %lld | %s lr %g | %d threads | %s\n",
+  std::printf("\nparameters: %lld | train %lld, test %lld images | batch %lld | %s lr %g (%s) | %d threads | %s\n",
               static_cast<long long>(num_params), static_cast<long long>(train_loader.dataset().size()),
               static_cast<long long>(test_loader.dataset().size()), static_cast<long long>(opt.batch_size),
-              opt.optimizer.c_str(), opt.lr, ember::get_num_threads(), device.str().c_str());
+              opt.optimizer.c_str(), opt.lr, opt.lr_schedule.c_str(), ember::get_num_threads(), device.str().c_str());
 
   std::optional<util::MetricsCSV> csv;
   if (!opt.out_dir.empty()) {
@@ -178,6 +181,14 @@ int run(Options opt) {
   const int64_t steps_per_epoch = train_loader.size();
   // About ten points of the training-loss curve per epoch.
   const int64_t window = std::max<int64_t>(1, steps_per_epoch / 10);
+  // The cosine schedule decays the learning rate from --lr to 0 over every step of the run.
+  const int64_t total_steps = opt.max_steps > 0 ? std::min<int64_t>(opt.max_steps, opt.epochs * steps_per_epoch)
+                                                : opt.epochs * steps_per_epoch;
+  auto set_lr = [&](int64_t done) {
+    if (opt.lr_schedule != "cosine") return;
+    const double lr = 0.5 * opt.lr * (1.0 + std::cos(kPi * static_cast<double>(done) / static_cast<double>(total_steps)));
+    for (auto& group : optimizer->param_groups()) group.lr() = lr;
+  };
 
   for (int epoch = 0; epoch < opt.epochs; ++epoch) {
     if (opt.max_steps > 0 && step >= opt.max_steps) break;
@@ -201,6 +212,7 @@ int run(Options opt) {
       const Tensor loss = nn::functional::cross_entropy(model->forward(xd), yd);
       optimizer->zero_grad();
       loss.backward();
+      set_lr(step);
       optimizer->step();
 
       const double l = loss.item<double>();
@@ -283,6 +295,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{60000}))
       ->capture_default_str();
   app.add_option("--lr", opt.lr, "learning rate")->check(CLI::Range(0.0, 100.0))->capture_default_str();
+  app.add_option("--lr-schedule", opt.lr_schedule, "constant, or cosine: decay from --lr to 0 over the run's steps")
+      ->check(CLI::IsMember({"constant", "cosine"}))
+      ->capture_default_str();
   app.add_option("--optimizer", opt.optimizer, "sgd, adam or adamw")
       ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
       ->capture_default_str();
