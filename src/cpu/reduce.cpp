@@ -22,6 +22,7 @@
 // Floating-point exceptions are never enabled in Ember: non-trapping compares let GCC
 // if-convert the NaN-aware max/min selects, so those loops vectorise like the sums.
 #pragma GCC optimize("no-trapping-math")
+#include "elementwise_loops.hpp"
 #include "loops.hpp"
 #include "reduce_util.hpp"
 
@@ -406,6 +407,24 @@ C lse_shift(C m) {
   return std::isfinite(static_cast<double>(m)) ? m : C(0);
 }
 
+/// f32 rows, one clone per ISA: the exp specialised for x - max <= 0, float lanes per block
+/// of 1024, blocks added in double.
+EMBER_SIMD_CLONES float logsumexp_row_f32(const float* __restrict row, int64_t n) {
+  const float m = extreme_row<float, true>(row, n);
+  if (!std::isfinite(m)) return m;  // NaN, +inf, or a row of -inf: the result is the max itself
+  double s = 0.0;
+  for (int64_t b = 0; b < n; b += 1024) {
+    const int64_t e = std::min(n, b + 1024);
+    float lanes[16] = {};
+    int64_t i = b;
+    for (; i + 16 <= e; i += 16)
+      for (int j = 0; j < 16; ++j) lanes[j] += exp_nonpos(row[i + j] - m);
+    for (; i < e; ++i) lanes[0] += exp_nonpos(row[i] - m);
+    for (int j = 0; j < 16; ++j) s += static_cast<double>(lanes[j]);
+  }
+  return static_cast<float>(static_cast<double>(m) + std::log(s));
+}
+
 template <class T>
 void logsumexp_kernel(T* out, const T* x, const ReduceGeom& g) {
   using C = compute_t<T>;
@@ -414,6 +433,12 @@ void logsumexp_kernel(T* out, const T* x, const ReduceGeom& g) {
     parallel_for(A, std::max<int64_t>(1, kGrain / std::max<int64_t>(R, 1) / 4), [&](int64_t a0, int64_t a1) {
       for (int64_t a = a0; a < a1; ++a) {
         const T* row = x + a * R;
+        if constexpr (std::is_same_v<T, float>) {
+          if (R > 0) {
+            out[a] = logsumexp_row_f32(row, R);
+            continue;
+          }
+        }
         ExpSumOp<T> op;
         op.shift = lse_shift(R > 0 ? reduce_row(row, R, MaxOp<T>()) : C(0));
         out[a] = to_out<T>(std::log(reduce_row(row, R, op)) + static_cast<double>(op.shift));
