@@ -16,7 +16,7 @@ bool use_transposed_rows(const Tensor& x, const cpu::ReduceGeom& g) {
   return g.inner > 1 && x.dtype() == kFloat32 && x.is_cpu();
 }
 
-/// Copy of t with dim d moved last (contiguous), and its row geometry.
+/// Contiguous copy of t with dims d and -1 swapped (its own inverse).
 Tensor to_rows(const Tensor& t, int64_t d) { return t.transpose(d, -1).contiguous(); }
 
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
