@@ -54,9 +54,9 @@ void check_alpha(DType dt, const Scalar& alpha, const char* op) {
 Tensor binary_core(BinaryOp op, const char* name, const Tensor& a, const Tensor& b, DType compute, DType out_dtype,
                    const Scalar& alpha = 1) {
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor out = empty(shape, {.dtype = out_dtype});
+  Tensor out = empty(shape, {.dtype = out_dtype, .device = result_device(a, b)});
   NoGradGuard ng;
-  cpu::binary(op, out, cast(a, compute), cast(b, compute), alpha);
+  run_binary(op, out, cast(a, compute), cast(b, compute), alpha);
   return out;
 }
 
@@ -242,11 +242,11 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other_in, BinaryOp op, const 
   {
     NoGradGuard ng;
     if (dt == self.dtype()) {
-      cpu::binary(op, self, self, cast(other, dt), alpha);
+      run_binary(op, self, self, cast(other, dt), alpha);
     } else {
-      Tensor tmp = empty(self.shape(), {.dtype = dt});
-      cpu::binary(op, tmp, cast(self, dt), cast(other, dt), alpha);
-      cpu::copy(self, tmp);
+      Tensor tmp = empty(self.shape(), {.dtype = dt, .device = self.device()});
+      run_binary(op, tmp, cast(self, dt), cast(other, dt), alpha);
+      run_copy(self, tmp);
     }
   }
   self.storage()->bump_version();

@@ -17,9 +17,9 @@ Tensor compare(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) 
   check_operand(a, name);
   check_operand(b, name);
   const DType dt = result_type(a, b);
-  Tensor out = empty(broadcast_shapes(a.shape(), b.shape(), name), {.dtype = kBool});
+  Tensor out = empty(broadcast_shapes(a.shape(), b.shape(), name), {.dtype = kBool, .device = result_device(a, b)});
   NoGradGuard ng;
-  cpu::binary(op, out, cast(a, dt), cast(b, dt));
+  run_binary(op, out, cast(a, dt), cast(b, dt));
   return out;
 }
 
@@ -36,6 +36,8 @@ Tensor compare(BinaryOp op, const char* name, const Tensor& a, const Scalar& b) 
 Tensor logical(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
   check_operand(a, name);
   check_operand(b, name);
+  check_cpu_only(a, name);
+  check_cpu_only(b, name);
   Tensor out = empty(broadcast_shapes(a.shape(), b.shape(), name), {.dtype = kBool});
   NoGradGuard ng;
   cpu::binary(op, out, cast(a, kBool), cast(b, kBool));
@@ -64,6 +66,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_operand(cond, "where");
   check_operand(a, "where");
   check_operand(b, "where");
+  for (const Tensor* t : {&cond, &a, &b}) check_cpu_only(*t, "where");
   EMBER_CHECK(cond.dtype() == DType::boolean, DTypeError, "where: condition must be a bool tensor, got dtype ",
               dtype_name(cond.dtype()), "; compare first (e.g. ne(cond, 0))");
   const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
@@ -99,6 +102,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Scalar& b) {
 bool equal(const Tensor& a, const Tensor& b) {
   check_operand(a, "equal");
   check_operand(b, "equal");
+  check_cpu_only(a, "equal");
+  check_cpu_only(b, "equal");
   if (a.shape() != b.shape()) return false;
   const std::vector<bool> e = eq(a, b).to_vector<bool>();
   for (bool v : e)
@@ -109,6 +114,8 @@ bool equal(const Tensor& a, const Tensor& b) {
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
   check_operand(a, "allclose");
   check_operand(b, "allclose");
+  check_cpu_only(a, "allclose");
+  check_cpu_only(b, "allclose");
   EMBER_CHECK(rtol >= 0 && atol >= 0, ValueError, "allclose: rtol and atol must be non-negative, got rtol=", rtol,
               " atol=", atol);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), "allclose");

@@ -17,17 +17,17 @@ namespace {
 
 /// op(x) as a fresh contiguous tensor of dtype `dt` (x is converted to dt first).
 Tensor unary_core(UnaryOp op, const Tensor& x, DType dt) {
-  Tensor out = empty(x.shape(), {.dtype = dt});
+  Tensor out = empty(x.shape(), {.dtype = dt, .device = x.device()});
   NoGradGuard ng;
-  cpu::unary(op, out, cast(x, dt));
+  run_unary(op, out, cast(x, dt));
   return out;
 }
 
 /// A fused gradient kernel: op(g, v) (see cpu::BinaryOp's *_backward entries).
 Tensor fused_backward(BinaryOp op, const Tensor& g, const Tensor& v) {
   Tensor gv = cast(g, v.dtype());
-  Tensor out = empty(broadcast_shapes(gv.shape(), v.shape(), "backward"), {.dtype = v.dtype()});
-  cpu::binary(op, out, gv, v);
+  Tensor out = empty(broadcast_shapes(gv.shape(), v.shape(), "backward"), {.dtype = v.dtype(), .device = v.device()});
+  run_binary(op, out, gv, v);
   return out;
 }
 
@@ -195,6 +195,7 @@ DType clamp_dtype(const Tensor& x, const std::optional<Scalar>& lo, const std::o
 
 void check_clamp(const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi, const char* op) {
   check_operand(x, op);
+  check_cpu_only(x, op);
   EMBER_CHECK(lo.has_value() || hi.has_value(), ValueError, op, ": at least one of min and max must be given");
   EMBER_CHECK(x.dtype() != DType::boolean, DTypeError, op, ": bool tensors are not supported");
 }
@@ -249,7 +250,7 @@ Tensor& relu_(Tensor& x) {
   autograd::check_inplace(x, "relu_");
   {
     NoGradGuard ng;
-    cpu::unary(UnaryOp::relu, x, x);
+    run_unary(UnaryOp::relu, x, x);
   }
   x.storage()->bump_version();
   if (autograd::any_requires_grad({&x})) {
@@ -264,6 +265,7 @@ Tensor& relu_(Tensor& x) {
 // ------------------------------------------------------------------ logical and tests
 Tensor logical_not(const Tensor& x) {
   check_operand(x, "logical_not");
+  check_cpu_only(x, "logical_not");
   Tensor out = empty(x.shape(), {.dtype = kBool});
   NoGradGuard ng;
   cpu::unary(UnaryOp::logical_not, out, cast(x, kBool));
@@ -273,6 +275,7 @@ Tensor logical_not(const Tensor& x) {
 namespace {
 Tensor test_op(UnaryOp op, const char* name, const Tensor& x) {
   check_operand(x, name);
+  check_cpu_only(x, name);
   Tensor out = empty(x.shape(), {.dtype = kBool});
   NoGradGuard ng;
   cpu::unary(op, out, x);
