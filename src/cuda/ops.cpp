@@ -136,6 +136,7 @@ void binary(cpu::BinaryOp op, const Tensor& out, const Tensor& a_in, const Tenso
   const FloatType t = float_type(a_in.dtype(), name);
   if (out.numel() == 0) return;
   const int dev = out.device().index;
+  check_device(dev, name);
   DeviceGuard guard(dev);
   Tensor a = on_device(a_in, out, name), b = on_device(b_in, out, name);
   const kernels::ElementwiseArgs g = layout(out, &a, &b, name);
@@ -148,6 +149,7 @@ void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x_in) {
   const FloatType t = float_type(x_in.dtype(), name);
   if (out.numel() == 0) return;
   const int dev = out.device().index;
+  check_device(dev, name);
   DeviceGuard guard(dev);
   Tensor x = on_device(x_in, out, name);
   const kernels::ElementwiseArgs g = layout(out, &x, nullptr, name);
