@@ -156,6 +156,35 @@ void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x_in) {
   EMBER_CUDA_CHECK(kernels::unary(k, t, g, current_stream(dev)));
 }
 
+void where(const Tensor& out, const Tensor& cond_in, const Tensor& a_in, const Tensor& b_in) {
+  const char* name = "where";
+  const FloatType t = float_type(out.dtype(), name);
+  if (out.numel() == 0) return;
+  const int dev = out.device().index;
+  check_device(dev, name);
+  DeviceGuard guard(dev);
+  Tensor cond = on_device(cond_in, out, name), a = on_device(a_in, out, name), b = on_device(b_in, out, name);
+  const int64_t nd = out.dim();
+  EMBER_CHECK(nd <= kernels::kMaxDims, NotImplemented, "where on CUDA: tensors of ", nd, " dimensions (at most ",
+              kernels::kMaxDims, ")");
+  kernels::OffsetCalc c;
+  int64_t cond_strides[kernels::kMaxDims] = {};
+  c.ndim = static_cast<int32_t>(nd);
+  auto bstride = [&](const Tensor& x, int64_t d) {
+    const int64_t sd = d - (nd - x.dim());
+    return (sd < 0 || x.size(sd) == 1) ? int64_t{0} : x.stride(sd);
+  };
+  for (int64_t d = 0; d < nd; ++d) {
+    c.sizes[d] = out.size(d);
+    c.strides[0][d] = out.stride(d);
+    c.strides[1][d] = bstride(a, d);
+    c.strides[2][d] = bstride(b, d);
+    cond_strides[d] = bstride(cond, d);
+  }
+  EMBER_CUDA_CHECK(kernels::where(t, out.data_ptr(), static_cast<const uint8_t*>(cond.data_ptr()), a.data_ptr(),
+                                  b.data_ptr(), out.numel(), c, cond_strides, current_stream(dev)));
+}
+
 void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& geom, cpu::ReduceKind kind) {
   kernels::RedOp op;
   switch (kind) {

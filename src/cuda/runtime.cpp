@@ -19,6 +19,12 @@
 
 namespace ember::cuda_backend {
 
+// kernels::ElemType mirrors ember::DType (the kernels do not include Ember's headers).
+static_assert(static_cast<int>(DType::f32) == static_cast<int>(kernels::ElemType::f32) &&
+              static_cast<int>(DType::bf16) == static_cast<int>(kernels::ElemType::bf16) &&
+              static_cast<int>(DType::i64) == static_cast<int>(kernels::ElemType::i64) &&
+              static_cast<int>(DType::boolean) == static_cast<int>(kernels::ElemType::boolean));
+
 // ------------------------------------------------------------------ status checks
 namespace detail {
 namespace {
@@ -434,20 +440,33 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
 }
 
 void copy(const Tensor& dst, const Tensor& src) {
-  EMBER_CHECK(dst.dtype() == src.dtype(), NotImplemented, "copy on CUDA from ", dtype_name(src.dtype()), " to ",
-              dtype_name(dst.dtype()),
-              ": dtype conversion on the device is not implemented yet (convert on the CPU, then move)");
   const int64_t n = dst.numel();
   if (n == 0) return;
-  DeviceGuard guard(dst.device().index);
-  if (dst.is_contiguous() && src.is_contiguous() && src.numel() == n) {
-    EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), static_cast<size_t>(dst.nbytes()),
-                                     cudaMemcpyDeviceToDevice, current_stream(dst.device().index)));
+  const int dev = dst.device().index;
+  check_device(dev, "copy");
+  DeviceGuard guard(dev);
+  const cudaStream_t stream = current_stream(dev);
+  const bool flat = dst.is_contiguous() && src.is_contiguous() && src.numel() == n;
+  kernels::StridedGeometry g;
+  if (flat) {
+    g.ndim = 1;
+    g.sizes[0] = n;
+    g.dst_strides[0] = g.src_strides[0] = 1;
+  } else {
+    g = geometry(dst, &src, "copy");
+  }
+  if (dst.dtype() != src.dtype()) {
+    EMBER_CUDA_CHECK(kernels::convert(dst.data_ptr(), static_cast<kernels::ElemType>(dst.dtype()), src.data_ptr(),
+                                      static_cast<kernels::ElemType>(src.dtype()), n, g, stream));
     return;
   }
-  const kernels::StridedGeometry g = geometry(dst, &src, "copy");
-  EMBER_CUDA_CHECK(kernels::strided_copy(dst.data_ptr(), src.data_ptr(), static_cast<int>(dst.element_size()), n, g,
-                                         current_stream(dst.device().index)));
+  if (flat) {
+    EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), static_cast<size_t>(dst.nbytes()),
+                                     cudaMemcpyDeviceToDevice, stream));
+    return;
+  }
+  EMBER_CUDA_CHECK(
+      kernels::strided_copy(dst.data_ptr(), src.data_ptr(), static_cast<int>(dst.element_size()), n, g, stream));
 }
 
 void fill(const Tensor& dst, const Scalar& value) {

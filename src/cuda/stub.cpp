@@ -22,6 +22,7 @@ void binary(cpu::BinaryOp, const Tensor&, const Tensor&, const Tensor&, const Sc
   no_cuda("elementwise op on a CUDA tensor");
 }
 void unary(cpu::UnaryOp, const Tensor&, const Tensor&) { no_cuda("elementwise op on a CUDA tensor"); }
+void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { no_cuda("where on CUDA tensors"); }
 void reduce(const Tensor&, const Tensor&, const cpu::ReduceGeom&, cpu::ReduceKind) {
   no_cuda("reduction on a CUDA tensor");
 }

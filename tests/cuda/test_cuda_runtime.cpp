@@ -132,12 +132,27 @@ TEST(CudaRuntime, FillEveryDTypeAndStridedFill) {
   for (float x : h.cpu().to_vector<float>()) EXPECT_EQ(x, static_cast<float>(Half(0.1f)));
 }
 
-TEST(CudaRuntime, DTypeConversionOnDeviceIsNotImplementedYet) {
+TEST(CudaRuntime, DTypeConversionOnDeviceMatchesCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
-  Tensor a = ones({4}, {.device = Device::cuda(0)});
-  EXPECT_THROW(a.to(kFloat16), NotImplemented);
-  std::string msg = error_message([&] { (void)a.to(kFloat64); });
-  EXPECT_NE(msg.find("float"), std::string::npos) << msg;
+  for (DType from : kAllDTypes) {
+    // Values every dtype holds after conversion (no negative to u8, which C++ leaves undefined).
+    std::vector<double> v = sample_values(from == DType::u8 ? DType::u8 : DType::boolean, 37);
+    if (from != DType::u8 && from != DType::boolean)
+      for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>((i * 5) % 17) + (is_floating(from) ? 0.5 : 0.0);
+    Tensor h = tensor<double>(v, {37}).to(from);
+    Tensor d = h.cuda();
+    for (DType to : kAllDTypes) {
+      SCOPED_TRACE(std::string(dtype_name(from)) + " -> " + dtype_name(to));
+      EXPECT_EQ(d.to(to).cpu().to_vector<double>(), h.to(to).to_vector<double>());
+      // A strided (broadcast, transposed) source on the device.
+      Tensor h2 = h.unsqueeze(1).expand({37, 2}).t();
+      Tensor d2 = d.unsqueeze(1).expand({37, 2}).t();
+      EXPECT_EQ(d2.to(to).cpu().to_vector<double>(), h2.to(to).to_vector<double>());
+    }
+  }
+  // NaN to bool is true, as on the CPU.
+  Tensor n = full({2}, NAN, {.device = Device::cuda(0)});
+  EXPECT_EQ(n.to(kBool).cpu().to_vector<double>(), (std::vector<double>{1, 1}));
 }
 
 TEST(CudaRuntime, AllocatorCachesAndReportsStats) {

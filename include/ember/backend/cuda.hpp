@@ -14,7 +14,7 @@ EMBER_API bool available();
 EMBER_API int device_count();
 /// Copies between any two devices (at least one of them CUDA), same dtype, both contiguous.
 EMBER_API void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking);
-/// dst[i] = convert(src[i]) on one CUDA device; src broadcasts to dst.
+/// dst[i] = convert(src[i]) on one CUDA device, any two dtypes; src broadcasts to dst.
 EMBER_API void copy(const Tensor& dst, const Tensor& src);
 EMBER_API void fill(const Tensor& dst, const Scalar& value);
 
@@ -28,6 +28,8 @@ EMBER_API void fill(const Tensor& dst, const Scalar& value);
 EMBER_API void binary(cpu::BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha = 1);
 /// out = op(x); x broadcasts to out's shape (see cpu::UnaryOp; logical/isnan ops excluded).
 EMBER_API void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x);
+/// out = cond ? a : b (cond bool; out, a and b one floating dtype; all broadcast to out).
+EMBER_API void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
 /// out[o, i] = reduce_k in[o, k, i] for kSum, kMean, kMax, kMin over a contiguous block.
 EMBER_API void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, cpu::ReduceKind kind);
 /// Softmax / log-softmax along the middle axis of a contiguous block.

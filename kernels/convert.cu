@@ -1,0 +1,135 @@
+// Conversion between any two element types on one device (Tensor::to(dtype) and mixed-dtype
+// copies on CUDA tensors). One small strided kernel per (source, destination) pair.
+#include "common.cuh"
+#include "cuda/kernels.hpp"
+
+namespace ember::cuda_backend::kernels {
+namespace {
+
+// Bool is stored as one byte holding 0 or 1; a tag type keeps it apart from u8.
+struct Bool8 {
+  uint8_t v;
+};
+
+template <class T>
+struct Wide {  // what a value is read as before conversion
+  using type = T;
+};
+template <>
+struct Wide<__half> {
+  using type = float;
+};
+template <>
+struct Wide<__nv_bfloat16> {
+  using type = float;
+};
+
+template <class S>
+__device__ __forceinline__ auto load_wide(const S* p) {
+  if constexpr (sizeof(S) == 2 && !std::is_integral_v<S>) return widen(*p);
+  else if constexpr (std::is_same_v<S, Bool8>) return static_cast<int32_t>(p->v);
+  else return *p;
+}
+
+template <class D, class V>
+__device__ __forceinline__ void store_from(D* p, V v) {
+  if constexpr (std::is_same_v<D, Bool8>) p->v = static_cast<uint8_t>(v != V(0));
+  else if constexpr (std::is_same_v<D, __half>) *p = __float2half_rn(static_cast<float>(v));
+  else if constexpr (std::is_same_v<D, __nv_bfloat16>) *p = __float2bfloat16_rn(static_cast<float>(v));
+  else *p = static_cast<D>(v);
+}
+
+template <class D, class S>
+__global__ void convert_kernel(D* __restrict__ dst, const S* __restrict__ src, int64_t n, StridedGeometry g) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    int64_t rem = i, od = 0, os = 0;
+    for (int d = g.ndim - 1; d >= 0; --d) {
+      const int64_t size = g.sizes[d];
+      const int64_t q = rem / size, r = rem - q * size;
+      od += r * g.dst_strides[d];
+      os += r * g.src_strides[d];
+      rem = q;
+    }
+    store_from(dst + od, load_wide(src + os));
+  }
+}
+
+template <class D, class S>
+cudaError_t launch_convert(void* dst, const void* src, int64_t n, const StridedGeometry& g, cudaStream_t s) {
+  return launch(convert_kernel<D, S>, n, kThreads, 0, s, static_cast<D*>(dst), static_cast<const S*>(src), n, g);
+}
+
+template <class D>
+cudaError_t convert_from(ElemType st, void* dst, const void* src, int64_t n, const StridedGeometry& g,
+                         cudaStream_t s) {
+  switch (st) {
+    case ElemType::f32: return launch_convert<D, float>(dst, src, n, g, s);
+    case ElemType::f64: return launch_convert<D, double>(dst, src, n, g, s);
+    case ElemType::f16: return launch_convert<D, __half>(dst, src, n, g, s);
+    case ElemType::bf16: return launch_convert<D, __nv_bfloat16>(dst, src, n, g, s);
+    case ElemType::i32: return launch_convert<D, int32_t>(dst, src, n, g, s);
+    case ElemType::i64: return launch_convert<D, int64_t>(dst, src, n, g, s);
+    case ElemType::u8: return launch_convert<D, uint8_t>(dst, src, n, g, s);
+    case ElemType::boolean: return launch_convert<D, Bool8>(dst, src, n, g, s);
+  }
+  return cudaErrorInvalidValue;
+}
+
+template <class T>
+__global__ void where_kernel(T* __restrict__ out, const uint8_t* __restrict__ cond, const T* __restrict__ a,
+                             const T* __restrict__ b, int64_t n, OffsetCalc c, StridedGeometry cs) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    int64_t rem = i, oo = 0, oa = 0, ob = 0, oc = 0;
+    for (int d = c.ndim - 1; d >= 0; --d) {
+      const int64_t size = c.sizes[d];
+      const int64_t q = rem / size, r = rem - q * size;
+      oo += r * c.strides[0][d];
+      oa += r * c.strides[1][d];
+      ob += r * c.strides[2][d];
+      oc += r * cs.src_strides[d];
+      rem = q;
+    }
+    out[oo] = cond[oc] ? a[oa] : b[ob];
+  }
+}
+
+template <class T>
+cudaError_t launch_where(void* out, const uint8_t* cond, const void* a, const void* b, int64_t n, const OffsetCalc& c,
+                         const int64_t* cond_strides, cudaStream_t s) {
+  StridedGeometry cs;  // only src_strides is used: the condition's strides
+  for (int d = 0; d < c.ndim; ++d) cs.src_strides[d] = cond_strides[d];
+  return launch(where_kernel<T>, n, kThreads, 0, s, static_cast<T*>(out), cond, static_cast<const T*>(a),
+                static_cast<const T*>(b), n, c, cs);
+}
+
+}  // namespace
+
+cudaError_t convert(void* dst, ElemType dt, const void* src, ElemType st, int64_t n, const StridedGeometry& g,
+                    cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  switch (dt) {
+    case ElemType::f32: return convert_from<float>(st, dst, src, n, g, s);
+    case ElemType::f64: return convert_from<double>(st, dst, src, n, g, s);
+    case ElemType::f16: return convert_from<__half>(st, dst, src, n, g, s);
+    case ElemType::bf16: return convert_from<__nv_bfloat16>(st, dst, src, n, g, s);
+    case ElemType::i32: return convert_from<int32_t>(st, dst, src, n, g, s);
+    case ElemType::i64: return convert_from<int64_t>(st, dst, src, n, g, s);
+    case ElemType::u8: return convert_from<uint8_t>(st, dst, src, n, g, s);
+    case ElemType::boolean: return convert_from<Bool8>(st, dst, src, n, g, s);
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t where(FloatType t, void* out, const uint8_t* cond, const void* a, const void* b, int64_t n,
+                  const OffsetCalc& c, const int64_t* cond_strides, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  switch (t) {
+    case FloatType::f32: return launch_where<float>(out, cond, a, b, n, c, cond_strides, s);
+    case FloatType::f64: return launch_where<double>(out, cond, a, b, n, c, cond_strides, s);
+    case FloatType::f16: return launch_where<__half>(out, cond, a, b, n, c, cond_strides, s);
+    case FloatType::bf16: return launch_where<__nv_bfloat16>(out, cond, a, b, n, c, cond_strides, s);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace ember::cuda_backend::kernels

@@ -1,0 +1,145 @@
+// Public ops on CUDA tensors against the same ops on the CPU, forward and gradients (the
+// backward formulas are written with ops, so they run on the GPU too), and a small MLP trained
+// on the GPU step by step beside the same MLP on the CPU. All skip without a CUDA device.
+#include <gtest/gtest.h>
+
+#include "cuda_diff.hpp"
+
+using namespace ember;
+using namespace ember::cuda_test;
+using Inputs = std::vector<Tensor>;
+
+namespace {
+const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
+}  // namespace
+
+TEST(CudaAutograd, ElementwiseForwardAndGradients) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 1;
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    const Tol tol = tol_for(dt);
+    Tensor a = random_tensor({17, 9}, dt, seed++), b = random_tensor({9}, dt, seed++);
+    Tensor pos = random_tensor({9, 17}, dt, seed++, 0.5, 2.0).t();  // a transposed view
+    expect_same_on_cuda([](const Inputs& v) { return v[0] * v[1] + v[0] - v[1] / 3.0; }, {a, b}, tol);
+    expect_same_on_cuda([](const Inputs& v) { return v[0] / v[1]; }, {a, pos}, tol);
+    expect_same_on_cuda([](const Inputs& v) { return maximum(v[0], v[1]); }, {a, b}, tol);  // where in backward
+    expect_same_on_cuda([](const Inputs& v) { return where(gt(v[0], 0.5), v[0], v[1]); }, {a, b}, tol);
+    expect_same_on_cuda([](const Inputs& v) { return pow(v[1], v[0]); }, {a, pos}, {tol.atol * 4, tol.rtol * 4},
+                        /*with_grad=*/false);
+    expect_same_on_cuda([](const Inputs& v) { return v[0].to(kFloat32) * 2.0; }, {a}, tol_for(kFloat32));
+    expect_same_on_cuda([](const Inputs& v) { return relu(v[0]) + gelu(v[0]) + tanh(v[0]) + sigmoid(v[0]); }, {a},
+                        tol);
+    expect_same_on_cuda([](const Inputs& v) { return exp(v[0]) + log(v[1]) + sqrt(v[1]); }, {a, pos}, tol);
+    expect_same_on_cuda([](const Inputs& v) { return pow(v[1], 1.5) - v[0].pow(2); }, {a, pos}, tol);
+  }
+}
+
+TEST(CudaAutograd, ReductionsSoftmaxAndMatmul) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 100;
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    const Tol tol = tol_for(dt);
+    Tensor x = random_tensor({13, 29}, dt, seed++);
+    expect_same_on_cuda([](const Inputs& v) { return v[0].sum({1}); }, {x}, {tol.atol * 6, tol.rtol});
+    expect_same_on_cuda([](const Inputs& v) { return v[0].mean({0}, true); }, {x}, tol);
+    expect_same_on_cuda([](const Inputs& v) { return amax(v[0], {1}); }, {x}, tol);
+    expect_same_on_cuda([](const Inputs& v) { return softmax(v[0], 1); }, {x}, tol);
+    expect_same_on_cuda([](const Inputs& v) { return log_softmax(v[0], 0); }, {x}, tol);  // inner > 1
+    Tensor a = random_tensor({11, 7}, dt, seed++), b = random_tensor({7, 5}, dt, seed++);
+    const Tol mm_tol{tol.atol * 7, tol.rtol * 3};
+    expect_same_on_cuda([](const Inputs& v) { return matmul(v[0], v[1]); }, {a, b}, mm_tol);
+    expect_same_on_cuda([](const Inputs& v) { return matmul(v[0], v[1]); }, {random_tensor({3, 11, 7}, dt, seed++), b},
+                        mm_tol);
+    Tensor w = random_tensor({5, 7}, dt, seed++), bias = random_tensor({5}, dt, seed++);
+    expect_same_on_cuda([](const Inputs& v) { return linear(v[0], v[1], v[2]); }, {a, w, bias},
+                        {tol.atol * 11, tol.rtol * 3});
+  }
+}
+
+TEST(CudaAutograd, MixedDevicesAreErrors) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  Tensor g = ones({4}, {.device = Device::cuda(0)});
+  Tensor h = ones({4});
+  EXPECT_THROW(g + h, DeviceError);
+  EXPECT_THROW(matmul(ones({2, 2}, {.device = Device::cuda(0)}), ones({2, 2})), DeviceError);
+  EXPECT_THROW(where(gt(h, 0), g, g), DeviceError);
+  EXPECT_THROW(g.clamp(0, 1), NotImplemented);
+  EXPECT_EQ(where(gt(g, 0), g * 2.0, 0.0).cpu().to_vector<float>(), (std::vector<float>{2, 2, 2, 2}));
+  // A 0-d CPU tensor beside a CUDA tensor is a wrapped scalar.
+  EXPECT_EQ((g * scalar_tensor(3.0)).cpu().to_vector<float>(), (std::vector<float>{3, 3, 3, 3}));
+}
+
+namespace {
+
+struct Mlp {
+  Tensor w1, b1, w2, b2;
+  std::vector<Tensor*> params() { return {&w1, &b1, &w2, &b2}; }
+};
+
+Mlp make_mlp(int64_t in, int64_t hidden, int64_t classes) {
+  Mlp m;
+  m.w1 = random_tensor({hidden, in}, kFloat32, 11, -0.3, 0.3);
+  m.b1 = random_tensor({hidden}, kFloat32, 12, -0.1, 0.1);
+  m.w2 = random_tensor({classes, hidden}, kFloat32, 13, -0.3, 0.3);
+  m.b2 = random_tensor({classes}, kFloat32, 14, -0.1, 0.1);
+  return m;
+}
+
+Mlp to_device(const Mlp& m, Device d) {
+  Mlp r{m.w1.to(d), m.b1.to(d), m.w2.to(d), m.b2.to(d)};
+  for (Tensor* p : r.params()) p->requires_grad_(true);
+  return r;
+}
+
+// One SGD step on a batch; returns the loss (cross entropy written with ops: -sum(log_softmax *
+// one_hot) / N, since the fused cross_entropy has no CUDA kernel yet).
+float sgd_step(Mlp& m, const Tensor& x, const Tensor& one_hot, double lr) {
+  Tensor h = relu(linear(x, m.w1, m.b1));
+  Tensor logits = linear(h, m.w2, m.b2);
+  Tensor loss = (log_softmax(logits, 1) * one_hot).sum() * (-1.0 / static_cast<double>(x.size(0)));
+  loss.backward();
+  {
+    NoGradGuard ng;
+    for (Tensor* p : m.params()) {
+      p->sub_(p->grad() * lr);
+      p->grad().zero_();
+    }
+  }
+  return loss.item<float>();
+}
+
+}  // namespace
+
+TEST(CudaTraining, SmallMlpTrainsLikeOnCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  constexpr int64_t kN = 64, kIn = 20, kHidden = 32, kClasses = 5;
+  // A learnable problem: the class is the argmax of a fixed linear map of x.
+  Tensor x = random_tensor({kN, kIn}, kFloat32, 7);
+  Tensor proj = random_tensor({kIn, kClasses}, kFloat32, 8);
+  std::vector<float> scores = matmul(x, proj).to_vector<float>();
+  std::vector<float> oh(static_cast<size_t>(kN * kClasses), 0.f);
+  for (int64_t i = 0; i < kN; ++i) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < kClasses; ++c)
+      if (scores[i * kClasses + c] > scores[i * kClasses + best]) best = c;
+    oh[i * kClasses + best] = 1.f;
+  }
+  Tensor one_hot = tensor<float>(oh, {kN, kClasses});
+
+  const Mlp init = make_mlp(kIn, kHidden, kClasses);
+  Mlp cpu_m = to_device(init, Device::cpu()), gpu_m = to_device(init, Device::cuda(0));
+  const Tensor gx = x.cuda(), goh = one_hot.cuda();
+  float first = 0, last = 0;
+  for (int step = 0; step < 50; ++step) {
+    const float lc = sgd_step(cpu_m, x, one_hot, 0.5);
+    const float lg = sgd_step(gpu_m, gx, goh, 0.5);
+    ASSERT_TRUE(std::isfinite(lg)) << "step " << step;
+    EXPECT_NEAR(lg, lc, 1e-3 + 1e-3 * std::abs(lc)) << "step " << step;
+    if (step == 0) first = lg;
+    last = lg;
+  }
+  EXPECT_LT(last, 0.5f * first) << "the GPU MLP did not learn";
+  EXPECT_TRUE(close_to(gpu_m.w1, cpu_m.w1, {1e-3, 1e-3}));
+}
