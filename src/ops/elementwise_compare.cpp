@@ -66,15 +66,21 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_operand(cond, "where");
   check_operand(a, "where");
   check_operand(b, "where");
-  for (const Tensor* t : {&cond, &a, &b}) check_cpu_only(*t, "where");
+
   EMBER_CHECK(cond.dtype() == DType::boolean, DTypeError, "where: condition must be a bool tensor, got dtype ",
               dtype_name(cond.dtype()), "; compare first (e.g. ne(cond, 0))");
   const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   const DType dt = result_type(a, b);
-  Tensor out = empty(shape, {.dtype = dt});
+  const Device dev = cond.is_cuda() ? cond.device() : result_device(a, b);
+  Tensor out = empty(shape, {.dtype = dt, .device = dev});
   {
     NoGradGuard ng;
-    cpu::where(out, cond, cast(a, dt), cast(b, dt));
+    if (dev.is_cuda()) {
+      cuda_backend::where(out, cond, cast(a, dt), cast(b, dt));
+    } else {
+      EMBER_CHECK(cond.is_cpu() && a.is_cpu() && b.is_cpu(), DeviceError, "where: expected all tensors on cpu");
+      cpu::where(out, cond, cast(a, dt), cast(b, dt));
+    }
   }
   if (!autograd::any_requires_grad({&a, &b})) return out;
   return autograd::record("WhereBackward0", {a, b}, out,

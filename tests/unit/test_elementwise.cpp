@@ -844,8 +844,9 @@ TEST(ElementwiseErrors, UnaryAndOtherOpsOnCudaTensors) {
   Tensor c = fake_cuda_tensor();
   // No CUDA kernels yet: refused before anything is allocated or touched.
   EXPECT_THROW(c.clamp(0, 1), NotImplemented);
-  EXPECT_THROW(where(gt(zeros({4}), 0), c, zeros({4})), NotImplemented);
   EXPECT_THROW(isnan(c), NotImplemented);
+  // A CPU condition of several elements beside a CUDA operand: a device error, never a CPU kernel.
+  EXPECT_THROW(where(gt(zeros({4}), 0), c, zeros({4})), DeviceError);
   if (cuda::device_count() > 0) GTEST_SKIP() << "a CUDA device is present (tests/cuda covers CUDA ops)";
   // CUDA kernels exist: without a usable device (or CUDA in the build) they are DeviceErrors.
   EXPECT_THROW(c.exp(), DeviceError);
