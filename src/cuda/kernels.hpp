@@ -115,3 +115,20 @@ cudaError_t where(FloatType t, void* out, const uint8_t* cond, const void* a, co
                   const OffsetCalc& calc, const int64_t* cond_strides, cudaStream_t stream);
 
 }  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ cross entropy (kernels/loss.cu)
+namespace ember::cuda_backend::kernels {
+
+/// Per row i of contiguous (m, c) logits x (f32 or f64: `is_f64`): lse[i] = logsumexp(x_i),
+/// nll[i] = w_t (lse − x_t), smooth[i] = Σ_j w_j (lse − x_j), wt[i] = w_t (all 0 for rows with
+/// target == ignore_index; all NaN for a target outside [0, c), which the host cannot check
+/// without waiting for the device). weight may be null (all ones).
+cudaError_t cross_entropy_forward(bool is_f64, const void* x, const int64_t* target, const void* weight,
+                                  int64_t ignore_index, int64_t m, int64_t c, void* lse, void* nll, void* smooth,
+                                  void* wt, cudaStream_t stream);
+/// grad (m, c) = scale[i] · d(loss_i)/d(x_i) with loss_i = (1 − e)·nll_i + (e / c)·smooth_i.
+cudaError_t cross_entropy_backward(bool is_f64, const void* x, const int64_t* target, const void* weight,
+                                   int64_t ignore_index, double label_smoothing, int64_t m, int64_t c,
+                                   const void* lse, const void* scale, void* grad, cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels

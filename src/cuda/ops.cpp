@@ -229,4 +229,28 @@ void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor& y, const
                                              log, current_stream(dev)));
 }
 
+void cross_entropy_forward(const Tensor& x, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                           const Tensor& lse, const Tensor& nll, const Tensor& smooth, const Tensor& wt) {
+  const int dev = x.device().index;
+  check_device(dev, "cross_entropy");
+  EMBER_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64, NotImplemented,
+              "cross_entropy on CUDA: computes in float32 or float64, got ", dtype_name(x.dtype()));
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::cross_entropy_forward(
+      x.dtype() == kFloat64, x.data_ptr(), static_cast<const int64_t*>(target.data_ptr()),
+      weight.defined() ? weight.data_ptr() : nullptr, ignore_index, x.size(0), x.size(1), lse.data_ptr(),
+      nll.data_ptr(), smooth.data_ptr(), wt.data_ptr(), current_stream(dev)));
+}
+
+void cross_entropy_backward(const Tensor& x, const Tensor& target, const Tensor& weight, int64_t ignore_index,
+                            double label_smoothing, const Tensor& lse, const Tensor& row_scale, const Tensor& grad) {
+  const int dev = x.device().index;
+  check_device(dev, "cross_entropy backward");
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::cross_entropy_backward(
+      x.dtype() == kFloat64, x.data_ptr(), static_cast<const int64_t*>(target.data_ptr()),
+      weight.defined() ? weight.data_ptr() : nullptr, ignore_index, label_smoothing, x.size(0), x.size(1),
+      lse.data_ptr(), row_scale.data_ptr(), grad.data_ptr(), current_stream(dev)));
+}
+
 }  // namespace ember::cuda_backend

@@ -31,6 +31,14 @@ void softmax_backward(const Tensor&, const Tensor&, const Tensor&, const cpu::Re
   no_cuda("softmax backward on a CUDA tensor");
 }
 void gemm(const Tensor&, const Tensor&, const Tensor&, double, double) { no_cuda("matmul on CUDA tensors"); }
+void cross_entropy_forward(const Tensor&, const Tensor&, const Tensor&, int64_t, const Tensor&, const Tensor&,
+                           const Tensor&, const Tensor&) {
+  no_cuda("cross_entropy on CUDA tensors");
+}
+void cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&, int64_t, double, const Tensor&, const Tensor&,
+                            const Tensor&) {
+  no_cuda("cross_entropy on CUDA tensors");
+}
 
 }  // namespace ember::cuda_backend
 

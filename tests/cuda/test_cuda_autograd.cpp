@@ -58,6 +58,40 @@ TEST(CudaAutograd, ReductionsSoftmaxAndMatmul) {
   }
 }
 
+TEST(CudaAutograd, CrossEntropyMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 300;
+  for (DType dt : {kFloat32, kFloat64, kFloat16}) {
+    for (int64_t c : {int64_t{1}, int64_t{10}, int64_t{1001}}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " classes " + std::to_string(c));
+      const int64_t m = 37;
+      Tensor x = random_tensor({m, c}, dt, seed++, -4.0, 4.0);
+      std::vector<int64_t> t(static_cast<size_t>(m));
+      for (int64_t i = 0; i < m; ++i) t[i] = (i * 7) % c;
+      t[3] = -100;  // ignored row
+      Tensor target = tensor<int64_t>(t, {m});
+      Tensor weight = random_tensor({c}, dt, seed++, 0.5, 2.0);
+      const Tol tol = tol_for(dt);
+      for (LossReduction r : {LossReduction::mean, LossReduction::sum, LossReduction::none}) {
+        for (double eps : {0.0, 0.1}) {
+          expect_same_on_cuda(
+              [&](const Inputs& v) { return cross_entropy_2d(v[0], v[1], Tensor(), -100, eps, r); }, {x, target},
+              {tol.atol * 10, tol.rtol * 10});
+          expect_same_on_cuda([&](const Inputs& v) { return cross_entropy_2d(v[0], v[1], v[2], -100, eps, r); },
+                              {x, target, weight}, {tol.atol * 10, tol.rtol * 10});
+        }
+      }
+    }
+  }
+  // An out-of-range target: NaN on the device (the CPU raises IndexError; checking on the host
+  // would wait for the GPU).
+  Tensor bad = tensor<int64_t>({0, 5}, {2}).cuda();
+  Tensor logits = zeros({2, 3}, {.device = Device::cuda(0)});
+  EXPECT_TRUE(std::isnan(cross_entropy_2d(logits, bad, Tensor(), -100, 0.0, LossReduction::mean).item<float>()));
+  EXPECT_THROW(cross_entropy_2d(logits, tensor<int64_t>({0, 1}, {2}), Tensor(), -100, 0.0, LossReduction::mean),
+               DeviceError);
+}
+
 TEST(CudaAutograd, MixedDevicesAreErrors) {
   EMBER_REQUIRE_CUDA_DEVICE();
   Tensor g = ones({4}, {.device = Device::cuda(0)});
@@ -93,11 +127,11 @@ Mlp to_device(const Mlp& m, Device d) {
   return r;
 }
 
-// One SGD step on a batch; returns the loss (cross entropy written with ops: -sum(log_softmax *
-// one_hot) / N, since the fused cross_entropy has no CUDA kernel yet).
+// One SGD step on a batch; returns the loss.
 float sgd_step(Mlp& m, const Tensor& x, const Tensor& one_hot, double lr) {
   Tensor h = relu(linear(x, m.w1, m.b1));
   Tensor logits = linear(h, m.w2, m.b2);
+  // Cross entropy written with ops (log_softmax, mul, sum); the fused one is compared separately.
   Tensor loss = (log_softmax(logits, 1) * one_hot).sum() * (-1.0 / static_cast<double>(x.size(0)));
   loss.backward();
   {

@@ -42,4 +42,16 @@ EMBER_API void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor
 /// when cuda::allow_tf32(); f16/bf16 accumulate in f32.
 EMBER_API void gemm(const Tensor& c, const Tensor& a, const Tensor& b, double alpha = 1.0, double beta = 0.0);
 
+/// Fused cross-entropy terms per row of contiguous f32/f64 (m, c) logits (see
+/// cpu::cross_entropy_forward); target is contiguous int64 on the device; weight may be
+/// undefined. A target outside [0, c) (other than ignore_index) gives NaN terms: checking it on
+/// the host would wait for the device.
+EMBER_API void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                                     int64_t ignore_index, const Tensor& lse, const Tensor& nll, const Tensor& smooth,
+                                     const Tensor& wt);
+/// grad (m, c) = row_scale[i] · d(loss_i)/d(x_i) (see cpu::cross_entropy_backward).
+EMBER_API void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                                      int64_t ignore_index, double label_smoothing, const Tensor& lse,
+                                      const Tensor& row_scale, const Tensor& grad);
+
 }  // namespace ember::cuda_backend
