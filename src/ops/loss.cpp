@@ -6,9 +6,65 @@
 
 #include "../cpu/cross_entropy.hpp"
 #include "ember/autograd/node.hpp"
+#include "ember/backend/cuda.hpp"
 #include "ember/core/dispatch.hpp"
 
 namespace ember {
+
+namespace {
+
+/// cross_entropy on a CUDA device: the fused kernel gives the per-row terms, ordinary ops on
+/// the device reduce them (no host synchronisation: a target out of range gives NaN instead of
+/// the CPU's IndexError, since checking it would wait for the device).
+Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target_in, const Tensor& weight_in,
+                          int64_t ignore_index, double eps, LossReduction reduction) {
+  const int64_t m = logits.size(0), c = logits.size(1);
+  const DType out_dtype = logits.dtype();
+  const DType ct = out_dtype == kFloat64 ? kFloat64 : kFloat32;
+  const TensorOptions o{.dtype = ct, .device = logits.device()};
+  Tensor x, target, weight, lse, out, denom;
+  {
+    NoGradGuard ng;
+    x = logits.detach().to(ct).contiguous();
+    target = target_in.to(kInt64).contiguous();
+    if (weight_in.defined()) {
+      EMBER_CHECK(weight_in.dim() == 1 && weight_in.size(0) == c, ShapeError,
+                  "cross_entropy: weight must have shape (", c, ",), got ", shape_str(weight_in.shape()));
+      EMBER_CHECK(weight_in.device() == logits.device(), DeviceError, "cross_entropy: logits on ",
+                  logits.device().str(), " but weight on ", weight_in.device().str());
+      weight = weight_in.detach().to(ct).contiguous();
+    }
+    lse = empty({m}, o);
+    Tensor nll = empty({m}, o), smooth = empty({m}, o), wt = empty({m}, o);
+    cuda_backend::cross_entropy_forward(x, target, weight, ignore_index, lse, nll, smooth, wt);
+    const Tensor rows = nll * (1.0 - eps) + smooth * (eps / static_cast<double>(c));
+    if (reduction == LossReduction::none) {
+      out = rows;
+    } else if (reduction == LossReduction::sum) {
+      out = rows.sum();
+    } else {
+      denom = wt.sum();  // 0 when every row is ignored: 0 / 0 = NaN, as on the CPU
+      out = rows.sum() / denom;
+    }
+    if (out_dtype != ct) out = out.to(out_dtype);
+  }
+  return autograd::record(
+      "CrossEntropyBackward", {logits}, out,
+      [sx = autograd::SavedTensor(x), target, weight, lse, denom, ignore_index, eps, reduction, m, ct, out_dtype](
+          const std::vector<Tensor>& g, const std::vector<bool>&) {
+        Tensor gs = g[0].to(ct);
+        Tensor scale;
+        if (reduction == LossReduction::none) scale = gs.contiguous();
+        else if (reduction == LossReduction::sum) scale = gs.reshape({1}).expand({m}).contiguous();
+        else scale = (gs / denom).reshape({1}).expand({m}).contiguous();
+        Tensor x = sx.get();
+        Tensor grad = empty(x.shape(), {.dtype = ct, .device = x.device()});
+        cuda_backend::cross_entropy_backward(x, target, weight, ignore_index, eps, lse, scale, grad);
+        return std::vector<Tensor>{out_dtype == ct ? grad : grad.to(out_dtype)};
+      });
+}
+
+}  // namespace
 
 Tensor cross_entropy_2d(const Tensor& logits, const Tensor& target_in, const Tensor& weight_in, int64_t ignore_index,
                         double eps, LossReduction reduction) {
@@ -24,9 +80,9 @@ Tensor cross_entropy_2d(const Tensor& logits, const Tensor& target_in, const Ten
   EMBER_CHECK(eps >= 0.0 && eps <= 1.0, ValueError, "cross_entropy: label_smoothing must be in [0, 1], got ", eps);
   EMBER_CHECK(logits.device() == target_in.device(), DeviceError, "cross_entropy: logits on ", logits.device().str(),
               " but target on ", target_in.device().str());
-  EMBER_CHECK(logits.is_cpu(), NotImplemented, "cross_entropy: CUDA tensors are not supported yet");
   const int64_t m = logits.size(0), c = logits.size(1);
   EMBER_CHECK(c > 0, ShapeError, "cross_entropy: logits have 0 classes");
+  if (logits.is_cuda()) return cross_entropy_cuda(logits, target_in, weight_in, ignore_index, eps, reduction);
 
   const DType out_dtype = logits.dtype();
   const DType ct = out_dtype == kFloat64 ? kFloat64 : kFloat32;  // 16-bit floats compute in f32
