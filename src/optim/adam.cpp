@@ -1,4 +1,3 @@
-#pragma GCC optimize("no-math-errno")
 // Adam and AdamW with PyTorch's exact update order (torch.optim.Adam/AdamW, single-tensor
 // path), fused into one loop per parameter on the CPU.
 #include "ember/optim/adam.hpp"
@@ -18,7 +17,7 @@ namespace {
 // The update for one contiguous chunk, compiled for AVX-512, AVX2 and baseline x86-64 and
 // picked at load time (GCC's target_clones does not apply to templates, hence the macro).
 // Branches are hoisted out of the loops and pointers are restrict so the loops vectorise;
-// sqrt needs no errno (the pragma at the top of this file).
+// sqrt needs no errno (-fno-math-errno on this file, CMakeLists.txt).
 #define EMBER_ADAM_CHUNK(T)                                                                                        \
   EMBER_SIMD_CLONES void adam_chunk(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,     \
                                     int64_t n, T one_minus_b1, T b2, T one_minus_b2, T eps, T bc2_sqrt, T step_size, \
