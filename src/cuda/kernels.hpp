@@ -132,3 +132,25 @@ cudaError_t cross_entropy_backward(bool is_f64, const void* x, const int64_t* ta
                                    const void* lse, const void* scale, void* grad, cudaStream_t stream);
 
 }  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ optimizer updates (kernels/optim.cu)
+namespace ember::cuda_backend::kernels {
+
+/// Hyper-parameters of one Adam/AdamW step (host-computed bias corrections).
+struct AdamParams {
+  double lr, beta1, beta2, eps, weight_decay, bias_correction2_sqrt, step_size;
+  bool decoupled;
+};
+/// One fused Adam/AdamW update over n contiguous elements (f32 or f64), PyTorch's order.
+cudaError_t adam_step(bool is_f64, void* p, const void* g, void* m, void* v, int64_t n, const AdamParams& hp,
+                      cudaStream_t stream);
+
+struct SgdParams {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, first;  // first: the momentum buffer is initialised with the gradient
+};
+/// One fused SGD update (buf may be null when momentum is 0).
+cudaError_t sgd_step(bool is_f64, void* p, const void* g, void* buf, int64_t n, const SgdParams& hp,
+                     cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels

@@ -253,4 +253,29 @@ void cross_entropy_backward(const Tensor& x, const Tensor& target, const Tensor&
       lse.data_ptr(), row_scale.data_ptr(), grad.data_ptr(), current_stream(dev)));
 }
 
+void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, double lr, double beta1,
+               double beta2, double eps, double weight_decay, double bias_correction2_sqrt, double step_size,
+               bool decoupled) {
+  const int dev = p.device().index;
+  check_device(dev, "Adam");
+  EMBER_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64, NotImplemented,
+              "Adam on CUDA: float32 or float64 parameters, got ", dtype_name(p.dtype()));
+  DeviceGuard guard(dev);
+  const kernels::AdamParams hp{lr, beta1, beta2, eps, weight_decay, bias_correction2_sqrt, step_size, decoupled};
+  EMBER_CUDA_CHECK(kernels::adam_step(p.dtype() == kFloat64, p.data_ptr(), g.data_ptr(), m.data_ptr(), v.data_ptr(),
+                                      p.numel(), hp, current_stream(dev)));
+}
+
+void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum, double dampening,
+              double weight_decay, bool nesterov, bool first) {
+  const int dev = p.device().index;
+  check_device(dev, "SGD");
+  EMBER_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64, NotImplemented,
+              "SGD on CUDA: float32 or float64 parameters, got ", dtype_name(p.dtype()));
+  DeviceGuard guard(dev);
+  const kernels::SgdParams hp{lr, momentum, dampening, weight_decay, nesterov, first};
+  EMBER_CUDA_CHECK(kernels::sgd_step(p.dtype() == kFloat64, p.data_ptr(), g.data_ptr(),
+                                     buf.defined() ? buf.data_ptr() : nullptr, p.numel(), hp, current_stream(dev)));
+}
+
 }  // namespace ember::cuda_backend

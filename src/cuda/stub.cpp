@@ -40,6 +40,14 @@ void cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&, int64_t
   no_cuda("cross_entropy on CUDA tensors");
 }
 
+void adam_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, double, double, double, double,
+               double, double, bool) {
+  no_cuda("Adam on CUDA parameters");
+}
+void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, double, double, bool, bool) {
+  no_cuda("SGD on CUDA parameters");
+}
+
 }  // namespace ember::cuda_backend
 
 namespace ember::cuda {
