@@ -2,6 +2,7 @@
 // loop per parameter on the CPU).
 #include "ember/optim/sgd.hpp"
 
+#include "ember/backend/cuda.hpp"
 #include "ember/core/dispatch.hpp"
 #include "ember/core/grad_mode.hpp"
 #include "ember/core/parallel.hpp"
@@ -35,13 +36,17 @@ void SGD::step() {
       Tensor p = group.params[i];
       Tensor g = p.grad();
       if (!g.defined() || !p.requires_grad()) continue;
-      EMBER_CHECK(p.is_cpu(), NotImplemented, "SGD: CUDA parameters are not supported yet");
       EMBER_CHECK(p.is_contiguous(), ValueError, "SGD: parameters must be contiguous");
       g = g.to(p.dtype()).contiguous();
       auto& st = state_[param_key(gi, i)];
       const bool first = st.find("momentum_buffer") == st.end();
-      if (mom != 0 && first) st["momentum_buffer"] = zeros(p.shape(), {.dtype = p.dtype()});
+      if (mom != 0 && first) st["momentum_buffer"] = zeros(p.shape(), {.dtype = p.dtype(), .device = p.device()});
       Tensor buf = mom != 0 ? st["momentum_buffer"] : Tensor();
+      if (p.is_cuda()) {
+        cuda_backend::sgd_step(p, g, buf, lr, mom, damp, wd, nesterov, first);
+        p.storage()->bump_version();
+        continue;
+      }
       dispatch<kSetF32 | kSetF64>(p.dtype(), "SGD", [&]<class T>() {
         T* pp = p.data<T>();
         const T* gp = g.data<T>();
