@@ -26,10 +26,11 @@ inline void print_device() {
   cudaRuntimeGetVersion(&runtime);
   // DDR: two transfers per clock.
   const double peak_gbs = 2.0 * mem_clock_khz * 1e3 * (bus_bits / 8) / 1e9;
-  std::printf("device: %s, sm_%d%d, %d SMs, SM clock %.0f MHz, memory clock %.0f MHz, bus %d bit (%.0f GB/s peak), "
-              "%.1f GiB; driver %d, runtime %d\n",
-              p.name, p.major, p.minor, sms, sm_clock_khz / 1e3, mem_clock_khz / 1e3, bus_bits, peak_gbs,
-              static_cast<double>(p.totalGlobalMem) / (1 << 30), driver, runtime);
+  std::printf(
+      "device: %s, sm_%d%d, %d SMs, SM clock %.0f MHz, memory clock %.0f MHz, bus %d bit (%.0f GB/s peak), "
+      "%.1f GiB; driver %d, runtime %d\n",
+      p.name, p.major, p.minor, sms, sm_clock_khz / 1e3, mem_clock_khz / 1e3, bus_bits, peak_gbs,
+      static_cast<double>(p.totalGlobalMem) / (1 << 30), driver, runtime);
 }
 
 /// Times `fn` (which enqueues work on the current stream) with CUDA events, one manual-time
@@ -57,16 +58,16 @@ void time_with_events(benchmark::State& state, F&& fn) {
 }  // namespace ember_bench
 
 /// main(): "no CUDA device" and exit 0 without one; otherwise the device line, then the benchmarks.
-#define EMBER_CUDA_BENCHMARK_MAIN()                               \
-  int main(int argc, char** argv) {                               \
-    if (ember::cuda::device_count() == 0) {                       \
-      std::printf("no CUDA device: CUDA benchmarks skipped\n");   \
-      return 0;                                                   \
-    }                                                             \
-    ember_bench::print_device();                                  \
-    benchmark::Initialize(&argc, argv);                           \
+#define EMBER_CUDA_BENCHMARK_MAIN()                                   \
+  int main(int argc, char** argv) {                                   \
+    if (ember::cuda::device_count() == 0) {                           \
+      std::printf("no CUDA device: CUDA benchmarks skipped\n");       \
+      return 0;                                                       \
+    }                                                                 \
+    ember_bench::print_device();                                      \
+    benchmark::Initialize(&argc, argv);                               \
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1; \
-    benchmark::RunSpecifiedBenchmarks();                          \
-    benchmark::Shutdown();                                        \
-    return 0;                                                     \
+    benchmark::RunSpecifiedBenchmarks();                              \
+    benchmark::Shutdown();                                            \
+    return 0;                                                         \
   }

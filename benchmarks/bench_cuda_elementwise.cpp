@@ -13,9 +13,8 @@ constexpr int64_t kN = int64_t{64} << 20;
 DType dtype_of(int64_t i) { return i == 0 ? kFloat32 : kBFloat16; }
 
 void set_bytes(benchmark::State& state, int64_t bytes_per_iter) {
-  state.counters["GB/s"] =
-      benchmark::Counter(static_cast<double>(bytes_per_iter) * static_cast<double>(state.iterations()) / 1e9,
-                         benchmark::Counter::kIsRate);
+  state.counters["GB/s"] = benchmark::Counter(
+      static_cast<double>(bytes_per_iter) * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 
 void BM_Binary(benchmark::State& state, cpu::BinaryOp op) {

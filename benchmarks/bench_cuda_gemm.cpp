@@ -28,8 +28,8 @@ struct Operands {
 };
 
 void set_counters(benchmark::State& state, int64_t n) {
-  state.counters["TFLOP/s"] = benchmark::Counter(2.0 * n * n * n * static_cast<double>(state.iterations()) / 1e12,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["TFLOP/s"] =
+      benchmark::Counter(2.0 * n * n * n * static_cast<double>(state.iterations()) / 1e12, benchmark::Counter::kIsRate);
   state.SetLabel(mode_name(state.range(1)));
 }
 
@@ -53,8 +53,8 @@ void BM_CublasGemmEx(benchmark::State& state) {
   const int ni = static_cast<int>(n);
   ember_bench::time_with_events(state, [&] {
     // Row-major c = a·b is column-major cᵀ = bᵀ·aᵀ.
-    cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, ni, &alpha, op.b.data_ptr(), t, ni, op.a.data_ptr(), t, ni,
-                 &beta, op.c.data_ptr(), t, ni, compute, CUBLAS_GEMM_DEFAULT);
+    cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, ni, ni, ni, &alpha, op.b.data_ptr(), t, ni, op.a.data_ptr(), t, ni, &beta,
+                 op.c.data_ptr(), t, ni, compute, CUBLAS_GEMM_DEFAULT);
   });
   cublasDestroy(h);
   set_counters(state, n);

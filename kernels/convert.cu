@@ -26,17 +26,24 @@ struct Wide<__nv_bfloat16> {
 
 template <class S>
 __device__ __forceinline__ auto load_wide(const S* p) {
-  if constexpr (sizeof(S) == 2 && !std::is_integral_v<S>) return widen(*p);
-  else if constexpr (std::is_same_v<S, Bool8>) return static_cast<int32_t>(p->v);
-  else return *p;
+  if constexpr (sizeof(S) == 2 && !std::is_integral_v<S>)
+    return widen(*p);
+  else if constexpr (std::is_same_v<S, Bool8>)
+    return static_cast<int32_t>(p->v);
+  else
+    return *p;
 }
 
 template <class D, class V>
 __device__ __forceinline__ void store_from(D* p, V v) {
-  if constexpr (std::is_same_v<D, Bool8>) p->v = static_cast<uint8_t>(v != V(0));
-  else if constexpr (std::is_same_v<D, __half>) *p = __float2half_rn(static_cast<float>(v));
-  else if constexpr (std::is_same_v<D, __nv_bfloat16>) *p = __float2bfloat16_rn(static_cast<float>(v));
-  else *p = static_cast<D>(v);
+  if constexpr (std::is_same_v<D, Bool8>)
+    p->v = static_cast<uint8_t>(v != V(0));
+  else if constexpr (std::is_same_v<D, __half>)
+    *p = __float2half_rn(static_cast<float>(v));
+  else if constexpr (std::is_same_v<D, __nv_bfloat16>)
+    *p = __float2bfloat16_rn(static_cast<float>(v));
+  else
+    *p = static_cast<D>(v);
 }
 
 template <class D, class S>
@@ -60,8 +67,7 @@ cudaError_t launch_convert(void* dst, const void* src, int64_t n, const StridedG
 }
 
 template <class D>
-cudaError_t convert_from(ElemType st, void* dst, const void* src, int64_t n, const StridedGeometry& g,
-                         cudaStream_t s) {
+cudaError_t convert_from(ElemType st, void* dst, const void* src, int64_t n, const StridedGeometry& g, cudaStream_t s) {
   switch (st) {
     case ElemType::f32: return launch_convert<D, float>(dst, src, n, g, s);
     case ElemType::f64: return launch_convert<D, double>(dst, src, n, g, s);

@@ -12,13 +12,17 @@ namespace {
 
 template <class C>
 __device__ __forceinline__ C normal_cdf(C x) {
-  if constexpr (sizeof(C) == 4) return normcdff(x);
-  else return normcdf(x);
+  if constexpr (sizeof(C) == 4)
+    return normcdff(x);
+  else
+    return normcdf(x);
 }
 template <class C>
 __device__ __forceinline__ C rsqrt_of(C x) {
-  if constexpr (sizeof(C) == 4) return rsqrtf(x);
-  else return rsqrt(x);
+  if constexpr (sizeof(C) == 4)
+    return rsqrtf(x);
+  else
+    return rsqrt(x);
 }
 
 template <class C>

@@ -97,20 +97,18 @@ cudaError_t cross_entropy_forward(bool is_f64, const void* x, const int64_t* tar
 }
 
 cudaError_t cross_entropy_backward(bool is_f64, const void* x, const int64_t* target, const void* weight,
-                                   int64_t ignore_index, double label_smoothing, int64_t m, int64_t c,
-                                   const void* lse, const void* scale, void* grad, cudaStream_t stream) {
+                                   int64_t ignore_index, double label_smoothing, int64_t m, int64_t c, const void* lse,
+                                   const void* scale, void* grad, cudaStream_t stream) {
   const int th = row_threads(c);
   const double a = 1.0 - label_smoothing, b = label_smoothing / static_cast<double>(c);
   if (is_f64) {
     return launch_blocks(ce_backward<double>, m, th, 0, stream, static_cast<const double*>(x), target,
-                         static_cast<const double*>(weight), ignore_index, a, b, m, c,
-                         static_cast<const double*>(lse), static_cast<const double*>(scale),
-                         static_cast<double*>(grad));
+                         static_cast<const double*>(weight), ignore_index, a, b, m, c, static_cast<const double*>(lse),
+                         static_cast<const double*>(scale), static_cast<double*>(grad));
   }
   return launch_blocks(ce_backward<float>, m, th, 0, stream, static_cast<const float*>(x), target,
-                       static_cast<const float*>(weight), ignore_index, static_cast<float>(a), static_cast<float>(b),
-                       m, c, static_cast<const float*>(lse), static_cast<const float*>(scale),
-                       static_cast<float*>(grad));
+                       static_cast<const float*>(weight), ignore_index, static_cast<float>(a), static_cast<float>(b), m,
+                       c, static_cast<const float*>(lse), static_cast<const float*>(scale), static_cast<float*>(grad));
 }
 
 }  // namespace ember::cuda_backend::kernels

@@ -7,8 +7,8 @@ namespace ember::cuda_backend::kernels {
 namespace {
 
 template <class T>
-__global__ void adam_kernel(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v,
-                            int64_t n, T one_minus_b1, T b2, T one_minus_b2, T eps, T bc2, T step_size, T decay, T wd,
+__global__ void adam_kernel(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v, int64_t n,
+                            T one_minus_b1, T b2, T one_minus_b2, T eps, T bc2, T step_size, T decay, T wd,
                             bool decoupled) {
   for (int64_t k = global_thread(); k < n; k += grid_threads()) {
     T grad = g[k], pk = p[k];
@@ -52,8 +52,8 @@ cudaError_t launch_adam(void* p, const void* g, void* m, void* v, int64_t n, con
 
 template <class T>
 cudaError_t launch_sgd(void* p, const void* g, void* buf, int64_t n, const SgdParams& h, cudaStream_t s) {
-  return launch(sgd_kernel<T>, n, kThreads, 0, s, static_cast<T*>(p), static_cast<const T*>(g), static_cast<T*>(buf),
-                n, T(h.lr), T(h.momentum), T(1.0 - h.dampening), T(h.weight_decay), h.nesterov, h.first);
+  return launch(sgd_kernel<T>, n, kThreads, 0, s, static_cast<T*>(p), static_cast<const T*>(g), static_cast<T*>(buf), n,
+                T(h.lr), T(h.momentum), T(1.0 - h.dampening), T(h.weight_decay), h.nesterov, h.first);
 }
 
 }  // namespace

@@ -24,8 +24,8 @@ __device__ __forceinline__ T finish(RedOp op, acc_t<T> v, int64_t size) {
 // Stage 1, inner == 1: block b handles row b / splits, chunk b % splits. With splits == 1 it
 // writes the final value, otherwise an accumulator into `partial`.
 template <class T>
-__global__ void reduce_rows(RedOp op, T* __restrict__ out, acc_t<T>* __restrict__ partial,
-                            const T* __restrict__ in, int64_t outer, int64_t size, int64_t splits) {
+__global__ void reduce_rows(RedOp op, T* __restrict__ out, acc_t<T>* __restrict__ partial, const T* __restrict__ in,
+                            int64_t outer, int64_t size, int64_t splits) {
   using C = acc_t<T>;
   __shared__ C scratch[32];
   const int64_t chunk = (size + splits - 1) / splits;
@@ -43,8 +43,10 @@ __global__ void reduce_rows(RedOp op, T* __restrict__ out, acc_t<T>* __restrict_
     }
     acc = sign * block_reduce(acc, as_max, scratch);
     if (threadIdx.x == 0) {
-      if (splits == 1) out[row] = finish<T>(op, acc, size);
-      else partial[blk] = acc;
+      if (splits == 1)
+        out[row] = finish<T>(op, acc, size);
+      else
+        partial[blk] = acc;
     }
   }
 }
@@ -52,8 +54,8 @@ __global__ void reduce_rows(RedOp op, T* __restrict__ out, acc_t<T>* __restrict_
 // Stage 1, inner > 1: one thread per (outer, split, inner); neighbouring threads read
 // neighbouring elements.
 template <class T>
-__global__ void reduce_columns(RedOp op, T* __restrict__ out, acc_t<T>* __restrict__ partial,
-                               const T* __restrict__ in, int64_t outer, int64_t size, int64_t inner, int64_t splits) {
+__global__ void reduce_columns(RedOp op, T* __restrict__ out, acc_t<T>* __restrict__ partial, const T* __restrict__ in,
+                               int64_t outer, int64_t size, int64_t inner, int64_t splits) {
   using C = acc_t<T>;
   const int64_t chunk = (size + splits - 1) / splits;
   const int64_t total = outer * splits * inner;
@@ -63,8 +65,10 @@ __global__ void reduce_columns(RedOp op, T* __restrict__ out, acc_t<T>* __restri
     const T* p = in + o * size * inner + i;
     C acc = identity<C>(op);
     for (int64_t k = begin; k < end; ++k) acc = combine(op, acc, widen(p[k * inner]));
-    if (splits == 1) out[o * inner + i] = finish<T>(op, acc, size);
-    else partial[t] = acc;
+    if (splits == 1)
+      out[o * inner + i] = finish<T>(op, acc, size);
+    else
+      partial[t] = acc;
   }
 }
 
@@ -83,8 +87,8 @@ __global__ void reduce_finish(RedOp op, T* __restrict__ out, const acc_t<T>* __r
 
 // One block per row (outer * inner rows); element k of row (o, i) is at (o * size + k) * inner + i.
 template <class T>
-__global__ void softmax_rows(T* __restrict__ out, const T* __restrict__ in, int64_t outer, int64_t size,
-                             int64_t inner, bool log) {
+__global__ void softmax_rows(T* __restrict__ out, const T* __restrict__ in, int64_t outer, int64_t size, int64_t inner,
+                             bool log) {
   using C = acc_t<T>;
   __shared__ C scratch[32];
   for (int64_t row = blockIdx.x; row < outer * inner; row += gridDim.x) {
@@ -148,8 +152,8 @@ cudaError_t launch_reduce(RedOp op, void* out, const void* in, int64_t outer, in
     st = launch(reduce_columns<T>, outer * splits * inner, kThreads, 0, s, op, o, part, x, outer, size, inner, splits);
   }
   if (st != cudaSuccess || splits == 1) return st;
-  return launch(reduce_finish<T>, outer * inner, kThreads, 0, s, op, o, static_cast<const acc_t<T>*>(part), outer,
-                size, inner, splits);
+  return launch(reduce_finish<T>, outer * inner, kThreads, 0, s, op, o, static_cast<const acc_t<T>*>(part), outer, size,
+                inner, splits);
 }
 
 }  // namespace
@@ -208,9 +212,9 @@ cudaError_t softmax_backward(FloatType t, void* gx, const void* gy, const void* 
       return launch_blocks(softmax_backward_rows<__half>, rows, th, 0, stream, static_cast<__half*>(gx),
                            static_cast<const __half*>(gy), static_cast<const __half*>(y), outer, size, inner, log);
     case FloatType::bf16:
-      return launch_blocks(softmax_backward_rows<__nv_bfloat16>, rows, th, 0, stream,
-                           static_cast<__nv_bfloat16*>(gx), static_cast<const __nv_bfloat16*>(gy),
-                           static_cast<const __nv_bfloat16*>(y), outer, size, inner, log);
+      return launch_blocks(softmax_backward_rows<__nv_bfloat16>, rows, th, 0, stream, static_cast<__nv_bfloat16*>(gx),
+                           static_cast<const __nv_bfloat16*>(gy), static_cast<const __nv_bfloat16*>(y), outer, size,
+                           inner, log);
   }
   return cudaErrorInvalidValue;
 }

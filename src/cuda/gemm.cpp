@@ -132,14 +132,13 @@ Types types_for(DType dt) {
 }
 
 void set_layout(cublasLtMatrixLayout_t* l, cudaDataType_t t, const Operand& o, int64_t batch, int64_t bstride) {
-  EMBER_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(l, t, static_cast<uint64_t>(o.rows),
-                                                static_cast<uint64_t>(o.cols), o.ld));
+  EMBER_CUBLAS_CHECK(
+      cublasLtMatrixLayoutCreate(l, t, static_cast<uint64_t>(o.rows), static_cast<uint64_t>(o.cols), o.ld));
   if (batch > 1) {
     const int32_t count = static_cast<int32_t>(batch);
+    EMBER_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
     EMBER_CUBLAS_CHECK(
-        cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
-    EMBER_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &bstride,
-                                                        sizeof(bstride)));
+        cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &bstride, sizeof(bstride)));
   }
 }
 
@@ -172,25 +171,24 @@ void matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, co
   Tensor ws = scratch(dev, kWorkspaceBytes);
   uint64_t ws_bytes = static_cast<uint64_t>(kWorkspaceBytes);
   EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&ds.pref));
-  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                          &ws_bytes, sizeof(ws_bytes)));
+  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes,
+                                                          sizeof(ws_bytes)));
   // The heuristic assumes 256-byte aligned matrices unless told otherwise (views may be offset).
   const uint32_t al_a = alignment(pb, batch > 1 ? sb * c.element_size() : 0);
   const uint32_t al_b = alignment(pa, batch > 1 ? sa * c.element_size() : 0);
   const uint32_t al_c = alignment(pc, batch > 1 ? sc * c.element_size() : 0);
-  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a,
-                                                          sizeof(al_a)));
-  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b,
-                                                          sizeof(al_b)));
-  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c,
-                                                          sizeof(al_c)));
-  EMBER_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c,
-                                                          sizeof(al_c)));
+  EMBER_CUBLAS_CHECK(
+      cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof(al_a)));
+  EMBER_CUBLAS_CHECK(
+      cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof(al_b)));
+  EMBER_CUBLAS_CHECK(
+      cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof(al_c)));
+  EMBER_CUBLAS_CHECK(
+      cublasLtMatmulPreferenceSetAttribute(ds.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof(al_c)));
   cublasLtMatmulHeuristicResult_t heur{};
   int found = 0;
   cublasLtHandle_t h = lt_handle(dev);
-  EMBER_CUBLAS_CHECK(
-      cublasLtMatmulAlgoGetHeuristic(h, ds.op, ds.a, ds.b, ds.c, ds.c, ds.pref, 1, &heur, &found));
+  EMBER_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(h, ds.op, ds.a, ds.b, ds.c, ds.c, ds.pref, 1, &heur, &found));
   EMBER_CHECK(found > 0, NotImplemented, "matmul on CUDA: cuBLASLt has no algorithm for ", dtype_name(c.dtype()), " ",
               shape_str(a.shape()), " x ", shape_str(b.shape()));
   const float af = static_cast<float>(alpha), bf = static_cast<float>(beta);
@@ -207,13 +205,14 @@ void gemm(const Tensor& c, const Tensor& a_in, const Tensor& b_in, double alpha,
   const int64_t d = c.dim();
   const int64_t m = c.size(d - 2), n = c.size(d - 1), k = a_in.size(d - 1);
   (void)types_for(c.dtype());  // dtype check first
-  EMBER_CHECK(a_in.device() == c.device() && b_in.device() == c.device(), DeviceError,
-              "matmul on CUDA: operands on ", a_in.device().str(), ", ", b_in.device().str(), " and output on ",
-              c.device().str());
+  EMBER_CHECK(a_in.device() == c.device() && b_in.device() == c.device(), DeviceError, "matmul on CUDA: operands on ",
+              a_in.device().str(), ", ", b_in.device().str(), " and output on ", c.device().str());
   if (c.numel() == 0) return;
   if (k == 0) {  // an empty sum: c = beta * c
-    if (beta == 0.0) fill(c, 0);
-    else cuda_backend::binary(cpu::BinaryOp::mul, c, c, scalar_tensor(beta, {.dtype = c.dtype()}));
+    if (beta == 0.0)
+      fill(c, 0);
+    else
+      cuda_backend::binary(cpu::BinaryOp::mul, c, c, scalar_tensor(beta, {.dtype = c.dtype()}));
     return;
   }
   const Tensor a = matrix_ok(a_in) ? a_in : a_in.contiguous();

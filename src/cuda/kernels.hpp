@@ -41,15 +41,50 @@ enum class FloatType : int32_t { f32, f64, f16, bf16 };
 
 /// Binary op codes (the host maps cpu::BinaryOp onto these).
 enum class BinOp : int32_t {
-  add, sub, mul, div, maximum, minimum, pow,
-  eq, ne, lt, le, gt, ge,  // write bool (uint8 0/1)
-  threshold_backward, tanh_backward, sigmoid_backward, gelu_backward, gelu_tanh_backward, silu_backward,
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+  minimum,
+  pow,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,  // write bool (uint8 0/1)
+  threshold_backward,
+  tanh_backward,
+  sigmoid_backward,
+  gelu_backward,
+  gelu_tanh_backward,
+  silu_backward,
 };
 inline bool is_comparison(BinOp op) { return op >= BinOp::eq && op <= BinOp::ge; }
 
 /// Unary op codes.
-enum class UnOp : int32_t { neg, abs, sign, exp, log, log1p, sqrt, rsqrt, square, reciprocal, sin, cos, erf, tanh,
-                            sigmoid, relu, gelu, gelu_tanh, silu };
+enum class UnOp : int32_t {
+  neg,
+  abs,
+  sign,
+  exp,
+  log,
+  log1p,
+  sqrt,
+  rsqrt,
+  square,
+  reciprocal,
+  sin,
+  cos,
+  erf,
+  tanh,
+  sigmoid,
+  relu,
+  gelu,
+  gelu_tanh,
+  silu
+};
 
 /// Up to three operands (out, a, b) iterated over one shape: element strides per operand, 0 where
 /// an input broadcasts. The host coalesces dimensions first, so typical views need 1-3 dims.
@@ -128,8 +163,8 @@ cudaError_t cross_entropy_forward(bool is_f64, const void* x, const int64_t* tar
                                   void* wt, cudaStream_t stream);
 /// grad (m, c) = scale[i] · d(loss_i)/d(x_i) with loss_i = (1 − e)·nll_i + (e / c)·smooth_i.
 cudaError_t cross_entropy_backward(bool is_f64, const void* x, const int64_t* target, const void* weight,
-                                   int64_t ignore_index, double label_smoothing, int64_t m, int64_t c,
-                                   const void* lse, const void* scale, void* grad, cudaStream_t stream);
+                                   int64_t ignore_index, double label_smoothing, int64_t m, int64_t c, const void* lse,
+                                   const void* scale, void* grad, cudaStream_t stream);
 
 }  // namespace ember::cuda_backend::kernels
 

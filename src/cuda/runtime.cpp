@@ -96,9 +96,7 @@ void check_device(int index, const char* what) {
   EMBER_CHECK(index < kMaxDevices, NotImplemented, what, ": at most ", kMaxDevices, " devices are supported");
 }
 
-cudaStream_t current_stream(int device) {
-  return device >= 0 && device < kMaxDevices ? tl_streams[device] : nullptr;
-}
+cudaStream_t current_stream(int device) { return device >= 0 && device < kMaxDevices ? tl_streams[device] : nullptr; }
 
 void set_current_stream(int device, cudaStream_t stream) {
   check_device(device, "set_current_stream");
@@ -248,9 +246,8 @@ class CudaCachingAllocator final : public Allocator {
       if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) cudaGetLastError();
       EMBER_THROW(OutOfMemory, "CUDA allocator: could not allocate ", nbytes, " bytes (size class ", cls,
                   ") on cuda:", device_, "; Ember holds ", stats_.allocated_bytes, " bytes in tensors and ",
-                  stats_.reserved_bytes, " bytes reserved (peak ", stats_.peak_allocated_bytes, ", ",
-                  stats_.num_allocs, " device allocations); the device has ", free_b, " of ", total_b,
-                  " bytes free");
+                  stats_.reserved_bytes, " bytes reserved (peak ", stats_.peak_allocated_bytes, ", ", stats_.num_allocs,
+                  " device allocations); the device has ", free_b, " of ", total_b, " bytes free");
     }
     EMBER_CUDA_CHECK(st);
     ++stats_.num_allocs;
@@ -363,7 +360,6 @@ PinnedPool& pinned_pool() {
 // host traffic for little gain).
 constexpr size_t kMaxStagedBytes = size_t{64} << 20;
 
-
 // ------------------------------------------------------------------ geometry
 kernels::StridedGeometry geometry(const Tensor& dst, const Tensor* src, const char* op) {
   const int64_t nd = dst.dim();
@@ -428,8 +424,8 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
     if (dst.device() == src.device()) {
       const int dev = dst.device().index;
       DeviceGuard guard(dev);
-      EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice,
-                                       current_stream(dev)));
+      EMBER_CUDA_CHECK(
+          cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice, current_stream(dev)));
     } else {
       // Across devices: synchronous, so both devices' streams are out of the picture.
       EMBER_CUDA_CHECK(cudaMemcpyPeer(dst.data_ptr(), dst.device().index, src.data_ptr(), src.device().index, bytes));

@@ -59,11 +59,14 @@ inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& ref,
   for (size_t i = 0; i < r.size(); ++i) {
     const bool gn = std::isnan(g[i]), rn = std::isnan(r[i]);
     bool ok;
-    if (rn || gn) ok = rn && gn;  // NaN first: a NaN passes only where the reference has one
-    else if (std::isinf(r[i]) || std::isinf(g[i])) ok = g[i] == r[i];
-    else ok = std::abs(g[i] - r[i]) <= tol.atol + tol.rtol * std::abs(r[i]);
-    if (!ok && bad++ < 5) report += " [" + std::to_string(i) + "] got " + std::to_string(g[i]) + " want " +
-                                    std::to_string(r[i]) + ";";
+    if (rn || gn)
+      ok = rn && gn;  // NaN first: a NaN passes only where the reference has one
+    else if (std::isinf(r[i]) || std::isinf(g[i]))
+      ok = g[i] == r[i];
+    else
+      ok = std::abs(g[i] - r[i]) <= tol.atol + tol.rtol * std::abs(r[i]);
+    if (!ok && bad++ < 5)
+      report += " [" + std::to_string(i) + "] got " + std::to_string(g[i]) + " want " + std::to_string(r[i]) + ";";
   }
   if (bad > 0) return ::testing::AssertionFailure() << bad << " of " << r.size() << " elements differ:" << report;
   return ::testing::AssertionSuccess();

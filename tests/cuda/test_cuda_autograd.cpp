@@ -3,6 +3,8 @@
 // on the GPU step by step beside the same MLP on the CPU. All skip without a CUDA device.
 #include <gtest/gtest.h>
 
+#include <memory>
+
 #include "cuda_diff.hpp"
 
 using namespace ember;
@@ -28,8 +30,7 @@ TEST(CudaAutograd, ElementwiseForwardAndGradients) {
     expect_same_on_cuda([](const Inputs& v) { return pow(v[1], v[0]); }, {a, pos}, {tol.atol * 4, tol.rtol * 4},
                         /*with_grad=*/false);
     expect_same_on_cuda([](const Inputs& v) { return v[0].to(kFloat32) * 2.0; }, {a}, tol_for(kFloat32));
-    expect_same_on_cuda([](const Inputs& v) { return relu(v[0]) + gelu(v[0]) + tanh(v[0]) + sigmoid(v[0]); }, {a},
-                        tol);
+    expect_same_on_cuda([](const Inputs& v) { return relu(v[0]) + gelu(v[0]) + tanh(v[0]) + sigmoid(v[0]); }, {a}, tol);
     expect_same_on_cuda([](const Inputs& v) { return exp(v[0]) + log(v[1]) + sqrt(v[1]); }, {a, pos}, tol);
     expect_same_on_cuda([](const Inputs& v) { return pow(v[1], 1.5) - v[0].pow(2); }, {a, pos}, tol);
   }
@@ -74,9 +75,8 @@ TEST(CudaAutograd, CrossEntropyMatchesCpu) {
       const Tol tol = tol_for(dt);
       for (LossReduction r : {LossReduction::mean, LossReduction::sum, LossReduction::none}) {
         for (double eps : {0.0, 0.1}) {
-          expect_same_on_cuda(
-              [&](const Inputs& v) { return cross_entropy_2d(v[0], v[1], Tensor(), -100, eps, r); }, {x, target},
-              {tol.atol * 10, tol.rtol * 10});
+          expect_same_on_cuda([&](const Inputs& v) { return cross_entropy_2d(v[0], v[1], Tensor(), -100, eps, r); },
+                              {x, target}, {tol.atol * 10, tol.rtol * 10});
           expect_same_on_cuda([&](const Inputs& v) { return cross_entropy_2d(v[0], v[1], v[2], -100, eps, r); },
                               {x, target, weight}, {tol.atol * 10, tol.rtol * 10});
         }
@@ -176,4 +176,49 @@ TEST(CudaTraining, SmallMlpTrainsLikeOnCpu) {
   }
   EXPECT_LT(last, 0.5f * first) << "the GPU MLP did not learn";
   EXPECT_TRUE(close_to(gpu_m.w1, cpu_m.w1, {1e-3, 1e-3}));
+}
+
+TEST(CudaTraining, AdamAndSgdUpdatesMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : {kFloat32, kFloat64}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " variant " + std::to_string(variant));
+      Tensor init = random_tensor({1000, 3}, dt, 40 + variant);
+      Tensor pc = init.clone().requires_grad_(true);
+      Tensor pg = init.cuda().requires_grad_(true);
+      std::unique_ptr<optim::Optimizer> oc, og;
+      switch (variant) {
+        case 0:
+          oc = std::make_unique<optim::Adam>(std::vector<Tensor>{pc},
+                                             optim::AdamOptions{.lr = 0.01, .weight_decay = 0.1});
+          og = std::make_unique<optim::Adam>(std::vector<Tensor>{pg},
+                                             optim::AdamOptions{.lr = 0.01, .weight_decay = 0.1});
+          break;
+        case 1:
+          oc = std::make_unique<optim::AdamW>(std::vector<Tensor>{pc}, optim::AdamWOptions{.lr = 0.01});
+          og = std::make_unique<optim::AdamW>(std::vector<Tensor>{pg}, optim::AdamWOptions{.lr = 0.01});
+          break;
+        case 2:
+          oc = std::make_unique<optim::SGD>(std::vector<Tensor>{pc}, optim::SGDOptions{.lr = 0.1});
+          og = std::make_unique<optim::SGD>(std::vector<Tensor>{pg}, optim::SGDOptions{.lr = 0.1});
+          break;
+        default:
+          oc = std::make_unique<optim::SGD>(
+              std::vector<Tensor>{pc},
+              optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
+          og = std::make_unique<optim::SGD>(
+              std::vector<Tensor>{pg},
+              optim::SGDOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01, .nesterov = true});
+      }
+      for (int step = 0; step < 5; ++step) {
+        oc->zero_grad();
+        og->zero_grad();
+        (pc * pc).sum().backward();
+        (pg * pg).sum().backward();
+        oc->step();
+        og->step();
+      }
+      EXPECT_TRUE(close_to(pg.detach(), pc.detach(), dt == kFloat32 ? Tol{1e-5, 1e-4} : Tol{1e-12, 1e-10}));
+    }
+  }
 }

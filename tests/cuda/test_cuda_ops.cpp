@@ -65,14 +65,19 @@ TEST(CudaNoDevice, PublicApiFailsClearlyOrReportsNone) {
 
 TEST(CudaOps, BinaryArithmeticMatchesCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
-  const std::vector<std::pair<BinaryOp, const char*>> ops = {
-      {BinaryOp::add, "add"},           {BinaryOp::sub, "sub"},
-      {BinaryOp::mul, "mul"},           {BinaryOp::div, "div"},
-      {BinaryOp::maximum, "maximum"},   {BinaryOp::minimum, "minimum"},
-      {BinaryOp::pow, "pow"},           {BinaryOp::threshold_backward, "threshold_backward"},
-      {BinaryOp::tanh_backward, "tanh_backward"}, {BinaryOp::sigmoid_backward, "sigmoid_backward"},
-      {BinaryOp::gelu_backward, "gelu_backward"}, {BinaryOp::gelu_tanh_backward, "gelu_tanh_backward"},
-      {BinaryOp::silu_backward, "silu_backward"}};
+  const std::vector<std::pair<BinaryOp, const char*>> ops = {{BinaryOp::add, "add"},
+                                                             {BinaryOp::sub, "sub"},
+                                                             {BinaryOp::mul, "mul"},
+                                                             {BinaryOp::div, "div"},
+                                                             {BinaryOp::maximum, "maximum"},
+                                                             {BinaryOp::minimum, "minimum"},
+                                                             {BinaryOp::pow, "pow"},
+                                                             {BinaryOp::threshold_backward, "threshold_backward"},
+                                                             {BinaryOp::tanh_backward, "tanh_backward"},
+                                                             {BinaryOp::sigmoid_backward, "sigmoid_backward"},
+                                                             {BinaryOp::gelu_backward, "gelu_backward"},
+                                                             {BinaryOp::gelu_tanh_backward, "gelu_tanh_backward"},
+                                                             {BinaryOp::silu_backward, "silu_backward"}};
   uint32_t seed = 1;
   for (DType dt : kFloatTypes) {
     for (const Case& c : kCases) {
@@ -132,11 +137,11 @@ TEST(CudaOps, CpuScalarOperandAndUnsupportedDTypes) {
 
 TEST(CudaOps, UnaryMatchesCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
-  const std::vector<UnaryOp> ops = {UnaryOp::neg,   UnaryOp::abs,        UnaryOp::sign,    UnaryOp::exp,
-                                    UnaryOp::log,   UnaryOp::log1p,      UnaryOp::sqrt,    UnaryOp::rsqrt,
+  const std::vector<UnaryOp> ops = {UnaryOp::neg,    UnaryOp::abs,        UnaryOp::sign,    UnaryOp::exp,
+                                    UnaryOp::log,    UnaryOp::log1p,      UnaryOp::sqrt,    UnaryOp::rsqrt,
                                     UnaryOp::square, UnaryOp::reciprocal, UnaryOp::sin,     UnaryOp::cos,
-                                    UnaryOp::erf,   UnaryOp::tanh,       UnaryOp::sigmoid, UnaryOp::relu,
-                                    UnaryOp::gelu,  UnaryOp::gelu_tanh,  UnaryOp::silu};
+                                    UnaryOp::erf,    UnaryOp::tanh,       UnaryOp::sigmoid, UnaryOp::relu,
+                                    UnaryOp::gelu,   UnaryOp::gelu_tanh,  UnaryOp::silu};
   uint32_t seed = 100;
   for (DType dt : kFloatTypes) {
     for (const Case& c : kCases) {
@@ -163,13 +168,12 @@ TEST(CudaOps, UnaryMatchesCpu) {
 
 TEST(CudaOps, ReductionsMatchCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
-  const std::vector<cpu::ReduceGeom> geoms = {
-      {1, 1, 1},     {1, 1000003, 1}, {7, 4099, 1}, {1000, 10, 1}, {1, 517, 33},
-      {3, 70001, 5}, {128, 9, 128},   {5, 0, 3},    {1, 63, 1},    {2, 65, 1}};
+  const std::vector<cpu::ReduceGeom> geoms = {{1, 1, 1},     {1, 1000003, 1}, {7, 4099, 1}, {1000, 10, 1}, {1, 517, 33},
+                                              {3, 70001, 5}, {128, 9, 128},   {5, 0, 3},    {1, 63, 1},    {2, 65, 1}};
   const std::vector<std::pair<cpu::ReduceKind, const char*>> kinds = {{cpu::ReduceKind::kSum, "sum"},
-                                                                       {cpu::ReduceKind::kMean, "mean"},
-                                                                       {cpu::ReduceKind::kMax, "max"},
-                                                                       {cpu::ReduceKind::kMin, "min"}};
+                                                                      {cpu::ReduceKind::kMean, "mean"},
+                                                                      {cpu::ReduceKind::kMax, "max"},
+                                                                      {cpu::ReduceKind::kMin, "min"}};
   uint32_t seed = 500;
   for (DType dt : kFloatTypes) {
     for (const cpu::ReduceGeom& g : geoms) {
@@ -323,9 +327,15 @@ TEST(CudaAllocator, StreamOrderedReuse) {
   constexpr int64_t kN = (int64_t{5} << 20) / 4;
   cuda::Stream s1 = cuda::Stream::create(), s2 = cuda::Stream::create();
   const int64_t base = cuda::memory_stats().num_allocs;
-  { cuda::StreamGuard g(s1); Tensor t = empty({kN}, {.device = kDev}); }
+  {
+    cuda::StreamGuard g(s1);
+    Tensor t = empty({kN}, {.device = kDev});
+  }
   EXPECT_EQ(cuda::memory_stats().num_allocs, base + 1);
-  { cuda::StreamGuard g(s1); Tensor t = empty({kN}, {.device = kDev}); }  // same stream: reused at once
+  {
+    cuda::StreamGuard g(s1);
+    Tensor t = empty({kN}, {.device = kDev});
+  }  // same stream: reused at once
   EXPECT_EQ(cuda::memory_stats().num_allocs, base + 1);
   {
     // Another stream: not reused before an event on s1 has completed.

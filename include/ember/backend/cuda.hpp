@@ -57,8 +57,8 @@ EMBER_API void cross_entropy_backward(const Tensor& logits, const Tensor& target
 /// One fused Adam/AdamW update of contiguous f32/f64 p, m, v with gradient g (same dtype and
 /// device); bias corrections computed by the caller (see src/optim/adam.cpp).
 EMBER_API void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, double lr, double beta1,
-                         double beta2, double eps, double weight_decay, double bias_correction2_sqrt,
-                         double step_size, bool decoupled);
+                         double beta2, double eps, double weight_decay, double bias_correction2_sqrt, double step_size,
+                         bool decoupled);
 /// One fused SGD update (buf undefined when momentum is 0; first: buf starts as the gradient).
 EMBER_API void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum,
                         double dampening, double weight_decay, bool nesterov, bool first);
