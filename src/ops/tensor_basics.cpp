@@ -293,13 +293,12 @@ Tensor Tensor::clone() const {
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 Tensor Tensor::to(DType dt) const { return to(device(), dt); }
-Tensor Tensor::to(Device dev, bool non_blocking) const {
-  (void)non_blocking;
-  return to(dev, dtype());
-}
 
-Tensor Tensor::to(Device dev, DType dt) const {
-  if (dev == device() && dt == dtype()) return *this;
+namespace {
+// to(dev, dt); non_blocking: a host-to-device copy of one dtype is staged through pinned memory
+// and queued on the current stream without waiting for it.
+Tensor to_impl(const Tensor& self, Device dev, DType dt, bool non_blocking) {
+  if (dev == self.device() && dt == self.dtype()) return self;
   if (dev.is_cuda()) {
     EMBER_CHECK(cuda_backend::available(), DeviceError, "to(", dev.str(),
                 "): no CUDA device is available (this build has ",
@@ -308,16 +307,25 @@ Tensor Tensor::to(Device dev, DType dt) const {
   Tensor out;
   {
     NoGradGuard ng;
-    out = empty(shape(), {.dtype = dt, .device = dev});
-    out.copy_(*this);
+    out = empty(self.shape(), {.dtype = dt, .device = dev});
+    if (non_blocking && dev.is_cuda() && self.is_cpu() && dt == self.dtype()) {
+      cuda_backend::copy_across(out, self.contiguous(), true);
+    } else {
+      out.copy_(self);
+    }
   }
-  DType src_dt = dtype();
-  Device src_dev = device();
+  DType src_dt = self.dtype();
+  Device src_dev = self.device();
   if (!is_floating(dt)) return out;
-  return autograd::record("ToCopyBackward", {*this}, out,
+  return autograd::record("ToCopyBackward", {self}, out,
                           [src_dt, src_dev](const std::vector<Tensor>& g, const std::vector<bool>&) {
                             return std::vector<Tensor>{g[0].to(src_dev, src_dt)};
                           });
 }
+}  // namespace
+
+Tensor Tensor::to(Device dev, bool non_blocking) const { return to_impl(*this, dev, dtype(), non_blocking); }
+
+Tensor Tensor::to(Device dev, DType dt) const { return to_impl(*this, dev, dt, false); }
 
 }  // namespace ember
