@@ -31,9 +31,12 @@ EMBER_API int current_device();
 /// Waits for all work on `device` (-1: the current device) to finish.
 EMBER_API void synchronize(int device = -1);
 
-/// A CUDA stream. Streams made by Stream::create own their handle and destroy it (after
-/// waiting for its work) when the last owner goes; views of existing streams (default,
-/// current_stream()) own nothing. Move-only. Destructors never throw (errors are logged).
+/// A CUDA stream. A Stream made by Stream::create owns its handle: its destructor waits for the
+/// stream's work and hands the handle back to a per-device pool for the next create (handles
+/// are never destroyed, because the caching allocator may still record events on them). Views
+/// (the default Stream, wrap, current_stream()) own nothing; a wrapped foreign stream on which
+/// Ember allocated must stay alive for the rest of the process. Move-only. Destructors never
+/// throw (errors are logged to stderr).
 class EMBER_API Stream {
  public:
   /// A view of the legacy default stream of the current device.

@@ -76,6 +76,8 @@ Operand as_transposed_operand(const Tensor& x) {
 bool matrix_ok(const Tensor& x) {
   const int64_t d = x.dim();
   const int64_t r = x.size(d - 2), c = x.size(d - 1), s0 = x.stride(d - 2), s1 = x.stride(d - 1);
+  // A broadcast (stride 0) dim cannot be described by a leading dimension: copy it.
+  if ((r > 1 && s0 == 0) || (c > 1 && s1 == 0)) return false;
   if (r <= 1 || c <= 1) return true;
   return (s1 == 1 && s0 >= c) || (s0 == 1 && s1 >= r);
 }

@@ -98,6 +98,10 @@ void check_device(int index, const char* what) {
 
 cudaStream_t current_stream(int device) { return device >= 0 && device < kMaxDevices ? tl_streams[device] : nullptr; }
 
+void clear_current_stream(int device) noexcept {
+  if (device >= 0 && device < kMaxDevices) tl_streams[device] = nullptr;
+}
+
 void set_current_stream(int device, cudaStream_t stream) {
   check_device(device, "set_current_stream");
   tl_streams[device] = stream;

@@ -20,6 +20,8 @@ void check_device(int index, const char* what);
 cudaStream_t current_stream(int device);
 /// Sets it (the stream must belong to `device`).
 void set_current_stream(int device, cudaStream_t stream);
+/// Makes the legacy default stream current again on `device` (never throws).
+void clear_current_stream(int device) noexcept;
 
 /// Makes `index` the current device for a scope and restores the previous one.
 class DeviceGuard {

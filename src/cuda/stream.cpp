@@ -2,6 +2,8 @@
 // types, the current stream, memory statistics and the TF32 switch.
 #include <atomic>
 #include <cstdio>
+#include <mutex>
+#include <vector>
 
 #include "cuda/check.hpp"
 #include "cuda/runtime.hpp"
@@ -13,6 +15,18 @@ namespace ember::cuda {
 namespace {
 
 std::atomic<bool> g_allow_tf32{false};
+
+// Streams are recycled, never destroyed: the caching allocator tags freed blocks with the
+// stream that used them and later records events on that stream, so every handle it may hold
+// must stay valid. A stream comes back here after its owner has waited for its work.
+struct StreamPool {
+  std::mutex mu;
+  std::vector<cudaStream_t> free[cuda_backend::kMaxDevices][2];  // [device][non_blocking]
+};
+StreamPool& stream_pool() {
+  static auto* pool = new StreamPool();  // leaked on purpose (used from destructors at exit)
+  return *pool;
+}
 
 int resolve(int device) { return device < 0 ? current_device() : device; }
 
@@ -49,7 +63,17 @@ Stream Stream::create(int device, bool non_blocking) {
   cuda_backend::check_device(d, "Stream::create");
   cuda_backend::DeviceGuard guard(d);
   cudaStream_t s = nullptr;
-  EMBER_CUDA_CHECK(cudaStreamCreateWithFlags(&s, non_blocking ? cudaStreamNonBlocking : cudaStreamDefault));
+  {
+    StreamPool& pool = stream_pool();
+    std::lock_guard<std::mutex> lock(pool.mu);
+    auto& list = pool.free[d][non_blocking ? 1 : 0];
+    if (!list.empty()) {
+      s = list.back();
+      list.pop_back();
+    }
+  }
+  if (s == nullptr)
+    EMBER_CUDA_CHECK(cudaStreamCreateWithFlags(&s, non_blocking ? cudaStreamNonBlocking : cudaStreamDefault));
   Stream r;
   r.handle_ = s;
   r.device_ = d;
@@ -68,11 +92,18 @@ Stream Stream::wrap(void* handle, int device) {
 Stream::~Stream() {
   if (!owned_ || handle_ == nullptr) return;
   auto s = static_cast<cudaStream_t>(handle_);
-  // Waiting first keeps the allocator's stream tags honest: a block freed on this stream is
-  // idle by the time its handle could be reused by a new stream.
+  // Wait for the stream's work, then recycle it (see StreamPool).
   if (cudaError_t st = cudaStreamSynchronize(s); st != cudaSuccess) log_error("cudaStreamSynchronize", st);
-  if (cuda_backend::current_stream(device_) == s) cuda_backend::set_current_stream(device_, nullptr);
-  if (cudaError_t st = cudaStreamDestroy(s); st != cudaSuccess) log_error("cudaStreamDestroy", st);
+  if (cuda_backend::current_stream(device_) == s) cuda_backend::clear_current_stream(device_);
+  unsigned flags = 0;
+  if (cudaError_t st = cudaStreamGetFlags(s, &flags); st != cudaSuccess) log_error("cudaStreamGetFlags", st);
+  try {
+    StreamPool& pool = stream_pool();
+    std::lock_guard<std::mutex> lock(pool.mu);
+    pool.free[device_][(flags & cudaStreamNonBlocking) ? 1 : 0].push_back(s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ember: Stream: %s\n", e.what());  // the handle is leaked, never destroyed
+  }
 }
 
 Stream::Stream(Stream&& o) noexcept : handle_(o.handle_), device_(o.device_), owned_(o.owned_) {
