@@ -145,7 +145,9 @@ void set_layout(cublasLtMatrixLayout_t* l, cudaDataType_t t, const Operand& o, i
 }
 
 // c (m, n) = alpha a (m, k) b (k, n) + beta c for `batch` matrices at the given element strides.
-void matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, const void* pa, const void* pb,
+// Returns false (without computing) when cuBLASLt finds no algorithm for a strided batch (e.g. one
+// it will not run with a zero batch stride): the caller then loops over the matrices.
+bool matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, const void* pa, const void* pb,
                  int64_t batch, int64_t sc, int64_t sa, int64_t sb, double alpha, double beta) {
   const int dev = c.device().index;
   const Types ty = types_for(c.dtype());
@@ -190,7 +192,11 @@ void matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, co
   cublasLtMatmulHeuristicResult_t heur{};
   int found = 0;
   cublasLtHandle_t h = lt_handle(dev);
-  EMBER_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(h, ds.op, ds.a, ds.b, ds.c, ds.c, ds.pref, 1, &heur, &found));
+  const cublasStatus_t hst =
+      cublasLtMatmulAlgoGetHeuristic(h, ds.op, ds.a, ds.b, ds.c, ds.c, ds.pref, 1, &heur, &found);
+  if (batch > 1 && (hst == CUBLAS_STATUS_NOT_SUPPORTED || hst == CUBLAS_STATUS_INVALID_VALUE || found == 0))
+    return false;
+  EMBER_CUBLAS_CHECK(hst);
   EMBER_CHECK(found > 0, NotImplemented, "matmul on CUDA: cuBLASLt has no algorithm for ", dtype_name(c.dtype()), " ",
               shape_str(a.shape()), " x ", shape_str(b.shape()));
   const float af = static_cast<float>(alpha), bf = static_cast<float>(beta);
@@ -199,6 +205,7 @@ void matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, co
   // cuBLASLt: D = alpha op(A) op(B) + beta C with A = our b, B = our a, C = D = our c.
   EMBER_CUBLAS_CHECK(cublasLtMatmul(h, ds.op, pal, pb, ds.a, pa, ds.b, pbe, pc, ds.c, pc, ds.c, &heur.algo,
                                     ws.data_ptr(), ws_bytes, stream));
+  return true;
 }
 
 }  // namespace
@@ -229,8 +236,7 @@ void gemm(const Tensor& c, const Tensor& a_in, const Tensor& b_in, double alpha,
   auto* pa = static_cast<const char*>(a.data_ptr());
   auto* pb = static_cast<const char*>(b.data_ptr());
   if (strided && batch <= INT32_MAX) {
-    matmul_call(c, a, b, pc, pa, pb, batch, sc, sa, sb, alpha, beta);
-    return;
+    if (matmul_call(c, a, b, pc, pa, pb, batch, sc, sa, sb, alpha, beta)) return;
   }
   // One call per matrix: walk the batch index.
   for (int64_t i = 0; i < batch; ++i) {
