@@ -18,7 +18,16 @@ namespace {
 const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
 const Device kDev = Device::cuda(0);
 
-Tensor gpu(const Tensor& t) { return t.to(kDev); }
+/// t on the device with the same layout (strides, offset), so that views stay views there: the
+/// storage span t reads is copied, then the view is rebuilt with as_strided.
+Tensor gpu(const Tensor& t) {
+  if (t.is_contiguous() && t.storage_offset() == 0) return t.to(kDev);
+  int64_t extent = t.storage_offset() + 1;
+  for (int64_t d = 0; d < t.dim(); ++d) extent += (t.size(d) - 1) * t.stride(d);
+  if (t.numel() == 0) extent = 0;
+  Tensor flat = t.as_strided({extent}, {1}, 0).to(kDev);
+  return flat.as_strided(t.shape(), t.strides(), t.storage_offset());
+}
 
 // One layout case: shapes of a and b (before any view) and how the view is made.
 struct Case {
