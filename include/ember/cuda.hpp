@@ -39,7 +39,7 @@ EMBER_API void synchronize(int device = -1);
 /// throw (errors are logged to stderr).
 class EMBER_API Stream {
  public:
-  /// A view of the legacy default stream of the current device.
+  /// A view of the legacy default stream of cuda:0 (current_stream(d) gives other devices').
   Stream() = default;
   /// A new stream on `device` (-1: current device); non_blocking streams do not wait for the
   /// legacy default stream.
