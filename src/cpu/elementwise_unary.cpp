@@ -29,9 +29,44 @@ EMBER_DEFINE_F32_UNARY(k_erf, vm::erf(x))
 EMBER_DEFINE_F32_UNARY(k_tanh, vm::tanh(x))
 EMBER_DEFINE_F32_UNARY(k_sigmoid, vm::sigmoid(x))
 EMBER_DEFINE_F32_UNARY(k_relu, x < 0.0f ? 0.0f : x)
-EMBER_DEFINE_F32_UNARY_ISA(k_gelu, vm::gelu<kFma>(x))
-EMBER_DEFINE_F32_UNARY(k_gelu_tanh, vm::gelu_tanh(x))
 EMBER_DEFINE_F32_UNARY(k_silu, vm::silu(x))
+
+// GELU is compute-bound, so its x86-64-v4 loops use the AVX-512 code of vm::v4 (vscalefps,
+// vrcp14ps, fixups) rather than what GCC makes of the portable functions; the v3 and baseline
+// builds compile the portable functions.
+template <bool kFma>
+inline __attribute__((always_inline)) void k_gelu_body(float* __restrict o, const float* __restrict px, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) o[i] = vm::gelu<kFma>(px[i]);
+}
+inline __attribute__((always_inline)) void k_gelu_tanh_body(float* __restrict o, const float* __restrict px,
+                                                            int64_t n) {
+  for (int64_t i = 0; i < n; ++i) o[i] = vm::gelu_tanh(px[i]);
+}
+#if EMBER_ISA_DISPATCH && defined(EMBER_VM_HAVE_V4)
+// Full vectors, then the remainder with a masked load and store.
+#define EMBER_DEFINE_F32_UNARY_V4(name, FN)                                                         \
+  EMBER_TARGET_V4 void name(float* __restrict o, const float* __restrict px, int64_t n) {          \
+    int64_t i = 0;                                                                                  \
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(o + i, FN(_mm512_loadu_ps(px + i)));            \
+    if (i < n) {                                                                                    \
+      const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);                             \
+      _mm512_mask_storeu_ps(o + i, m, FN(_mm512_maskz_loadu_ps(m, px + i)));                       \
+    }                                                                                               \
+  }
+EMBER_DEFINE_F32_UNARY_V4(k_gelu_v4, vm::v4::gelu)
+EMBER_DEFINE_F32_UNARY_V4(k_gelu_tanh_v4, vm::v4::gelu_tanh)
+#undef EMBER_DEFINE_F32_UNARY_V4
+#else
+EMBER_TARGET_V4 void k_gelu_v4(float* o, const float* px, int64_t n) { k_gelu_body<true>(o, px, n); }
+EMBER_TARGET_V4 void k_gelu_tanh_v4(float* o, const float* px, int64_t n) { k_gelu_tanh_body(o, px, n); }
+#endif
+EMBER_TARGET_V3 void k_gelu_v3(float* o, const float* px, int64_t n) { k_gelu_body<true>(o, px, n); }
+void k_gelu_base(float* o, const float* px, int64_t n) { k_gelu_body<false>(o, px, n); }
+EMBER_TARGET_V3 void k_gelu_tanh_v3(float* o, const float* px, int64_t n) { k_gelu_tanh_body(o, px, n); }
+void k_gelu_tanh_base(float* o, const float* px, int64_t n) { k_gelu_tanh_body(o, px, n); }
+void (*const k_gelu)(float*, const float*, int64_t) = pick_isa(&k_gelu_v4, &k_gelu_v3, &k_gelu_base);
+void (*const k_gelu_tanh)(float*, const float*, int64_t) =
+    pick_isa(&k_gelu_tanh_v4, &k_gelu_tanh_v3, &k_gelu_tanh_base);
 
 EMBER_SIMD_CLONES void k_clamp(float* __restrict o, const float* __restrict px, int64_t n, float lo, float hi) {
   for (int64_t i = 0; i < n; ++i) {
@@ -161,7 +196,7 @@ bool float_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
       case UnaryOp::tanh: go([](C v) { return vm::tanh(v); }, &k_tanh); return true;
       case UnaryOp::sigmoid: go([](C v) { return vm::sigmoid(v); }, &k_sigmoid); return true;
       case UnaryOp::gelu: go([](C v) { return vm::gelu(v); }, k_gelu); return true;
-      case UnaryOp::gelu_tanh: go([](C v) { return vm::gelu_tanh(v); }, &k_gelu_tanh); return true;
+      case UnaryOp::gelu_tanh: go([](C v) { return vm::gelu_tanh(v); }, k_gelu_tanh); return true;
       case UnaryOp::silu: go([](C v) { return vm::silu(v); }, &k_silu); return true;
       default: return false;
     }

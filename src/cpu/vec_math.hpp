@@ -8,6 +8,11 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define EMBER_VM_HAVE_V4 1  // the vm::v4 AVX-512 functions below exist
+#include <immintrin.h>
+#endif
+
 namespace ember::cpu::vm {
 
 inline float bits_as_float(int32_t i) {
@@ -247,4 +252,95 @@ inline C silu_grad(C x) {
   return s * (C(1) + x * (C(1) - s));
 }
 
+
+// ---- AVX-512 GELU (x86-64-v4 only)
+// GELU is compute-bound on this class of CPU (512-bit ops may be double-pumped), so the v4 loops
+// use what the portable code above cannot express: vscalefps for 2^n (no integer exponent
+// arithmetic or overflow clamps), vrcp14ps + one Newton step instead of vdivps, vfixupimmps for
+// the one special value the formulas get wrong, and a degree-6 exp polynomial. Callers must be
+// compiled for x86-64-v4 (EMBER_TARGET_V4); the NaN/inf results match the portable functions.
+#if EMBER_VM_HAVE_V4
+namespace v4 {
+
+#define EMBER_VM_V4_INLINE inline __attribute__((target("arch=x86-64-v4"), always_inline))
+// The all-lanes masked forms (kAll) compile to the plain instructions; the unmasked intrinsics of
+// GCC 12 start from _mm512_undefined_ps() and trip -Wmaybe-uninitialized.
+constexpr __mmask16 kAll = 0xFFFF;
+
+/// e^z for z in [-2^14, 88] (callers clamp): z = n ln2 + r, |r| <= ln2/2, e^r by a degree-6
+/// Chebyshev fit (relative error 2e-8), scaled by vscalefps. With kLo, e^{z - lo/2}: lo/2 is a
+/// correction to z below f32 resolution (the low part of x^2 for e^{-x^2/2}), added to r.
+template <bool kLo>
+EMBER_VM_V4_INLINE __m512 exp_core(__m512 z, __m512 lo) {
+  const __m512 kShift = _mm512_set1_ps(12582912.0f);  // 1.5 * 2^23: round to nearest integer
+  const __m512 k = _mm512_fmadd_ps(z, _mm512_set1_ps(kLog2e), kShift);
+  const __m512 n = _mm512_sub_ps(k, kShift);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), z);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), r);
+  if constexpr (kLo) r = _mm512_fnmadd_ps(lo, _mm512_set1_ps(0.5f), r);
+  __m512 p = _mm512_set1_ps(1.394110848e-03f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.375125937e-03f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166635126e-02f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666641533e-01f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_scalef_ps(kAll, p, n);
+}
+
+/// GELU, erf form, x Phi(x), the same scheme as normal_cdf(): tail = Phi(-|x|) = 0.5 e^{-x^2/2}
+/// erfcx(|x| / sqrt 2), Phi(x) = x < 0 ? tail : 1 - tail. +inf gives inf * 1, -inf gives
+/// -inf * 0 = NaN, NaN propagates through the final product.
+EMBER_VM_V4_INLINE __m512 gelu(__m512 x) {
+  const __m512 ax = _mm512_abs_ps(x);
+  const __m512 xc = _mm512_maskz_min_ps(kAll, ax, _mm512_set1_ps(64.0f));  // e^{-x^2/2} is 0 long before 64
+  const __m512 hi = _mm512_mul_ps(xc, xc);
+  const __m512 lo = _mm512_fmsub_ps(xc, xc, hi);  // x^2 = hi + lo exactly
+  const __m512 e = exp_core<true>(_mm512_mul_ps(hi, _mm512_set1_ps(-0.5f)), lo);
+  // u = (min(|x| / sqrt 2, 4) - 2) / 2.
+  const __m512 u = _mm512_maskz_min_ps(kAll, _mm512_fmadd_ps(xc, _mm512_set1_ps(0.35355339059327376f), _mm512_set1_ps(-1.0f)),
+                                 _mm512_set1_ps(1.0f));
+  __m512 q = _mm512_set1_ps(0.5f * 1.019315715e-03f);
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * -2.067093064e-03f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * 2.913997071e-04f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * -2.774654354e-04f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * 5.663295740e-03f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * -1.027848406e-02f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * 1.387189946e-02f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * -2.282375153e-02f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * 3.800306340e-02f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * -5.879173145e-02f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * 8.704383485e-02f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * -1.236683315e-01f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * 1.672112255e-01f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * -2.135933756e-01f));
+  q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(0.5f * 2.553956763e-01f));
+  const __m512 tail = _mm512_mul_ps(e, q);  // q carries the factor 0.5
+  const __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+  const __m512 cdf = _mm512_mask_sub_ps(tail, pos, _mm512_set1_ps(1.0f), tail);
+  return _mm512_mul_ps(x, cdf);
+}
+
+/// GELU, tanh form: x sigmoid(2u) = x / (1 + e^{-2u}), 1/d by vrcp14ps (2^-14) and one Newton
+/// step. x is raised to -10 first (the result there is -6e-38, below that it only shrinks; the
+/// portable code gives -0), which keeps e^{-2u} < e^{87.3} and d finite; -2u is lowered to -104
+/// so e^{-2u} -> 0 for +inf. -inf, which the portable code maps to -inf * 0 = NaN, is fixed up.
+EMBER_VM_V4_INLINE __m512 gelu_tanh(__m512 x) {
+  const __m512 xc = _mm512_maskz_max_ps(kAll, _mm512_set1_ps(-10.0f), x);  // this operand order keeps NaN
+  const __m512 x2 = _mm512_mul_ps(xc, xc);
+  const __m512 t = _mm512_fmadd_ps(x2, _mm512_set1_ps(float(-2 * kGeluK * kGeluC)), _mm512_set1_ps(float(-2 * kGeluK)));
+  const __m512 z = _mm512_maskz_max_ps(kAll, _mm512_mul_ps(xc, t), _mm512_set1_ps(-104.0f));  // -2u
+  const __m512 e = exp_core<false>(z, z);
+  const __m512 d = _mm512_add_ps(e, _mm512_set1_ps(1.0f));
+  const __m512 r0 = _mm512_maskz_rcp14_ps(kAll, d);
+  const __m512 err = _mm512_fnmadd_ps(d, r0, _mm512_set1_ps(1.0f));  // 1 - d r0, |err| < 2^-14
+  const __m512 y = _mm512_mul_ps(xc, _mm512_fmadd_ps(r0, err, r0));
+  // vfixupimmps token table, 4 bits per class of x: class 4 (-inf) -> token 3 (default NaN).
+  return _mm512_fixupimm_ps(y, x, _mm512_set1_epi32(0x00030000), 0);
+}
+
+#undef EMBER_VM_V4_INLINE
+
+}  // namespace v4
+#endif
 }  // namespace ember::cpu::vm
