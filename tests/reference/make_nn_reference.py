@@ -21,36 +21,17 @@ the input and every parameter, computed by PyTorch's autograd:
 
 Usage: /usr/bin/python3 tests/reference/make_nn_reference.py   (needs PyTorch, not safetensors)
 """
-import json
 import pathlib
-import struct
 
 import torch
+from torch_safetensors import save_safetensors
 import torch.nn.functional as F
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 OUT = DATA / "nn_reference.safetensors"
 
-_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.int64: "I64"}
 
 
-def save_safetensors(path, tensors):
-    """Writes {name: tensor} in the safetensors format (header padded to 8 bytes)."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
 
 
 GEN = torch.Generator().manual_seed(20240611)

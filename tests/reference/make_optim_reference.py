@@ -20,37 +20,18 @@ written by the small writer below, so the `safetensors` package is not needed.
 
 Usage: /usr/bin/python3 tests/reference/make_optim_reference.py
 """
-import json
 import pathlib
-import struct
 
 import torch
+from torch_safetensors import save_safetensors
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 OUT = DATA / "optim_reference.safetensors"
 STEPS = 10
 SCHED_STEPS = 30
 
-_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.int64: "I64"}
 
 
-def save_safetensors(path, tensors):
-    """Writes {name: tensor} in the safetensors format (header padded to 8 bytes)."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
 
 
 # name -> (optimizer class, groups builder). Each builder gets [p0, p1] and returns the

@@ -32,56 +32,20 @@ load_state_dict(strict=True) and checks torch's eval output against Ember's.
 
 Usage: /usr/bin/python3 tests/reference/make_torch_models_reference.py [--check]
 """
-import json
 import pathlib
-import struct
 import sys
 
-import numpy as np
 import torch
+from torch_safetensors import load_safetensors, save_safetensors
 import torch.nn as nn
 import torch.nn.functional as F
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 
-_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.int64: "I64"}
-_NP = {"F64": np.float64, "F32": np.float32, "I64": np.int64, "I32": np.int32, "U8": np.uint8,
-       "BOOL": np.bool_}
 
 
-def save_safetensors(path, tensors):
-    """Writes {name: tensor} in the safetensors format (header padded to 8 bytes)."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        data = t.numpy().tobytes()
-        header[name] = {"dtype": _DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
 
 
-def load_safetensors(path):
-    """Reads a safetensors file: 8-byte LE header length, JSON header, raw little-endian data."""
-    raw = pathlib.Path(path).read_bytes()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = e["data_offsets"]
-        arr = np.frombuffer(data[begin:end], dtype=np.dtype(_NP[e["dtype"]]).newbyteorder("<"))
-        out[name] = torch.from_numpy(arr.copy().reshape(e["shape"]))
-    return out
 
 
 # ------------------------------------------------------------------ Fashion-MNIST models
