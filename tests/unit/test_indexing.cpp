@@ -8,18 +8,12 @@
 #include <ember/ember.hpp>
 #include <random>
 
+#include "unit/test_util.hpp"
+
 using namespace ember;
+using namespace ember::test;
 
 namespace {
-
-/// Deterministic values in [-scale, scale) (the random ops are another family's work).
-Tensor random_tensor(const Shape& shape, uint32_t seed, DType dtype = kFloat64, double scale = 1.0) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-scale, scale);
-  std::vector<double> v(static_cast<size_t>(numel_of(shape)));
-  for (double& x : v) x = u(rng);
-  return tensor<double>(v, shape).to(dtype);
-}
 
 Tensor random_index(const Shape& shape, int64_t high, uint32_t seed, DType dtype = kInt64) {
   std::mt19937 rng(seed);
@@ -27,42 +21,6 @@ Tensor random_index(const Shape& shape, int64_t high, uint32_t seed, DType dtype
   std::vector<int64_t> v(static_cast<size_t>(numel_of(shape)));
   for (int64_t& x : v) x = u(rng);
   return tensor<int64_t>(v, shape).to(dtype);
-}
-
-int64_t flat_index(const Shape& shape, const Shape& idx) {
-  int64_t f = 0;
-  for (size_t d = 0; d < shape.size(); ++d) f = f * shape[d] + idx[d];
-  return f;
-}
-
-template <class F>
-void for_each_index(const Shape& shape, F fn) {
-  const int64_t n = numel_of(shape);
-  Shape idx(shape.size(), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    fn(idx);
-    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
-      if (++idx[d] < shape[d]) break;
-      idx[d] = 0;
-    }
-  }
-}
-
-template <class F>
-void expect_throw_containing(F fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an exception containing '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
-void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, std::vector<Tensor> inputs) {
-  for (Tensor& t : inputs)
-    if (is_floating(t.dtype())) t.requires_grad_(true);
-  auto r = autograd::gradcheck(fn, inputs);
-  EXPECT_TRUE(r.ok) << r.message;
 }
 
 }  // namespace

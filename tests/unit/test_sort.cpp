@@ -11,24 +11,12 @@
 #include <random>
 #include <set>
 
+#include "unit/test_util.hpp"
+
 using namespace ember;
+using namespace ember::test;
 
 namespace {
-
-Tensor random_tensor(const Shape& shape, uint32_t seed, DType dtype = kFloat64, double scale = 1.0) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-scale, scale);
-  std::vector<double> v(static_cast<size_t>(numel_of(shape)));
-  for (double& x : v) x = u(rng);
-  return tensor<double>(v, shape).to(dtype);
-}
-
-void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, std::vector<Tensor> inputs) {
-  for (Tensor& t : inputs)
-    if (is_floating(t.dtype())) t.requires_grad_(true);
-  auto r = autograd::gradcheck(fn, inputs);
-  EXPECT_TRUE(r.ok) << r.message;
-}
 
 /// Checks (values, indices) of sorting x along its last dim (x 2-d, contiguous) against
 /// std::stable_sort with NaN largest.

@@ -1,0 +1,65 @@
+// Helpers shared by the unit tests: deterministic random tensors (independent of Ember's own
+// random ops), multi-index iteration for naive reference loops, and common expectations.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <ember/autograd/gradcheck.hpp>
+#include <ember/ember.hpp>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ember::test {
+
+/// Deterministic values in [-scale, scale) from std::mt19937.
+inline Tensor random_tensor(const Shape& shape, uint32_t seed, DType dtype = kFloat64, double scale = 1.0) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(-scale, scale);
+  std::vector<double> v(static_cast<size_t>(numel_of(shape)));
+  for (double& x : v) x = u(rng);
+  return tensor<double>(v, shape).to(dtype);
+}
+
+/// Row-major flat index of a multi-index.
+inline int64_t flat_index(const Shape& shape, const Shape& idx) {
+  int64_t f = 0;
+  for (size_t d = 0; d < shape.size(); ++d) f = f * shape[d] + idx[d];
+  return f;
+}
+
+/// Calls fn(idx) for every multi-index of shape in row-major order.
+template <class F>
+void for_each_index(const Shape& shape, F fn) {
+  const int64_t n = numel_of(shape);
+  Shape idx(shape.size(), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    fn(idx);
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+/// Expects fn to throw an ember::Error whose message contains needle.
+template <class F>
+void expect_throw_containing(F fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an exception containing '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+/// Marks the floating inputs as requiring grad and expects autograd::gradcheck to pass.
+inline void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, std::vector<Tensor> inputs) {
+  for (Tensor& t : inputs)
+    if (is_floating(t.dtype())) t.requires_grad_(true);
+  auto r = autograd::gradcheck(fn, inputs);
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
+}  // namespace ember::test
