@@ -12,6 +12,7 @@
 
 #include "ember/ember.hpp"
 #include "ember/io/safetensors.hpp"
+#include "unit/test_util.hpp"
 #include "ember/ops/conv.hpp"
 
 namespace fs = std::filesystem;
@@ -21,14 +22,7 @@ namespace {
 
 constexpr double kAtol = 1e-10, kRtol = 1e-10;
 
-const io::TensorMap& ref() {
-  static const io::TensorMap m = [] {
-    fs::path p = fs::path(__FILE__).parent_path().parent_path() / "data" / "conv_reference.safetensors";
-    if (!fs::exists(p)) p = "data/conv_reference.safetensors";  // ctest runs in tests/
-    return io::load_safetensors(p.string(), nullptr, {.mmap = false});
-  }();
-  return m;
-}
+const io::TensorMap& ref() { return test::reference_file("conv_reference.safetensors"); }
 
 bool has(const std::string& name) { return ref().count(name) != 0; }
 

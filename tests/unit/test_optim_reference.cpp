@@ -14,6 +14,7 @@
 
 #include "ember/ember.hpp"
 #include "ember/io/safetensors.hpp"
+#include "unit/test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace ember;
@@ -24,14 +25,7 @@ namespace {
 constexpr int kSteps = 10;
 constexpr double kTol = 1e-9;
 
-const io::TensorMap& ref() {
-  static const io::TensorMap m = [] {
-    fs::path p = fs::path(__FILE__).parent_path().parent_path() / "data" / "optim_reference.safetensors";
-    if (!fs::exists(p)) p = "data/optim_reference.safetensors";  // ctest runs in tests/
-    return io::load_safetensors(p.string(), nullptr, {.mmap = false});
-  }();
-  return m;
-}
+const io::TensorMap& ref() { return test::reference_file("optim_reference.safetensors"); }
 
 Tensor R(const std::string& name) {
   auto it = ref().find(name);

@@ -6,7 +6,9 @@
 
 #include <ember/autograd/gradcheck.hpp>
 #include <ember/ember.hpp>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,6 +22,18 @@ inline Tensor random_tensor(const Shape& shape, uint32_t seed, DType dtype = kFl
   std::vector<double> v(static_cast<size_t>(numel_of(shape)));
   for (double& x : v) x = u(rng);
   return tensor<double>(v, shape).to(dtype);
+}
+
+/// A committed reference file under tests/data/ (written by a script in tests/reference/), loaded
+/// once per process. Works from the source tree and from ctest's working directory (tests/).
+inline const io::TensorMap& reference_file(const std::string& name) {
+  static std::map<std::string, io::TensorMap> cache;
+  auto it = cache.find(name);
+  if (it != cache.end()) return it->second;
+  namespace fs = std::filesystem;
+  fs::path p = fs::path(__FILE__).parent_path().parent_path() / "data" / name;
+  if (!fs::exists(p)) p = fs::path("data") / name;
+  return cache.emplace(name, io::load_safetensors(p.string(), nullptr, {.mmap = false})).first->second;
 }
 
 /// Row-major flat index of a multi-index.
