@@ -35,20 +35,8 @@ Tensor R(const std::string& name) {
 
 Tensor leaf(const std::string& name) { return R(name).requires_grad_(true); }
 
-// Fails on a shape mismatch, NaN, or |a − r| > atol + rtol·|r|.
 void expect_close(const Tensor& actual, const std::string& ref_name) {
-  Tensor r = R(ref_name);
-  ASSERT_TRUE(actual.defined()) << ref_name << ": tensor is undefined";
-  ASSERT_EQ(actual.shape(), r.shape()) << ref_name;
-  EXPECT_EQ(actual.dtype(), kFloat64) << ref_name;
-  const auto a = actual.to(kFloat64).to_vector<double>();
-  const auto e = r.to_vector<double>();
-  int bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double diff = std::abs(a[i] - e[i]);
-    if (!(diff <= kAtol + kRtol * std::abs(e[i])) && bad++ < 5)
-      ADD_FAILURE() << ref_name << "[" << i << "]: got " << a[i] << ", PyTorch " << e[i] << " (diff " << diff << ")";
-  }
+  test::expect_close_to_reference(ref(), actual, ref_name, kAtol, kRtol);
 }
 
 /// y against "<c>.y", then backward with "<c>.gy" and x's gradient against "<c>.gx".

@@ -34,20 +34,8 @@ Tensor R(const std::string& name) {
 /// A fresh leaf requiring grad with the reference values.
 Tensor leaf(const std::string& name) { return R(name).requires_grad_(true); }
 
-// Fails on a shape mismatch, NaN, or |a − r| > atol + rtol·|r|.
 void expect_close(const Tensor& actual, const std::string& ref_name, double atol = kAtol, double rtol = kRtol) {
-  Tensor r = R(ref_name);
-  ASSERT_TRUE(actual.defined()) << ref_name << ": tensor is undefined";
-  ASSERT_EQ(actual.shape(), r.shape()) << ref_name;
-  EXPECT_EQ(actual.dtype(), kFloat64) << ref_name;
-  const auto a = actual.to(kFloat64).to_vector<double>();
-  const auto e = r.to_vector<double>();
-  int bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double diff = std::abs(a[i] - e[i]);
-    if (!(diff <= atol + rtol * std::abs(e[i])) && bad++ < 5)
-      ADD_FAILURE() << ref_name << "[" << i << "]: got " << a[i] << ", PyTorch " << e[i] << " (diff " << diff << ")";
-  }
+  test::expect_close_to_reference(ref(), actual, ref_name, atol, rtol);
 }
 
 void backward_with(const Tensor& y, const std::string& c) { y.backward(R(c + ".gy")); }

@@ -7,6 +7,7 @@
 #include <ember/autograd/gradcheck.hpp>
 #include <ember/ember.hpp>
 #include <filesystem>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <random>
@@ -34,6 +35,26 @@ inline const io::TensorMap& reference_file(const std::string& name) {
   fs::path p = fs::path(__FILE__).parent_path().parent_path() / "data" / name;
   if (!fs::exists(p)) p = fs::path("data") / name;
   return cache.emplace(name, io::load_safetensors(p.string(), nullptr, {.mmap = false})).first->second;
+}
+
+/// Expects `actual` to equal the f64 reference `ref_name` of `ref`: same shape, no NaN, and
+/// |a − r| <= atol + rtol·|r| elementwise (the first five mismatches are reported).
+inline void expect_close_to_reference(const io::TensorMap& ref, const Tensor& actual, const std::string& ref_name,
+                                      double atol, double rtol) {
+  auto it = ref.find(ref_name);
+  ASSERT_NE(it, ref.end()) << "reference file has no tensor \"" << ref_name << "\"";
+  const Tensor& r = it->second;
+  ASSERT_TRUE(actual.defined()) << ref_name << ": tensor is undefined";
+  ASSERT_EQ(actual.shape(), r.shape()) << ref_name;
+  EXPECT_EQ(actual.dtype(), kFloat64) << ref_name;
+  const auto a = actual.to(kFloat64).to_vector<double>();
+  const auto e = r.to_vector<double>();
+  int bad = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double diff = std::abs(a[i] - e[i]);
+    if (!(diff <= atol + rtol * std::abs(e[i])) && bad++ < 5)
+      ADD_FAILURE() << ref_name << "[" << i << "]: got " << a[i] << ", PyTorch " << e[i] << " (diff " << diff << ")";
+  }
 }
 
 /// Row-major flat index of a multi-index.
