@@ -52,6 +52,15 @@ class EMBER_API Optimizer {
   /// start fresh. Hyper-parameters are restored per group.
   void load_state_dict(const OptimizerState& state, bool strict = true);
 
+  /// Arms the next step() with a non-finite flag: a 0-d bool tensor on the parameters' device
+  /// (optim::StepGuard computes it). When the flag holds true, that step() leaves every
+  /// parameter and every state tensor (step counts included) bit-identical; on CUDA the update
+  /// kernels read the flag themselves, so no host synchronisation happens. step() consumes the
+  /// flag (the step after it is unguarded unless armed again). An undefined tensor disarms.
+  void set_skip_flag(Tensor flag);
+  /// The armed flag (undefined when none).
+  const Tensor& skip_flag() const { return skip_flag_; }
+
   /// The key of a parameter's state: its name (set by Module::named_parameters), or
   /// "param<group>.<index>" for unnamed tensors.
   std::string param_key(size_t group, size_t index) const;
@@ -59,11 +68,14 @@ class EMBER_API Optimizer {
  protected:
   /// Per-parameter state (momentum buffers, moments, step counts), by param_key.
   std::map<std::string, std::map<std::string, Tensor>> state_;
+  /// For step() implementations: returns the armed flag (undefined when none) and disarms.
+  Tensor take_skip_flag();
   std::map<std::string, double> defaults_;
 
  private:
   std::vector<ParamGroup> groups_;
   std::string type_;
+  Tensor skip_flag_;
 };
 
 }  // namespace ember::optim
