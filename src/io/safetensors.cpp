@@ -9,11 +9,13 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <string_view>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
 #include "ember/core/grad_mode.hpp"
+#include "io/crc32c.hpp"
 #include "io/file_util.hpp"
 
 static_assert(std::endian::native == std::endian::little,
@@ -28,6 +30,8 @@ using json = nlohmann::json;
 // a safetensors file.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr const char* kMetadataKey = "__metadata__";
+// Metadata keys "crc32c.<tensor name>" hold a tensor's CRC-32C as 8 lowercase hex digits.
+constexpr std::string_view kChecksumPrefix = "crc32c.";
 
 struct DTypeName {
   const char* name;
@@ -143,6 +147,8 @@ struct Entry {
   Shape shape;
   uint64_t begin;
   uint64_t end;
+  bool has_checksum = false;  // a "crc32c.<name>" metadata entry exists
+  uint32_t checksum = 0;
 };
 
 struct Header {
@@ -255,6 +261,54 @@ void parse_metadata(const json& v, Metadata* out, const Reporter& r) {
   }
 }
 
+// Moves every "crc32c.<name>" metadata entry onto its tensor's entry, checking its form.
+void attach_checksums(Header& h, const Reporter& r) {
+  std::map<std::string_view, Entry*> by_name;
+  for (Entry& e : h.entries) by_name.emplace(e.name, &e);
+  for (auto it = h.metadata.lower_bound(std::string(kChecksumPrefix));
+       it != h.metadata.end() && it->first.starts_with(kChecksumPrefix); ++it) {
+    const std::string_view name = std::string_view(it->first).substr(kChecksumPrefix.size());
+    const std::string& v = it->second;
+    const auto found = by_name.find(name);
+    if (found == by_name.end())
+      r.fail("metadata ", quoted(it->first), " is a checksum for tensor ", quoted(std::string(name)),
+             ", which the file does not have");
+    bool ok = v.size() == 8;
+    uint32_t crc = 0;
+    for (size_t i = 0; ok && i < v.size(); ++i) {
+      const char c = v[i];
+      if (c >= '0' && c <= '9') {
+        crc = (crc << 4) | static_cast<uint32_t>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        crc = (crc << 4) | static_cast<uint32_t>(c - 'a' + 10);
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok)
+      r.fail("tensor ", quoted(std::string(name)), ": malformed checksum ", quoted(v), " in metadata ",
+             quoted(it->first), " (expected 8 lowercase hex digits of CRC-32C)");
+    found->second->has_checksum = true;
+    found->second->checksum = crc;
+  }
+}
+
+std::string checksum_text(uint32_t crc) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(8, '0');
+  for (int i = 7; i >= 0; --i, crc >>= 4) s[static_cast<size_t>(i)] = kHex[crc & 0xFu];
+  return s;
+}
+
+// Checks the data of `e` (nbytes at p) against its stored checksum, if any.
+void verify_checksum(const Entry& e, const void* p, const Reporter& r) {
+  if (!e.has_checksum) return;
+  const uint32_t crc = detail::crc32c(p, static_cast<size_t>(e.end - e.begin));
+  if (crc != e.checksum)
+    r.fail("tensor ", quoted(e.name), ": checksum mismatch: stored crc32c ", checksum_text(e.checksum),
+           ", computed ", checksum_text(crc), " from its ", e.end - e.begin, " bytes (the data are corrupt)");
+}
+
 // Parses and validates the JSON header `text[0, n)`; data_start / data_size describe the rest
 // of the file.
 Header parse_header(const char* text, size_t n, uint64_t data_start, uint64_t data_size, const Reporter& r) {
@@ -313,6 +367,8 @@ Header parse_header(const char* text, size_t n, uint64_t data_start, uint64_t da
     }
   }
 
+  attach_checksums(h, r);
+
   // The byte ranges, sorted, must cover [0, data_size) exactly once. Zero-size tensors may sit
   // at any boundary between (or around) the others.
   std::vector<size_t> order(h.entries.size());
@@ -361,6 +417,7 @@ TensorMap make_tensors(const uint8_t* data_area, const Header& h, const std::sha
   for (const Entry& e : h.entries) {
     const uint64_t nbytes = e.end - e.begin;
     const uint8_t* src = data_area + e.begin;
+    verify_checksum(e, src, r);
     if (e.dtype == kBool) check_bool_bytes(e, src, nbytes, r);
     Tensor t;
     if (mapping && nbytes > 0 && reinterpret_cast<uintptr_t>(src) % itemsize(e.dtype) == 0) {
@@ -385,24 +442,10 @@ struct Prepared {
   uint64_t data_bytes = 0;
 };
 
-Prepared prepare(const char* op, const TensorMap& tensors, const Metadata& metadata) {
+Prepared prepare(const char* op, const TensorMap& tensors, const Metadata& user_metadata, const SaveOptions& options) {
   Prepared p;
-  std::string& h = p.header;
-  h += '{';
-  if (!metadata.empty()) {
-    h += "\"__metadata__\":{";
-    bool first = true;
-    for (const auto& [k, v] : metadata) {
-      EMBER_CHECK(is_utf8(k), ValueError, op, ": metadata key ", quoted(k), " is not valid UTF-8");
-      EMBER_CHECK(is_utf8(v), ValueError, op, ": metadata value of ", quoted(k), " is not valid UTF-8");
-      if (!first) h += ',';
-      first = false;
-      append_json_string(h, k);
-      h += ':';
-      append_json_string(h, v);
-    }
-    h += '}';
-  }
+  std::string tensor_json;
+  Metadata checksums;
   NoGradGuard no_grad;
   for (const auto& [name, t] : tensors) {
     EMBER_CHECK(name != kMetadataKey, ValueError, op, ": a tensor cannot be named \"__metadata__\" (the format ",
@@ -411,23 +454,55 @@ Prepared prepare(const char* op, const TensorMap& tensors, const Metadata& metad
     EMBER_CHECK(t.defined(), ValueError, op, ": tensor ", quoted(name), " is undefined");
     Tensor c = t.detach().to(Device::cpu()).contiguous();
     const auto nbytes = static_cast<uint64_t>(c.nbytes());
-    if (h.size() > 1) h += ',';
-    append_json_string(h, name);
-    h += ":{\"dtype\":\"";
-    h += format_dtype_name(c.dtype());
-    h += "\",\"shape\":[";
+    if (!tensor_json.empty()) tensor_json += ',';
+    append_json_string(tensor_json, name);
+    tensor_json += ":{\"dtype\":\"";
+    tensor_json += format_dtype_name(c.dtype());
+    tensor_json += "\",\"shape\":[";
     for (size_t i = 0; i < c.shape().size(); ++i) {
-      if (i > 0) h += ',';
-      h += std::to_string(c.shape()[i]);
+      if (i > 0) tensor_json += ',';
+      tensor_json += std::to_string(c.shape()[i]);
     }
-    h += "],\"data_offsets\":[";
-    h += std::to_string(p.data_bytes);
-    h += ',';
-    h += std::to_string(p.data_bytes + nbytes);
-    h += "]}";
+    tensor_json += "],\"data_offsets\":[";
+    tensor_json += std::to_string(p.data_bytes);
+    tensor_json += ',';
+    tensor_json += std::to_string(p.data_bytes + nbytes);
+    tensor_json += "]}";
     p.data_bytes += nbytes;
+    if (options.checksums)
+      checksums.emplace(std::string(kChecksumPrefix) + name,
+                        checksum_text(detail::crc32c(c.data_ptr(), static_cast<size_t>(nbytes))));
     p.data.push_back(std::move(c));
   }
+
+  for (const auto& [k, v] : user_metadata) {
+    EMBER_CHECK(is_utf8(k), ValueError, op, ": metadata key ", quoted(k), " is not valid UTF-8");
+    EMBER_CHECK(is_utf8(v), ValueError, op, ": metadata value of ", quoted(k), " is not valid UTF-8");
+    EMBER_CHECK(!options.checksums || !k.starts_with(kChecksumPrefix), ValueError, op, ": metadata key ", quoted(k),
+                " starts with \"crc32c.\", which is reserved for the checksums that SaveOptions::checksums writes");
+  }
+  const Metadata* metadata = &user_metadata;
+  if (options.checksums) {
+    checksums.insert(user_metadata.begin(), user_metadata.end());  // disjoint key sets (checked above)
+    metadata = &checksums;
+  }
+
+  std::string& h = p.header;
+  h += '{';
+  if (!metadata->empty()) {
+    h += "\"__metadata__\":{";
+    bool first = true;
+    for (const auto& [k, v] : *metadata) {
+      if (!first) h += ',';
+      first = false;
+      append_json_string(h, k);
+      h += ':';
+      append_json_string(h, v);
+    }
+    h += '}';
+    if (!tensor_json.empty()) h += ',';
+  }
+  h += tensor_json;
   h += '}';
   // Spaces up to a multiple of 8, so that data written after the 8-byte prefix start 8-aligned.
   h.append((8 - h.size() % 8) % 8, ' ');
@@ -440,8 +515,9 @@ void store_le64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 
 }  // namespace
 
-std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata) {
-  Prepared p = prepare("serialize_safetensors", tensors, metadata);
+std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata,
+                                           const SaveOptions& options) {
+  Prepared p = prepare("serialize_safetensors", tensors, metadata, options);
   std::vector<uint8_t> out(8 + p.header.size() + p.data_bytes);
   store_le64(out.data(), p.header.size());
   std::memcpy(out.data() + 8, p.header.data(), p.header.size());
@@ -454,9 +530,10 @@ std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metad
   return out;
 }
 
-void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata) {
+void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata,
+                      const SaveOptions& options) {
   constexpr const char* kOp = "save_safetensors";
-  Prepared p = prepare(kOp, tensors, metadata);
+  Prepared p = prepare(kOp, tensors, metadata, options);
   detail::AtomicFileWriter w(kOp, path);
   uint8_t prefix[8];
   store_le64(prefix, p.header.size());
@@ -503,10 +580,10 @@ TensorMap load_safetensors(const std::string& path, Metadata* metadata, const Lo
     for (const Entry& e : h.entries) {
       Tensor t = empty(e.shape, {.dtype = e.dtype});
       const uint64_t nbytes = e.end - e.begin;
-      if (nbytes > 0) {
+      if (nbytes > 0)
         detail::read_exact_at(kOp, path, fd.get(), t.data_ptr(), static_cast<size_t>(nbytes), h.data_start + e.begin);
-        if (e.dtype == kBool) check_bool_bytes(e, static_cast<const uint8_t*>(t.data_ptr()), nbytes, r);
-      }
+      verify_checksum(e, t.data_ptr(), r);  // also for empty tensors: a stored value must be crc32c("") = 0
+      if (e.dtype == kBool) check_bool_bytes(e, static_cast<const uint8_t*>(t.data_ptr()), nbytes, r);
       out.emplace(e.name, std::move(t));
     }
   }

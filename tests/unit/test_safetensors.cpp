@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ember/ember.hpp"
+#include "../../src/io/crc32c.hpp"  // private; exported for these tests
 
 namespace fs = std::filesystem;
 using namespace ember;
@@ -608,6 +609,204 @@ TEST_F(Safetensors, RandomlyDamagedFilesLoadOrFailWithIOError) {
 TEST_F(Safetensors, NullBufferIsRejected) {
   expect_io_error([] { io::deserialize_safetensors(nullptr, 0); }, "shorter than the 8-byte");
   expect_io_error([] { io::deserialize_safetensors(nullptr, 16); }, "null data pointer");
+}
+
+// ------------------------------------------------------------------ CRC-32C and checksums
+
+// Bit-at-a-time CRC-32C straight from the definition: the independent truth for both fast paths.
+uint32_t crc32c_bitwise(const uint8_t* p, size_t n) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1u) ? 0x82F63B78u : 0u);
+  }
+  return ~c;
+}
+
+TEST(Crc32c, KnownAnswers) {
+  // "123456789" is the catalogue check value; the 32-byte vectors are from RFC 3720, B.4.
+  const std::string check = "123456789";
+  Bytes zeros(32, 0), ones(32, 0xFF), inc(32), dec(32);
+  for (int i = 0; i < 32; ++i) inc[i] = static_cast<uint8_t>(i), dec[i] = static_cast<uint8_t>(31 - i);
+  using Fn = uint32_t (*)(const void*, size_t, uint32_t);
+  std::vector<std::pair<const char*, Fn>> impls = {{"dispatch", io::detail::crc32c},
+                                                   {"portable", io::detail::crc32c_portable}};
+  if (io::detail::crc32c_have_sse42()) impls.push_back({"sse42", io::detail::crc32c_sse42});
+  for (const auto& [name, f] : impls) {
+    EXPECT_EQ(f(check.data(), check.size(), 0), 0xE3069283u) << name;
+    EXPECT_EQ(f(nullptr, 0, 0), 0u) << name;
+    EXPECT_EQ(f(zeros.data(), 32, 0), 0x8A9136AAu) << name;
+    EXPECT_EQ(f(ones.data(), 32, 0), 0x62A8AB43u) << name;
+    EXPECT_EQ(f(inc.data(), 32, 0), 0x46DD794Eu) << name;
+    EXPECT_EQ(f(dec.data(), 32, 0), 0x113FDB5Cu) << name;
+  }
+}
+
+TEST(Crc32c, FastPathsMatchTheDefinitionAtEveryLengthAndAlignment) {
+  std::mt19937 rng(7);
+  Bytes buf(600);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng());
+  for (size_t start = 0; start < 8; ++start) {
+    for (size_t n = 0; start + n <= 300; ++n) {
+      const uint32_t want = crc32c_bitwise(buf.data() + start, n);
+      ASSERT_EQ(io::detail::crc32c_portable(buf.data() + start, n), want) << start << " " << n;
+      if (io::detail::crc32c_have_sse42())
+        ASSERT_EQ(io::detail::crc32c_sse42(buf.data() + start, n), want) << start << " " << n;
+      ASSERT_EQ(io::detail::crc32c(buf.data() + start, n), want) << start << " " << n;
+    }
+  }
+  // Continuation: the CRC of a ++ b from the CRC of a.
+  for (size_t cut : {0, 1, 7, 8, 13, 599, 600}) {
+    const uint32_t a = io::detail::crc32c(buf.data(), cut);
+    EXPECT_EQ(io::detail::crc32c(buf.data() + cut, buf.size() - cut, a), crc32c_bitwise(buf.data(), buf.size()));
+    EXPECT_EQ(io::detail::crc32c_portable(buf.data() + cut, buf.size() - cut, a),
+              crc32c_bitwise(buf.data(), buf.size()));
+  }
+}
+
+TEST_F(Safetensors, ChecksumsAreStoredAsMetadata) {
+  const std::string digits = "123456789";
+  const TensorMap m{{"digits", tensor<uint8_t>(std::vector<uint8_t>(digits.begin(), digits.end()))},
+                    {"empty", empty({0})},
+                    {"w", tensor<float>({1, 2, 3, 4}, {2, 2}).transpose(0, 1)}};
+  const Bytes b = io::serialize_safetensors(m, {{"user", "kept"}}, {.checksums = true});
+  Metadata md;
+  const TensorMap back = io::deserialize_safetensors(b.data(), b.size(), &md);
+  ASSERT_EQ(md.size(), 4u);
+  EXPECT_EQ(md.at("user"), "kept");
+  EXPECT_EQ(md.at("crc32c.digits"), "e3069283");
+  EXPECT_EQ(md.at("crc32c.empty"), "00000000");
+  // The transposed view is stored contiguous, as 1 3 2 4: the checksum covers the bytes as stored.
+  const std::vector<float> stored = {1, 3, 2, 4};
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", crc32c_bitwise(reinterpret_cast<const uint8_t*>(stored.data()), 16));
+  EXPECT_EQ(md.at("crc32c.w"), hex);
+  EXPECT_EQ(back.at("w").to_vector<float>(), stored);
+  // save_safetensors writes the same bytes, and every load path verifies them.
+  const std::string p = path("c.safetensors").string();
+  io::save_safetensors(p, m, {{"user", "kept"}}, {.checksums = true});
+  EXPECT_EQ(read_bytes(p), b);
+  for (bool mmap : {true, false}) {
+    Metadata md2;
+    EXPECT_EQ(io::load_safetensors(p, &md2, {.mmap = mmap}).size(), 3u);
+    EXPECT_EQ(md2, md);
+  }
+  // Without the option nothing is added.
+  Metadata plain;
+  const Bytes nb = io::serialize_safetensors(m, {{"user", "kept"}});
+  io::deserialize_safetensors(nb.data(), nb.size(), &plain);
+  EXPECT_EQ(plain, (Metadata{{"user", "kept"}}));
+}
+
+// The reason checksums exist: a flipped bit in the data area is a perfectly valid file.
+TEST_F(Safetensors, FlippedDataBitFailsTheLoadOnlyWithChecksums) {
+  const TensorMap m{{"a", tensor<float>({1, 2, 3})}, {"b", tensor<int64_t>({4, 5})}, {"c", tensor<bool>({true})}};
+  const std::vector<int64_t> good = {4, 5};
+  std::vector<int64_t> bad = good;
+  reinterpret_cast<uint8_t*>(bad.data())[1] ^= 0x08;  // 4 + 2048
+  auto hex = [](uint32_t v) {
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", v);
+    return std::string(buf);
+  };
+  const std::string stored = hex(crc32c_bitwise(reinterpret_cast<const uint8_t*>(good.data()), 16));
+  const std::string computed = hex(crc32c_bitwise(reinterpret_cast<const uint8_t*>(bad.data()), 16));
+  for (bool checksums : {true, false}) {
+    SCOPED_TRACE(checksums ? "with checksums" : "without checksums");
+    Bytes b = io::serialize_safetensors(m, {}, {.checksums = checksums});
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | b[i];
+    // Tensor b is second in name order: bytes [12, 28) of the data area; flip bit 3 of its 2nd byte.
+    b[8 + n + 12 + 1] ^= 0x08;
+    const std::string p = path("flipped.safetensors").string();
+    write_bytes(p, b);
+    if (checksums) {
+      for (const std::string& rule : {std::string("tensor \"b\": checksum mismatch"), "stored crc32c " + stored,
+                                      "computed " + computed}) {
+        expect_io_error([&] { io::deserialize_safetensors(b.data(), b.size()); }, rule);
+        expect_io_error([&] { io::load_safetensors(p); }, rule, p);
+        expect_io_error([&] { io::load_safetensors(p, nullptr, {.mmap = false}); }, rule, p);
+      }
+    } else {
+      for (bool mmap : {true, false}) {
+        const TensorMap back = io::load_safetensors(p, nullptr, {.mmap = mmap});
+        EXPECT_EQ(back.at("b").to_vector<int64_t>(), bad);  // silently wrong
+      }
+      EXPECT_EQ(io::deserialize_safetensors(b.data(), b.size()).at("b").to_vector<int64_t>(), bad);
+    }
+  }
+}
+
+TEST_F(Safetensors, EveryDataBitFlipIsCaughtByTheChecksums) {
+  const TensorMap m = make_ember_tensors();
+  const Bytes good = io::serialize_safetensors(m, make_ember_metadata(), {.checksums = true});
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | good[i];
+  ASSERT_GT(good.size(), 8 + n);
+  for (size_t at = 8 + n; at < good.size(); ++at) {
+    for (int bit = 0; bit < 8; ++bit) {
+      Bytes b = good;
+      b[at] ^= static_cast<uint8_t>(1u << bit);
+      EXPECT_THROW(io::deserialize_safetensors(b.data(), b.size()), IOError) << "byte " << at << " bit " << bit;
+    }
+  }
+}
+
+TEST_F(Safetensors, BadChecksumEntriesAreIOErrors) {
+  const Bytes d(4, 0);  // crc32c of four zero bytes: 48674bc7
+  struct Case {
+    std::string value_or_key;
+    bool is_key;
+    const char* rule;
+  };
+  const std::vector<Case> cases = {
+      {"48674BC7", false, "malformed checksum \"48674BC7\""},  // upper case is not the format
+      {"48674bc", false, "malformed checksum"},
+      {"048674bc7", false, "malformed checksum"},
+      {"0x48674b", false, "malformed checksum"},
+      {"", false, "malformed checksum"},
+      {"48674bc8", false, "checksum mismatch: stored crc32c 48674bc8, computed 48674bc7"},
+      {"crc32c.b", true, "checksum for tensor \"b\", which the file does not have"},
+      {"crc32c.", true, "checksum for tensor \"\""},
+      {"crc32c.A", true, "which the file does not have"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.value_or_key);
+    const std::string key = c.is_key ? c.value_or_key : "crc32c.a";
+    const std::string value = c.is_key ? "48674bc7" : c.value_or_key;
+    const std::string h = "{\"__metadata__\":{\"" + key + "\":\"" + value + "\"}," + entry("a", "F32", "[1]", 0, 4) + "}";
+    const Bytes b = make_file(h, d);
+    expect_io_error([&] { io::deserialize_safetensors(b.data(), b.size()); }, c.rule);
+    const std::string p = path("bad.safetensors").string();
+    write_bytes(p, b);
+    for (bool mmap : {true, false}) expect_io_error([&] { io::load_safetensors(p, nullptr, {.mmap = mmap}); }, c.rule, p);
+  }
+  // The correct value loads.
+  const Bytes ok = make_file("{\"__metadata__\":{\"crc32c.a\":\"48674bc7\"}," + entry("a", "F32", "[1]", 0, 4) + "}", d);
+  EXPECT_EQ(io::deserialize_safetensors(ok.data(), ok.size()).size(), 1u);
+}
+
+TEST_F(Safetensors, ChecksumKeysAreReservedWhenChecksumsAreOn) {
+  const TensorMap m{{"x", tensor<float>({1})}};
+  try {
+    io::serialize_safetensors(m, {{"crc32c.x", "00000000"}}, {.checksums = true});
+    ADD_FAILURE() << "no ValueError";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("\"crc32c.x\" starts with \"crc32c.\", which is reserved"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(io::save_safetensors(path("x.safetensors").string(), m, {{"crc32c.", ""}}, {.checksums = true}),
+               ValueError);
+  EXPECT_TRUE(listing().empty());
+  // With checksums off the key is the caller's; the loader still verifies what it says.
+  const Bytes wrong = io::serialize_safetensors(m, {{"crc32c.x", "00000000"}});
+  expect_io_error([&] { io::deserialize_safetensors(wrong.data(), wrong.size()); }, "checksum mismatch");
+  const Bytes right = io::serialize_safetensors(m, {{"crc32c.x", "0x"}, {"crc32c_other", "y"}});
+  expect_io_error([&] { io::deserialize_safetensors(right.data(), right.size()); }, "malformed checksum");
+  const Bytes unrelated = io::serialize_safetensors(m, {{"crc32c_other", "y"}, {"crc32", "z"}}, {.checksums = true});
+  Metadata md;
+  io::deserialize_safetensors(unrelated.data(), unrelated.size(), &md);
+  EXPECT_EQ(md.size(), 3u);
 }
 
 // ------------------------------------------------------------------ I/O and argument errors

@@ -24,27 +24,42 @@ using TensorMap = std::map<std::string, Tensor>;
 /// The header's optional "__metadata__" object: free-form string → string pairs.
 using Metadata = std::map<std::string, std::string>;
 
+/// Options for save_safetensors and serialize_safetensors.
+struct SaveOptions {
+  /// Store a CRC-32C of every tensor's bytes (as stored in the file) in the metadata, under the
+  /// key "crc32c.<tensor name>", as 8 lowercase hex digits (CRC-32C: the Castagnoli polynomial,
+  /// reflected, initial value and final XOR 0xFFFFFFFF; "123456789" gives "e3069283"). Every
+  /// loader in Ember verifies such entries, so a flipped bit in the data area, which the format
+  /// itself cannot notice (any bytes are valid tensor data), fails the load instead of silently
+  /// changing a weight. Other safetensors readers see ordinary string metadata.
+  bool checksums = false;
+};
+
 /// Writes `tensors` and `metadata` to `path` in the safetensors format.
 ///
 /// Tensors of any dtype and device are accepted: they are copied to the CPU and views are made
 /// contiguous (the originals are not modified and no autograd graph is recorded). The JSON
 /// header lists "__metadata__" first (when non-empty), then the tensors in name order, and is
 /// padded with spaces to a multiple of 8 bytes; the tensor data follow in name order, back to
-/// back, with no padding between tensors.
+/// back, with no padding between tensors. With options.checksums the metadata also holds one
+/// "crc32c.<name>" entry per tensor (see SaveOptions).
 ///
 /// The file is written under a temporary name in the same directory and then renamed over
 /// `path`, so a failure never leaves a truncated file behind and tensors that still alias an
 /// earlier memory-mapped version of `path` stay valid. (The data are not fsynced: callers that
 /// need durability across a crash, such as checkpoints, sync the file and directory.)
 ///
-/// Throws ValueError for an undefined tensor, a tensor named "__metadata__", or a name or
-/// metadata string that is not valid UTF-8; IOError (naming the path and the system's errno
-/// text) when the file cannot be written.
-EMBER_API void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {});
+/// Throws ValueError for an undefined tensor, a tensor named "__metadata__", a name or
+/// metadata string that is not valid UTF-8, or (with options.checksums) a metadata key that
+/// starts with "crc32c." (reserved for the checksums); IOError (naming the path and the
+/// system's errno text) when the file cannot be written.
+EMBER_API void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {},
+                                const SaveOptions& options = {});
 
 /// Serialises `tensors` and `metadata` to bytes, exactly as save_safetensors would write them.
 /// Throws as save_safetensors does, except that it does no I/O.
-EMBER_API std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {});
+EMBER_API std::vector<uint8_t> serialize_safetensors(const TensorMap& tensors, const Metadata& metadata = {},
+                                                     const SaveOptions& options = {});
 
 /// Options for load_safetensors.
 struct LoadOptions {
@@ -67,7 +82,11 @@ struct LoadOptions {
 /// dtype / shape / data_offsets in every entry, supported dtypes (F32, F64, F16, BF16, I32, I64,
 /// U8, BOOL), shape × itemsize equal to the entry's byte range (with overflow checks), and byte
 /// ranges that tile the data area from 0 to the end of the file with no gap or overlap. BOOL
-/// data must hold only the bytes 0 and 1. Throws IOError naming the path and the rule broken.
+/// data must hold only the bytes 0 and 1. Every "crc32c.<name>" metadata entry is verified
+/// against the data of tensor <name> (see SaveOptions): a mismatch, a checksum for a tensor the
+/// file does not have, or a value that is not 8 lowercase hex digits is an IOError naming the
+/// tensor (and, for a mismatch, the stored and computed values). Throws IOError naming the
+/// path and the rule broken.
 EMBER_API TensorMap load_safetensors(const std::string& path, Metadata* metadata = nullptr,
                                      const LoadOptions& options = {});
 
