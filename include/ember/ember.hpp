@@ -23,6 +23,7 @@
 #include "ember/data/fashion_mnist.hpp"
 #include "ember/data/idx.hpp"
 #include "ember/data/transforms.hpp"
+#include "ember/io/checkpoint.hpp"
 #include "ember/io/safetensors.hpp"
 #include "ember/nn/nn.hpp"
 #include "ember/ops/loss.hpp"

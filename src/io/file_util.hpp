@@ -2,12 +2,21 @@
 // survive EINTR and short transfers, atomic replacement of a file, and read-only-source private
 // memory mappings. Every failure is an IOError that names the operation, the path and the
 // system's errno text.
+//
+// Every write-side system call (open for writing, write, fsync, close of a written file,
+// rename, mkdir, directory fsync, unlink/rmdir) goes through the sys_* wrappers below, which
+// first consult the test fault hook (ember/io/fault_injection.hpp): one relaxed atomic load
+// when no hook is set.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include "ember/io/fault_injection.hpp"
 
 namespace ember::io::detail {
 
@@ -16,6 +25,47 @@ std::string errno_text(int err);
 
 /// Throws IOError "<op>: cannot <action> '<path>': <errno text>".
 [[noreturn]] void throw_errno(const char* op, const char* action, const std::string& path, int err);
+
+// ------------------------------------------------------------------ the fault seam
+/// The hook's decision for one call (a default Fault when no hook is set). Defined in
+/// fault_injection.cpp.
+testing::Fault consult_fault_hook(testing::FileOp op, const std::string& path, size_t bytes);
+/// Counts one CheckpointManager::save for crash_point (reads EMBER_TEST_CRASH_AT at the first
+/// call; throws ValueError when it is malformed).
+void note_checkpoint_save();
+
+// The sys_* wrappers return 0 on success or the errno of the failure (EINTR is retried). A
+// fault the hook injects is returned exactly as if the system call had failed with it.
+
+/// open(path, flags, mode); *fd receives the descriptor.
+int sys_open(const std::string& path, int flags, mode_t mode, int* fd);
+/// One write(2) of at most n bytes; *written receives the count (possibly short, possibly 0).
+int sys_write(int fd, const std::string& path, const void* data, size_t n, size_t* written);
+/// fsync(2).
+int sys_fsync(int fd, const std::string& path);
+/// close(2). The descriptor is released even when this reports an error (Linux semantics).
+int sys_close(int fd, const std::string& path);
+/// rename(2); the hook sees `to`.
+int sys_rename(const std::string& from, const std::string& to);
+/// Atomically swaps two existing names (renameat2 RENAME_EXCHANGE); EINVAL/ENOSYS where the
+/// file system or kernel cannot. The hook sees FileOp::rename with `b`.
+int sys_exchange(const std::string& a, const std::string& b);
+/// mkdir(2).
+int sys_mkdir(const std::string& path, mode_t mode);
+/// Opens the directory read-only, fsyncs and closes it (one FileOp::fsync_dir for the hook).
+int sys_fsync_dir(const std::string& path);
+/// unlink(2), or rmdir(2) when `directory`.
+int sys_remove(const std::string& path, bool directory);
+
+/// Writes all n bytes, retrying short writes and EINTR. Throws IOError
+/// "<op>: cannot write '<shown_path>': <errno text>"; a write that makes no progress is
+/// reported as ENOSPC.
+void write_all(const char* op, int fd, const std::string& path, const std::string& shown_path, const void* data,
+               size_t n);
+
+/// Removes `path` and, when it is a directory (not a symbolic link), everything under it,
+/// through sys_remove. Best effort: returns 0, or the first errno met (it goes on after it).
+int remove_tree(const std::string& path) noexcept;
 
 /// An owned file descriptor, closed on destruction.
 class FileDescriptor {
@@ -32,6 +82,8 @@ class FileDescriptor {
   bool valid() const { return fd_ >= 0; }
   /// Closes now; returns 0 or the errno of a failed close.
   int close();
+  /// Closes now through the fault seam (sys_close with `path`); returns 0 or the errno.
+  int close_checked(const std::string& path);
   void reset();
 
  private:
