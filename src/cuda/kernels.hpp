@@ -180,12 +180,19 @@ struct AdamParams {
 cudaError_t adam_step(bool is_f64, void* p, const void* g, void* m, void* v, int64_t n, const AdamParams& hp,
                       cudaStream_t stream);
 
+/// Adam/AdamW guarded by a device flag: bias corrections computed on the device from *step + 1
+/// (hp.bias_correction2_sqrt and hp.step_size are ignored); p, m, v untouched when *skip; a
+/// second launch increments *step when !*skip (after the update, same stream).
+cudaError_t adam_step_guarded(bool is_f64, void* p, const void* g, void* m, void* v, int64_t n, double* step,
+                              const bool* skip, const AdamParams& hp, cudaStream_t stream);
+
 struct SgdParams {
   double lr, momentum, dampening, weight_decay;
   bool nesterov, first;  // first: the momentum buffer is initialised with the gradient
 };
-/// One fused SGD update (buf may be null when momentum is 0).
-cudaError_t sgd_step(bool is_f64, void* p, const void* g, void* buf, int64_t n, const SgdParams& hp,
-                     cudaStream_t stream);
+/// One fused SGD update (buf may be null when momentum is 0; skip may be null, else the kernel
+/// does nothing when *skip).
+cudaError_t sgd_step(bool is_f64, void* p, const void* g, void* buf, int64_t n, const bool* skip,
+                     const SgdParams& hp, cudaStream_t stream);
 
 }  // namespace ember::cuda_backend::kernels

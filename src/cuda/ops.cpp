@@ -266,16 +266,40 @@ void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& 
                                       p.numel(), hp, current_stream(dev)));
 }
 
+void adam_step_guarded(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const Tensor& step,
+                       const Tensor& skip, double lr, double beta1, double beta2, double eps, double weight_decay,
+                       bool decoupled) {
+  const int dev = p.device().index;
+  check_device(dev, "Adam");
+  EMBER_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64, NotImplemented,
+              "Adam on CUDA: float32 or float64 parameters, got ", dtype_name(p.dtype()));
+  EMBER_CHECK(step.device() == p.device() && step.dtype() == kFloat64 && step.numel() == 1, ValueError,
+              "Adam on CUDA: a guarded step needs a 0-d float64 step count on ", p.device().str(), ", got ",
+              dtype_name(step.dtype()), " on ", step.device().str());
+  EMBER_CHECK(skip.device() == p.device() && skip.dtype() == kBool && skip.numel() == 1, ValueError,
+              "Adam on CUDA: the skip flag must be a 0-d bool on ", p.device().str(), ", got ",
+              dtype_name(skip.dtype()), " on ", skip.device().str());
+  DeviceGuard guard(dev);
+  const kernels::AdamParams hp{lr, beta1, beta2, eps, weight_decay, 0.0, 0.0, decoupled};
+  EMBER_CUDA_CHECK(kernels::adam_step_guarded(p.dtype() == kFloat64, p.data_ptr(), g.data_ptr(), m.data_ptr(),
+                                              v.data_ptr(), p.numel(), static_cast<double*>(step.data_ptr()),
+                                              static_cast<const bool*>(skip.data_ptr()), hp, current_stream(dev)));
+}
+
 void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum, double dampening,
-              double weight_decay, bool nesterov, bool first) {
+              double weight_decay, bool nesterov, bool first, const Tensor& skip) {
   const int dev = p.device().index;
   check_device(dev, "SGD");
   EMBER_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64, NotImplemented,
               "SGD on CUDA: float32 or float64 parameters, got ", dtype_name(p.dtype()));
+  EMBER_CHECK(!skip.defined() || (skip.device() == p.device() && skip.dtype() == kBool && skip.numel() == 1),
+              ValueError, "SGD on CUDA: the skip flag must be a 0-d bool on ", p.device().str());
   DeviceGuard guard(dev);
   const kernels::SgdParams hp{lr, momentum, dampening, weight_decay, nesterov, first};
   EMBER_CUDA_CHECK(kernels::sgd_step(p.dtype() == kFloat64, p.data_ptr(), g.data_ptr(),
-                                     buf.defined() ? buf.data_ptr() : nullptr, p.numel(), hp, current_stream(dev)));
+                                     buf.defined() ? buf.data_ptr() : nullptr, p.numel(),
+                                     skip.defined() ? static_cast<const bool*>(skip.data_ptr()) : nullptr, hp,
+                                     current_stream(dev)));
 }
 
 }  // namespace ember::cuda_backend

@@ -44,7 +44,11 @@ void adam_step(const Tensor&, const Tensor&, const Tensor&, const Tensor&, doubl
                double, double, bool) {
   no_cuda("Adam on CUDA parameters");
 }
-void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, double, double, bool, bool) {
+void adam_step_guarded(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
+                       double, double, double, double, bool) {
+  no_cuda("Adam on CUDA parameters");
+}
+void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, double, double, bool, bool, const Tensor&) {
   no_cuda("SGD on CUDA parameters");
 }
 

@@ -58,6 +58,10 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions o)
 
 void Adam::step() {
   NoGradGuard ng;
+  // The non-finite flag (StepGuard): on the CPU it is read here and a set flag returns before
+  // anything (state and step counts included) is touched; on CUDA the kernels read it.
+  const Tensor skip = take_skip_flag();
+  if (skip.defined() && skip.is_cpu() && skip.item<bool>()) return;
   auto& groups = param_groups();
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     const ParamGroup& group = groups[gi];
@@ -75,13 +79,25 @@ void Adam::step() {
         st["exp_avg"] = zeros(p.shape(), {.dtype = p.dtype(), .device = p.device()});
         st["exp_avg_sq"] = zeros(p.shape(), {.dtype = p.dtype(), .device = p.device()});
       }
+      Tensor m = st["exp_avg"], v = st["exp_avg_sq"];
+      const bool decoupled = decoupled_;
+      if (p.is_cuda() && skip.defined()) {
+        // Guarded: whether this step happens is known only on the device, so the step count
+        // lives there too; the kernels compute the bias corrections from it and increment it
+        // only when the flag is false.
+        if (!st["step"].is_cuda()) st["step"] = st["step"].to(p.device());
+        cuda_backend::adam_step_guarded(p, g, m, v, st["step"], skip, lr, b1, b2, eps, wd, decoupled);
+        p.storage()->bump_version();
+        continue;
+      }
+      // Unguarded: the step count is a host scalar (after guarded CUDA steps it is fetched back
+      // once, a synchronisation).
+      if (!st["step"].is_cpu()) st["step"] = st["step"].cpu();
       double& step = *st["step"].data<double>();
       step += 1;
       const double bc1 = 1.0 - std::pow(b1, step);
       const double bc2_sqrt = std::sqrt(1.0 - std::pow(b2, step));
       const double step_size = lr / bc1;
-      Tensor m = st["exp_avg"], v = st["exp_avg_sq"];
-      const bool decoupled = decoupled_;
       if (p.is_cuda()) {
         // The step count stays on the host (a CPU scalar), so no device round trip per step.
         cuda_backend::adam_step(p, g, m, v, lr, b1, b2, eps, wd, bc2_sqrt, step_size, decoupled);

@@ -106,7 +106,10 @@ void Optimizer::load_state_dict(const OptimizerState& dict, bool strict) {
     auto [g, i] = by_key[match];
     const Tensor& p = groups_[g].params[i];
     const std::string entry = rest.substr(match.size() + 1);
-    Tensor value = t.to(p.device()).clone();
+    // Step counts stay where the step reads them by default (the host, see Adam::step), so a
+    // restored CUDA optimizer keeps the no-synchronisation fast path; a guarded CUDA step moves
+    // its count to the device itself.
+    Tensor value = (entry == "step" ? t.cpu() : t.to(p.device())).clone();
     if (entry != "step")
       EMBER_CHECK(value.shape() == p.shape(), ValueError, type_, ": state \"", entry, "\" of \"", match, "\" has shape ",
                   shape_str(value.shape()), " but the parameter has shape ", shape_str(p.shape()));
@@ -118,6 +121,31 @@ void Optimizer::load_state_dict(const OptimizerState& dict, bool strict) {
     EMBER_THROW(ValueError, type_, ": saved state for parameters this optimizer does not have:", list);
   }
   state_ = std::move(state);
+}
+
+void Optimizer::set_skip_flag(Tensor flag) {
+  if (!flag.defined()) {
+    skip_flag_ = Tensor();
+    return;
+  }
+  EMBER_CHECK(flag.dim() == 0, ValueError, type_, ": the skip flag must be a 0-d bool tensor, got shape ",
+              shape_str(flag.shape()));
+  EMBER_CHECK(flag.dtype() == kBool, ValueError, type_, ": the skip flag must be a 0-d bool tensor, got dtype ",
+              dtype_name(flag.dtype()));
+  for (size_t g = 0; g < groups_.size(); ++g)
+    for (size_t i = 0; i < groups_[g].params.size(); ++i) {
+      const Device d = groups_[g].params[i].device();
+      EMBER_CHECK(flag.device() == d, DeviceError, type_, ": the skip flag is on ", flag.device().str(),
+                  " but parameter \"", param_key(g, i), "\" is on ", d.str(),
+                  " (the flag must be on the parameters' device)");
+    }
+  skip_flag_ = flag.detach();
+}
+
+Tensor Optimizer::take_skip_flag() {
+  Tensor f = std::move(skip_flag_);
+  skip_flag_ = Tensor();
+  return f;
 }
 
 }  // namespace ember::optim

@@ -26,6 +26,10 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions o)
 
 void SGD::step() {
   NoGradGuard ng;
+  // The non-finite flag (StepGuard): on the CPU it is read here and a set flag returns before
+  // anything (state included) is touched; on CUDA the update kernels read it themselves.
+  const Tensor skip = take_skip_flag();
+  if (skip.defined() && skip.is_cpu() && skip.item<bool>()) return;
   auto& groups = param_groups();
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     const ParamGroup& group = groups[gi];
@@ -43,7 +47,11 @@ void SGD::step() {
       if (mom != 0 && first) st["momentum_buffer"] = zeros(p.shape(), {.dtype = p.dtype(), .device = p.device()});
       Tensor buf = mom != 0 ? st["momentum_buffer"] : Tensor();
       if (p.is_cuda()) {
-        cuda_backend::sgd_step(p, g, buf, lr, mom, damp, wd, nesterov, first);
+        // With a device flag a skipped first step leaves a zero momentum buffer behind, and the
+        // next step treats it as an existing buffer: identical to PyTorch when dampening is 0
+        // (mom·0 + 1·d == d), off by the factor (1 − dampening) otherwise (the host cannot
+        // know whether the step was skipped without waiting for the device).
+        cuda_backend::sgd_step(p, g, buf, lr, mom, damp, wd, nesterov, first, skip);
         p.storage()->bump_version();
         continue;
       }

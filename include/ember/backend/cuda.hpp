@@ -59,8 +59,17 @@ EMBER_API void cross_entropy_backward(const Tensor& logits, const Tensor& target
 EMBER_API void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, double lr, double beta1,
                          double beta2, double eps, double weight_decay, double bias_correction2_sqrt, double step_size,
                          bool decoupled);
+/// Adam/AdamW guarded by a non-finite flag (optim::StepGuard), without host synchronisation:
+/// `skip` is a 0-d bool and `step` a 0-d f64 on p's device. The kernels compute the bias
+/// corrections from step + 1, leave p, m, v untouched when *skip, and increment step only when
+/// !*skip.
+EMBER_API void adam_step_guarded(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v,
+                                 const Tensor& step, const Tensor& skip, double lr, double beta1, double beta2,
+                                 double eps, double weight_decay, bool decoupled);
 /// One fused SGD update (buf undefined when momentum is 0; first: buf starts as the gradient).
+/// `skip` (optional, 0-d bool on p's device): the kernel leaves p and buf untouched when *skip.
 EMBER_API void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum,
-                        double dampening, double weight_decay, bool nesterov, bool first);
+                        double dampening, double weight_decay, bool nesterov, bool first,
+                        const Tensor& skip = Tensor());
 
 }  // namespace ember::cuda_backend

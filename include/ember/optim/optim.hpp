@@ -7,3 +7,4 @@
 #include "ember/optim/optimizer.hpp"
 #include "ember/optim/scheduler.hpp"
 #include "ember/optim/sgd.hpp"
+#include "ember/optim/step_guard.hpp"

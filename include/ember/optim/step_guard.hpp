@@ -46,11 +46,16 @@ struct StepGuardOptions {
 
 class EMBER_API StepGuard {
  public:
+  /// The counters start at 0 on the device of the optimizer's parameters (and follow the loss's
+  /// device if it differs at the first check). ValueError when max_consecutive_skips < 0.
   StepGuard(Optimizer& optimizer, StepGuardOptions options = {});
 
   /// Computes, on the loss's device, flag = !isfinite(loss) || any gradient of the optimizer's
   /// parameters is not finite; hands the flag to the optimizer (Optimizer::set_skip_flag) so
   /// that its next step() is skipped when set, and updates the skip counters on the device.
+  /// Call it after backward() and before step(). The loss must be a defined 0-d tensor
+  /// (ValueError) of a floating dtype (DTypeError) on the parameters' device (DeviceError).
+  /// Only parameters that require grad and have a gradient are checked (those step() updates).
   void check(const Tensor& loss);
 
   /// Host reads of the device counters (a synchronisation on CUDA).
@@ -62,7 +67,8 @@ class EMBER_API StepGuard {
 
   /// {"skipped_steps", "consecutive_skips"}, for TrainerState::counters.
   std::map<std::string, int64_t> state() const;
-  /// Restores what state() returned (missing keys count as 0).
+  /// Restores what state() returned (missing keys count as 0, other keys are ignored; negative
+  /// counts or consecutive_skips > skipped_steps: ValueError).
   void load_state(const std::map<std::string, int64_t>& counters);
 
  private:
@@ -73,8 +79,11 @@ class EMBER_API StepGuard {
 };
 
 /// Flags losses that jump far above the recent ones: z = (loss - mean) / std over the last
-/// `window` finite losses; a spike is z > `z_threshold` once at least `min_samples` are known.
-/// Spikes are reported, not excluded from the statistics. Host-side (takes a double).
+/// `window` finite losses (population std, the loss being judged not included); a spike is
+/// z > `z_threshold` once at least `min_samples` are known. When the window's std is 0 (all
+/// recent losses equal) nothing is reported. Spikes are reported, not excluded from the
+/// statistics. Host-side (takes a double). ValueError unless window >= 2, 2 <= min_samples <=
+/// window and z_threshold is finite and > 0.
 class EMBER_API LossSpikeDetector {
  public:
   explicit LossSpikeDetector(size_t window = 100, double z_threshold = 6.0, size_t min_samples = 20);
