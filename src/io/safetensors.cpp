@@ -30,6 +30,9 @@ using json = nlohmann::json;
 // a safetensors file.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr const char* kMetadataKey = "__metadata__";
+// The most dimensions a shape may have (as in NumPy 2): more is not a real tensor, and the
+// bound keeps a header's arrays short.
+constexpr uint64_t kMaxRank = 64;
 // Metadata keys "crc32c.<tensor name>" hold a tensor's CRC-32C as 8 lowercase hex digits.
 constexpr std::string_view kChecksumPrefix = "crc32c.";
 
@@ -173,6 +176,7 @@ uint64_t header_length(const uint8_t* first8, uint64_t total, const Reporter& r)
   if (n > kMaxHeaderBytes)
     r.fail("header length ", n, " exceeds the limit of ", kMaxHeaderBytes, " bytes (not a safetensors file?)");
   if (n > total - 8) r.fail("header length ", n, " runs past the end of the file: 8 + ", n, " > file size ", total);
+  if (n < 2) r.fail("header length ", n, " is too small for the JSON object a header is (at least 2 bytes, \"{}\")");
   return n;
 }
 
@@ -322,9 +326,22 @@ Header parse_header(const char* text, size_t n, uint64_t data_start, uint64_t da
   while (len > 0 && text[len - 1] == ' ') --len;
   if (len == 0 || text[0] != '{') r.fail("header is not a JSON object (it must start with '{')");
 
-  // One key set per open object: JSON parsers keep the last of duplicate keys silently, which
-  // would let two readers of the same file see different tensors.
-  std::vector<std::unordered_set<std::string>> open_keys;
+  // One frame per open object or array. Objects keep their key sets: JSON parsers keep the last
+  // of duplicate keys silently, which would let two readers of the same file see different
+  // tensors. Arrays count their elements: every array in a valid header is short (a shape, or
+  // the two data_offsets), and stopping long ones here keeps a header of a million numbers
+  // from being built into a DOM first.
+  struct Frame {
+    bool array = false;
+    uint64_t count = 0;
+    std::unordered_set<std::string> keys;
+  };
+  std::vector<Frame> open;
+  auto count_element = [&] {
+    if (!open.empty() && open.back().array && ++open.back().count > kMaxRank)
+      r.fail("header has an array of more than ", kMaxRank, " elements (a shape has at most ", kMaxRank,
+             " dimensions, data_offsets 2)");
+  };
   auto callback = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
     switch (event) {
       case json::parse_event_t::object_start:
@@ -332,16 +349,18 @@ Header parse_header(const char* text, size_t n, uint64_t data_start, uint64_t da
         // {entries: {fields: [sizes]}}: anything deeper is malformed, and stopping here keeps
         // hostile nesting from costing memory.
         if (depth >= 3) r.fail("header nests deeper than a safetensors header can (depth ", depth + 1, ")");
-        if (event == json::parse_event_t::object_start) open_keys.emplace_back();
+        count_element();
+        open.emplace_back().array = event == json::parse_event_t::array_start;
         break;
       case json::parse_event_t::object_end:
-        if (!open_keys.empty()) open_keys.pop_back();
+      case json::parse_event_t::array_end:
+        if (!open.empty()) open.pop_back();
         break;
       case json::parse_event_t::key:
-        if (!open_keys.empty() && !open_keys.back().insert(parsed.get<std::string>()).second)
+        if (!open.empty() && !open.back().keys.insert(parsed.get<std::string>()).second)
           r.fail("header has a duplicate key ", quoted(parsed.get<std::string>()));
         break;
-      default: break;
+      case json::parse_event_t::value: count_element(); break;
     }
     return true;
   };
@@ -452,6 +471,8 @@ Prepared prepare(const char* op, const TensorMap& tensors, const Metadata& user_
                 "reserves that key for metadata)");
     EMBER_CHECK(is_utf8(name), ValueError, op, ": tensor name ", quoted(name), " is not valid UTF-8");
     EMBER_CHECK(t.defined(), ValueError, op, ": tensor ", quoted(name), " is undefined");
+    EMBER_CHECK(static_cast<uint64_t>(t.dim()) <= kMaxRank, ValueError, op, ": tensor ", quoted(name), " has ",
+                t.dim(), " dimensions; safetensors files hold at most ", kMaxRank);
     Tensor c = t.detach().to(Device::cpu()).contiguous();
     const auto nbytes = static_cast<uint64_t>(c.nbytes());
     if (!tensor_json.empty()) tensor_json += ',';

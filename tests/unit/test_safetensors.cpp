@@ -1,6 +1,7 @@
 // safetensors reader and writer: round trips, byte-exact headers written out by hand, interop
 // with files made by the Python reference implementation (tests/reference/
-// make_safetensors_reference.py), malformed files, memory-mapping and I/O errors.
+// make_safetensors_reference.py), checksums, memory-mapping and I/O errors. Malformed files:
+// test_safetensors_malformed.cpp.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -415,122 +416,6 @@ TEST_F(Safetensors, SavingOverAMappedFileKeepsOldTensorsValid) {
   EXPECT_EQ(listing(), (std::vector<std::string>{"w.safetensors"}));
 }
 
-// ------------------------------------------------------------------ malformed files
-
-struct Malformed {
-  const char* name;
-  Bytes bytes;
-  const char* rule;  // a phrase the message must contain
-};
-
-std::vector<Malformed> malformed_cases() {
-  const std::string f32x2 = entry("a", "F32", "[2]", 0, 8);
-  const Bytes d8(8, 0);
-  std::vector<Malformed> c;
-  c.push_back({"Empty", {}, "shorter than the 8-byte"});
-  c.push_back({"SevenBytes", {0, 0, 0, 0, 0, 0, 0}, "shorter than the 8-byte"});
-  c.push_back({"HeaderOver100MB", make_file("{}", {}, 100'000'001), "exceeds the limit"});
-  c.push_back({"HeaderLengthHuge", make_file("{}", {}, std::numeric_limits<int64_t>::max()), "exceeds the limit"});
-  c.push_back({"HeaderPastEnd", make_file("{}", {}, 3), "runs past the end"});
-  c.push_back({"HeaderLengthZero", make_file(""), "not a JSON object"});
-  c.push_back({"InvalidUtf8Byte", make_file("{\"\xFF\":{}}"), "not valid UTF-8"});
-  c.push_back({"OverlongUtf8", make_file("{\"\xC0\xAF\":{}}"), "not valid UTF-8"});
-  c.push_back({"SurrogateUtf8", make_file("{\"\xED\xA0\x80\":{}}"), "not valid UTF-8"});
-  c.push_back({"TruncatedUtf8", make_file("{\"\xE2\x82"), "not valid UTF-8"});
-  c.push_back({"NotJson", make_file("{\"a\":"), "not valid JSON"});
-  c.push_back({"NotJsonBareWord", make_file("{abc}"), "not valid JSON"});
-  c.push_back({"ArrayRoot", make_file("[1, 2]"), "not a JSON object"});
-  c.push_back({"StringRoot", make_file("\"{}\""), "not a JSON object"});
-  c.push_back({"LeadingSpace", make_file(" {}"), "not a JSON object"});
-  c.push_back({"TrailingGarbage", make_file("{}x"), "not valid JSON"});
-  c.push_back({"TrailingNewline", make_file("{}\n"), "trailing bytes"});
-  c.push_back({"TrailingTabThenSpaces", make_file("{}\t  "), "trailing bytes"});
-  c.push_back({"TrailingNul", make_file(std::string("{}\0", 3)), "NUL byte"});
-  c.push_back({"NulThenGarbage", make_file(std::string("{}\0\"x\"}", 7)), "NUL byte"});
-  c.push_back({"TwoObjects", make_file("{} {}"), "not valid JSON"});
-  c.push_back({"DuplicateTensor", make_file("{" + f32x2 + "," + entry("a", "F32", "[2]", 8, 16) + "}", Bytes(16, 0)),
-               "duplicate key \"a\""});
-  c.push_back({"DuplicateField",
-               make_file(R"({"a":{"dtype":"F32","dtype":"F32","shape":[2],"data_offsets":[0,8]}})", d8),
-               "duplicate key \"dtype\""});
-  c.push_back({"DuplicateViaEscape",
-               make_file("{" + f32x2 + "," + entry("\\u0061", "F32", "[2]", 8, 16) + "}", Bytes(16, 0)),
-               "duplicate key \"a\""});
-  c.push_back({"DuplicateMetadataKey", make_file(R"({"__metadata__":{"k":"1","k":"2"}})"), "duplicate key \"k\""});
-  c.push_back({"TooDeep", make_file(R"({"a":{"dtype":[[1]]}})"), "nests deeper"});
-  c.push_back({"EntryNotObject", make_file(R"({"a":5})"), "entry must be a JSON object"});
-  c.push_back(
-      {"MissingDtype", make_file(R"({"a":{"shape":[2],"data_offsets":[0,8]}})", d8), "missing field \"dtype\""});
-  c.push_back(
-      {"MissingShape", make_file(R"({"a":{"dtype":"F32","data_offsets":[0,8]}})", d8), "missing field \"shape\""});
-  c.push_back(
-      {"MissingOffsets", make_file(R"({"a":{"dtype":"F32","shape":[2]}})", d8), "missing field \"data_offsets\""});
-  c.push_back({"ExtraField", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", d8),
-               "unexpected field \"x\""});
-  c.push_back({"DtypeNotString", make_file(R"({"a":{"dtype":1,"shape":[2],"data_offsets":[0,8]}})", d8),
-               "dtype must be a string"});
-  c.push_back({"UnknownDtype", make_file("{" + entry("a", "XYZ", "[2]", 0, 8) + "}", d8), "unknown dtype \"XYZ\""});
-  c.push_back({"LowercaseDtype", make_file("{" + entry("a", "f32", "[2]", 0, 8) + "}", d8), "unknown dtype"});
-  c.push_back({"UnsupportedI8", make_file("{" + entry("a", "I8", "[8]", 0, 8) + "}", d8), "unsupported dtype \"I8\""});
-  c.push_back({"UnsupportedF8", make_file("{" + entry("a", "F8_E4M3", "[8]", 0, 8) + "}", d8), "unsupported dtype"});
-  c.push_back({"ShapeNotArray", make_file("{" + entry("a", "F32", "2", 0, 8) + "}", d8), "shape must be an array"});
-  c.push_back({"ShapeNegative", make_file("{" + entry("a", "F32", "[-2]", 0, 8) + "}", d8), "non-negative integers"});
-  c.push_back({"ShapeFloat", make_file("{" + entry("a", "F32", "[2.0]", 0, 8) + "}", d8), "non-negative integers"});
-  c.push_back({"ShapeString", make_file("{" + entry("a", "F32", "[\"2\"]", 0, 8) + "}", d8), "non-negative integers"});
-  c.push_back({"ShapeBeyondInt64", make_file("{" + entry("a", "U8", "[9223372036854775808]", 0, 8) + "}", d8),
-               "non-negative integers"});
-  c.push_back({"ShapeCountOverflow", make_file("{" + entry("a", "U8", "[4294967296,4294967296]", 0, 8) + "}", d8),
-               "overflows a 64-bit element count"});
-  c.push_back({"ShapeOverflowBeforeZero", make_file("{" + entry("a", "U8", "[4294967296,4294967296,0]", 0, 0) + "}"),
-               "overflows"});
-  c.push_back({"ShapeByteOverflow", make_file("{" + entry("a", "F64", "[4611686018427387904]", 0, 8) + "}", d8),
-               "overflows a 64-bit byte count"});
-  c.push_back({"OffsetsNotArray", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":8}})", d8),
-               "data_offsets must be an array of two"});
-  c.push_back({"OffsetsThree", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4,8]}})", d8),
-               "data_offsets must be an array of two"});
-  c.push_back({"OffsetsNegative", make_file(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[-1,-1]}})"),
-               "data_offsets must be non-negative"});
-  c.push_back({"OffsetsFloat", make_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8.0]}})", d8),
-               "data_offsets must be non-negative"});
-  c.push_back({"OffsetsReversed", make_file("{" + entry("a", "F32", "[0]", 8, 0) + "}", d8), "end before they begin"});
-  c.push_back({"SizeMismatch", make_file("{" + entry("a", "F32", "[3]", 0, 8) + "}", d8), "need 12"});
-  c.push_back({"GapAtStart", make_file("{" + entry("a", "F32", "[1]", 4, 8) + "}", d8), "gap"});
-  c.push_back(
-      {"GapBetween",
-       make_file("{" + entry("a", "F32", "[1]", 0, 4) + "," + entry("b", "F32", "[1]", 8, 12) + "}", Bytes(12, 0)),
-       "gap"});
-  c.push_back({"Overlap", make_file("{" + f32x2 + "," + entry("b", "F32", "[1]", 4, 8) + "}", d8), "overlapping"});
-  c.push_back(
-      {"EmptyInsideAnother", make_file("{" + f32x2 + "," + entry("b", "F32", "[0]", 4, 4) + "}", d8), "overlapping"});
-  c.push_back({"ExtraDataAtEnd", make_file("{" + f32x2 + "}", Bytes(9, 0)), "to the end of the file"});
-  c.push_back({"DataMissing", make_file("{" + f32x2 + "}", Bytes(4, 0)), "to the end of the file"});
-  c.push_back({"DataWithoutTensors", make_file("{}", Bytes(4, 0)), "to the end of the file"});
-  c.push_back({"OffsetsHuge",
-               make_file("{" + entry("a", "U8", "[0]", 0, 0) + "," +
-                         entry("b", "U8", "[1]", 18446744073709551615ull - 1, 18446744073709551615ull) + "}"),
-               "gap"});
-  c.push_back({"MetadataNotObject", make_file(R"({"__metadata__":"x"})"), "\"__metadata__\" must be an object"});
-  c.push_back({"MetadataValueNotString", make_file(R"({"__metadata__":{"k":1}})"), "must be a string"});
-  c.push_back({"MetadataNested", make_file(R"({"__metadata__":{"k":{}}})"), "must be a string"});
-  c.push_back({"BoolByteTwo", make_file("{" + entry("a", "BOOL", "[2]", 0, 2) + "}", {1, 2}), "BOOL element 1"});
-  return c;
-}
-
-class SafetensorsMalformed : public Safetensors, public ::testing::WithParamInterface<Malformed> {};
-
-TEST_P(SafetensorsMalformed, IsRejectedNamingTheRule) {
-  const Malformed& m = GetParam();
-  expect_io_error([&] { io::deserialize_safetensors(m.bytes.data(), m.bytes.size()); }, m.rule);
-  const std::string p = path("bad.safetensors").string();
-  write_bytes(p, m.bytes);
-  expect_io_error([&] { io::load_safetensors(p); }, m.rule, p);
-  expect_io_error([&] { io::load_safetensors(p, nullptr, {.mmap = false}); }, m.rule, p);
-}
-
-INSTANTIATE_TEST_SUITE_P(Rules, SafetensorsMalformed, ::testing::ValuesIn(malformed_cases()),
-                         [](const ::testing::TestParamInfo<Malformed>& i) { return std::string(i.param.name); });
-
 TEST_F(Safetensors, AcceptsSpacePaddingAndZeroSizeTensorsAtBoundaries) {
   // Zero-size tensors before, between and after the others, sharing offsets; header padded.
   const std::string h = "{" + entry("z0", "F32", "[0]", 0, 0) + "," + entry("a", "U8", "[2]", 0, 2) + "," +
@@ -550,60 +435,6 @@ TEST_F(Safetensors, AcceptsWhitespaceInsideJsonAndEscapedNames) {
   TensorMap m = io::deserialize_safetensors(b.data(), b.size());
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m.begin()->first, std::string("a\0b", 3));
-}
-
-TEST_F(Safetensors, EveryPrefixOfAValidFileIsRejected) {
-  for (const char* file : {"safetensors_from_python.safetensors", "safetensors_from_ember.safetensors"}) {
-    const Bytes b = read_bytes(data_dir() / file);
-    ASSERT_GT(b.size(), 100u) << file;
-    ASSERT_NO_THROW(io::deserialize_safetensors(b.data(), b.size())) << file;
-    for (size_t len = 0; len < b.size(); ++len) {
-      EXPECT_THROW(io::deserialize_safetensors(b.data(), len), IOError) << file << " prefix " << len;
-    }
-  }
-  // Through the file paths too (one file: a few hundred small writes).
-  const Bytes b = read_bytes(data_dir() / "safetensors_from_python.safetensors");
-  const std::string p = path("prefix.safetensors").string();
-  for (size_t len = 0; len < b.size(); ++len) {
-    write_bytes(p, Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(len)));
-    EXPECT_THROW(io::load_safetensors(p), IOError) << "prefix " << len;
-    EXPECT_THROW(io::load_safetensors(p, nullptr, {.mmap = false}), IOError) << "prefix " << len;
-  }
-}
-
-// A cheap, deterministic stand-in for fuzzing: damaged files may load (a flipped data byte
-// is still a valid file) or be rejected, but only ever with IOError.
-TEST_F(Safetensors, RandomlyDamagedFilesLoadOrFailWithIOError) {
-  std::mt19937_64 rng(20240601);
-  int rejected = 0, loaded = 0;
-  for (const char* file : {"safetensors_from_python.safetensors", "safetensors_from_ember.safetensors"}) {
-    const Bytes good = read_bytes(data_dir() / file);
-    ASSERT_FALSE(good.empty());
-    for (int trial = 0; trial < 2000; ++trial) {
-      Bytes b = good;
-      const int edits = 1 + static_cast<int>(rng() % 4);
-      for (int k = 0; k < edits; ++k) {
-        const size_t at = rng() % b.size();
-        switch (rng() % 3) {
-          case 0: b[at] = static_cast<uint8_t>(rng()); break;                                           // overwrite
-          case 1: b.erase(b.begin() + static_cast<std::ptrdiff_t>(at)); break;                          // delete
-          default: b.insert(b.begin() + static_cast<std::ptrdiff_t>(at), static_cast<uint8_t>(rng()));  // insert
-        }
-      }
-      try {
-        TensorMap m = io::deserialize_safetensors(b.data(), b.size());
-        ++loaded;
-        for (const auto& [name, t] : m) EXPECT_EQ(t.nbytes(), static_cast<int64_t>(t.numel() * t.element_size()));
-      } catch (const IOError&) {
-        ++rejected;
-      } catch (const std::exception& e) {
-        ADD_FAILURE() << file << " trial " << trial << ": not an IOError: " << e.what();
-      }
-    }
-  }
-  // Both outcomes occur, so the loop exercised the parser and not only the first check.
-  EXPECT_GT(rejected, 1000);
-  EXPECT_GT(loaded, 10);
 }
 
 TEST_F(Safetensors, NullBufferIsRejected) {

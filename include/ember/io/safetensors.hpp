@@ -49,7 +49,8 @@ struct SaveOptions {
 /// earlier memory-mapped version of `path` stay valid. (The data are not fsynced: callers that
 /// need durability across a crash, such as checkpoints, sync the file and directory.)
 ///
-/// Throws ValueError for an undefined tensor, a tensor named "__metadata__", a name or
+/// Throws ValueError for an undefined tensor, a tensor of more than 64 dimensions, a tensor
+/// named "__metadata__", a name or
 /// metadata string that is not valid UTF-8, or (with options.checksums) a metadata key that
 /// starts with "crc32c." (reserved for the checksums); IOError (naming the path and the
 /// system's errno text) when the file cannot be written.
@@ -77,12 +78,13 @@ struct LoadOptions {
 /// Reads every tensor of the safetensors file at `path` as CPU tensors. When `metadata` is not
 /// null it receives the header's "__metadata__" pairs (cleared first).
 ///
-/// The whole header is validated before any tensor is created: header length (at most 100 MB
-/// and within the file), UTF-8, JSON object syntax with no duplicate keys, exactly the fields
-/// dtype / shape / data_offsets in every entry, supported dtypes (F32, F64, F16, BF16, I32, I64,
-/// U8, BOOL), shape × itemsize equal to the entry's byte range (with overflow checks), and byte
-/// ranges that tile the data area from 0 to the end of the file with no gap or overlap. BOOL
-/// data must hold only the bytes 0 and 1. Every "crc32c.<name>" metadata entry is verified
+/// The whole header is validated before any tensor is created: header length (2 bytes to
+/// 100 MB, and within the file), UTF-8, JSON object syntax (starting with '{', padded with
+/// spaces only) with no duplicate keys, exactly the fields dtype / shape / data_offsets in every
+/// entry, supported dtypes (F32, F64, F16, BF16, I32, I64, U8, BOOL), shapes of at most 64
+/// non-negative integer sizes, shape × itemsize equal to the entry's byte range (with overflow
+/// checks), string-valued "__metadata__", and byte ranges that tile the data area from 0 to the
+/// end of the file with no gap or overlap. BOOL data must hold only the bytes 0 and 1. Every "crc32c.<name>" metadata entry is verified
 /// against the data of tensor <name> (see SaveOptions): a mismatch, a checksum for a tensor the
 /// file does not have, or a value that is not 8 lowercase hex digits is an IOError naming the
 /// tensor (and, for a mismatch, the stored and computed values). Throws IOError naming the
