@@ -9,21 +9,43 @@
 // DIR/model.safetensors (the final state dict). Ends with `key: value` summary lines, the last
 // four being test_accuracy, train_loss (mean over the last epoch), epoch_seconds (median over
 // epochs, training only) and samples_per_second (training only).
+//
+// Checkpoints (--checkpoint-every N, --keep K, --checkpoint-dir DIR, default OUT/checkpoints):
+// crash-safe directories written by ember::io::CheckpointManager every N steps, at the end and
+// on SIGINT/SIGTERM (the step in flight finishes, the checkpoint is saved, the program exits 0).
+// --resume auto|PATH continues a run exactly: every later loss line and the final parameters
+// and optimizer state are bit for bit those of an uninterrupted run (same --threads). The
+// configuration rule on resume is in README.md.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <deque>
 #include <exception>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <ember/ember.hpp>
+#include <ember/io/checkpoint.hpp>
+#include <ember/optim/step_guard.hpp>
 
 #include "models.hpp"
 
@@ -31,6 +53,7 @@ namespace {
 
 using ember::Tensor;
 namespace data = ember::data;
+namespace io = ember::io;
 namespace nn = ember::nn;
 namespace optim = ember::optim;
 namespace util = ember::util;
@@ -55,9 +78,25 @@ struct Options {
   std::string init_from;
   std::string save_final;
   std::string resume;
+  // Checkpoints and numerical faults.
+  int64_t checkpoint_every = 0;  // 0: off
+  int keep = 3;
+  std::string checkpoint_dir;  // empty: OUT/checkpoints when --out is given
+  int64_t log_every = 0;       // 0: no per-step loss lines
+  bool check_finite = false;
+  int64_t max_skips = 10;
+  double spike_z = 0.0;  // 0: no spike detection
+  // Testing only (not saved in checkpoints).
+  int64_t inject_nan_at = 0;
+  int64_t inject_nan_steps = 1;
+  int64_t test_step_delay_ms = 0;
 };
 
 constexpr double kPi = 3.14159265358979323846;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// The loss spike detector's window (LossSpikeDetector's default); its recent losses are saved
+// in checkpoints so that a resumed run flags the same spikes.
+constexpr size_t kSpikeWindow = 100;
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -69,6 +108,158 @@ double median(std::vector<double> v) {
   const size_t n = v.size();
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The configuration saved in TrainerState::config: every option (but --resume and the testing
+// options) as text that reads back to the same value.
+
+std::string to_text(const std::string& v) { return v; }
+std::string to_text(bool v) { return v ? "true" : "false"; }
+// The shortest %g text that reads back exactly ("0.0005", "1e-05", "0.10000000000000001" never).
+std::string to_text(double v) {
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    double back = 0.0;
+    const auto r = std::from_chars(buf, buf + std::strlen(buf), back);
+    if (r.ec == std::errc{} && back == v) break;
+  }
+  return buf;
+}
+template <class T>
+requires std::is_integral_v<T>
+std::string to_text(T v) {
+  return std::to_string(v);
+}
+
+void from_text(const std::string& s, std::string& v) { v = s; }
+void from_text(const std::string& s, bool& v) {
+  EMBER_CHECK(s == "true" || s == "false", ember::ValueError, "expected true or false, found '", s, "'");
+  v = s == "true";
+}
+template <class T>
+requires(std::is_integral_v<T> || std::is_floating_point_v<T>)
+void from_text(const std::string& s, T& v) {
+  T out{};
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  EMBER_CHECK(r.ec == std::errc{} && r.ptr == s.data() + s.size(), ember::ValueError, "expected a number, found '", s,
+              "'");
+  v = out;
+}
+
+struct ConfigField {
+  std::string name;  // the option without "--"
+  bool fixed;        // may not change on resume
+  std::function<std::string(const Options&)> get;
+  std::function<void(Options&, const std::string&)> set;
+};
+
+template <class T>
+ConfigField field(std::string name, T Options::*member, bool fixed = false) {
+  return {std::move(name), fixed, [member](const Options& o) { return to_text(o.*member); },
+          [member](Options& o, const std::string& s) { from_text(s, o.*member); }};
+}
+
+const std::vector<ConfigField>& config_fields() {
+  static const std::vector<ConfigField> fields = {
+      field("model", &Options::model, true),
+      field("epochs", &Options::epochs),
+      field("batch-size", &Options::batch_size, true),
+      field("lr", &Options::lr),
+      field("lr-schedule", &Options::lr_schedule),
+      field("optimizer", &Options::optimizer, true),
+      field("weight-decay", &Options::weight_decay),
+      field("momentum", &Options::momentum),
+      field("seed", &Options::seed, true),
+      field("threads", &Options::threads),
+      field("device", &Options::device),
+      field("data", &Options::data_dir),
+      field("no-shuffle", &Options::no_shuffle, true),
+      field("max-steps", &Options::max_steps),
+      field("eval-batch-size", &Options::eval_batch_size),
+      field("out", &Options::out_dir),
+      field("init-from", &Options::init_from),
+      field("save-final", &Options::save_final),
+      field("checkpoint-every", &Options::checkpoint_every),
+      field("keep", &Options::keep),
+      field("checkpoint-dir", &Options::checkpoint_dir),
+      field("log-every", &Options::log_every),
+      field("check-finite", &Options::check_finite),
+      field("max-skips", &Options::max_skips),
+      field("spike-z", &Options::spike_z),
+  };
+  return fields;
+}
+
+std::map<std::string, std::string> config_of(const Options& opt) {
+  std::map<std::string, std::string> config;
+  for (const ConfigField& f : config_fields()) config[f.name] = f.get(opt);
+  return config;
+}
+
+// The resume rule: an option given on the command line wins over the checkpoint's value (and a
+// change is printed); an option not given takes the checkpoint's value. The options that shape
+// the model, the optimizer state or the data order cannot change.
+void merge_config(Options& opt, const std::map<std::string, std::string>& saved,
+                  const std::function<bool(const std::string&)>& given) {
+  for (const ConfigField& f : config_fields()) {
+    const auto it = saved.find(f.name);
+    if (it == saved.end()) continue;  // a checkpoint without this option: the command line's value
+    const std::string now = f.get(opt);
+    if (now == it->second) continue;
+    if (given(f.name)) {
+      EMBER_CHECK(!f.fixed, ember::ValueError, "--resume: --", f.name, " cannot change on resume (the checkpoint has ",
+                  it->second, ", the command line ", now, ")");
+      std::printf("resume: --%s changed from %s to %s (command line wins)\n", f.name.c_str(), it->second.c_str(),
+                  now.c_str());
+    } else {
+      try {
+        f.set(opt, it->second);
+      } catch (const ember::Error& e) {
+        EMBER_THROW(ember::ValueError, "--resume: the checkpoint's --", f.name, ": ", e.what());
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals: SIGINT/SIGTERM ask the training loop to save a checkpoint and exit 0.
+
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_stop_signal(int sig) { g_signal = sig; }
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// Blocks SIGINT and SIGTERM in this thread for a scope (a checkpoint save): a signal that
+// arrives meanwhile stays pending (or sets the flag in another thread) and the save finishes.
+class BlockStopSignals {
+ public:
+  BlockStopSignals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~BlockStopSignals() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  BlockStopSignals(const BlockStopSignals&) = delete;
+  BlockStopSignals& operator=(const BlockStopSignals&) = delete;
+
+ private:
+  sigset_t old_;
+};
+
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
+// ---------------------------------------------------------------------------------------------
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const Options& opt, std::vector<Tensor> params) {
   if (opt.optimizer == "adam") {
@@ -122,9 +313,171 @@ struct Curves {
   }
 };
 
-int run(Options opt) {
+// Everything the training loop accumulates that a resumed run needs to print and save exactly
+// what the uninterrupted run would.
+struct LoopState {
+  int64_t step = 0;            // optimizer steps done
+  int64_t epoch = 0;           // the epoch in progress (0-based); its evaluation is not done yet
+  int64_t epoch_step = 0;      // steps done in it
+  int64_t epoch_samples = 0;   // images trained in it
+  double epoch_loss_sum = 0.0;  // over its counted (finite, with --check-finite) losses
+  int64_t epoch_loss_count = 0;
+  double window_sum = 0.0;  // the training-loss curve's current window
+  int64_t window_count = 0;
+  int64_t window_loss_count = 0;
+  double epoch_partial_seconds = 0.0;  // training time of the epoch in progress, before this process
+  int64_t trained_samples = 0;
+  double train_seconds = 0.0;
+  std::vector<double> epoch_seconds;
+  double last_epoch_loss = kNaN;
+  EvalResult last_eval;
+  Curves curves;
+  std::deque<double> recent_losses;  // the spike detector's window
+};
+
+void put_vector(std::map<std::string, double>& values, const std::string& name, const std::vector<double>& v) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    char key[96];
+    std::snprintf(key, sizeof(key), "%s.%06zu", name.c_str(), i);
+    values[key] = v[i];
+  }
+}
+
+std::vector<double> get_vector(const std::map<std::string, double>& values, const std::string& name) {
+  std::vector<double> v;
+  const std::string prefix = name + ".";
+  for (auto it = values.lower_bound(prefix); it != values.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+       ++it)
+    v.push_back(it->second);  // the keys' zero-padded indices sort in order
+  return v;
+}
+
+io::TrainerState to_trainer_state(const LoopState& s) {
+  io::TrainerState t;
+  t.step = s.step;
+  t.epoch = s.epoch;
+  t.counters = {{"epoch_step", s.epoch_step},
+                {"epoch_samples", s.epoch_samples},
+                {"epoch_loss_count", s.epoch_loss_count},
+                {"window_count", s.window_count},
+                {"window_loss_count", s.window_loss_count},
+                {"trained_samples", s.trained_samples},
+                {"epochs_done", static_cast<int64_t>(s.epoch_seconds.size())}};
+  auto& v = t.values;
+  auto put = [&v](const std::string& key, double x) { v[key] = x; };  // trainer.json keeps NaN and infinities
+  put("epoch_loss_sum", s.epoch_loss_sum);
+  put("window_sum", s.window_sum);
+  put("epoch_partial_seconds", s.epoch_partial_seconds);
+  put("train_seconds", s.train_seconds);
+  put("last_epoch_loss", s.last_epoch_loss);
+  put("last_test_accuracy", s.last_eval.accuracy);
+  put("last_test_loss", s.last_eval.loss);
+  put_vector(v, "epoch_seconds", s.epoch_seconds);
+  put_vector(v, "curve.step_loss_x", s.curves.step_loss_x);
+  put_vector(v, "curve.step_loss_y", s.curves.step_loss_y);
+  put_vector(v, "curve.epoch_x", s.curves.epoch_x);
+  put_vector(v, "curve.test_accuracy", s.curves.test_accuracy);
+  put_vector(v, "curve.test_loss", s.curves.test_loss);
+  put_vector(v, "spike_window", std::vector<double>(s.recent_losses.begin(), s.recent_losses.end()));
+  return t;
+}
+
+LoopState from_trainer_state(const io::TrainerState& t) {
+  auto counter = [&t](const std::string& key) {
+    const auto it = t.counters.find(key);
+    return it == t.counters.end() ? int64_t{0} : it->second;
+  };
+  auto value = [&t](const std::string& key) {
+    const auto it = t.values.find(key);
+    return it == t.values.end() ? kNaN : it->second;
+  };
+  LoopState s;
+  s.step = t.step;
+  s.epoch = t.epoch;
+  s.epoch_step = counter("epoch_step");
+  s.epoch_samples = counter("epoch_samples");
+  s.epoch_loss_count = counter("epoch_loss_count");
+  s.window_count = counter("window_count");
+  s.window_loss_count = counter("window_loss_count");
+  s.trained_samples = counter("trained_samples");
+  s.epoch_loss_sum = value("epoch_loss_sum");
+  s.window_sum = value("window_sum");
+  s.epoch_partial_seconds = value("epoch_partial_seconds");
+  s.train_seconds = value("train_seconds");
+  s.last_epoch_loss = value("last_epoch_loss");
+  s.last_eval = {value("last_test_accuracy"), value("last_test_loss")};
+  s.epoch_seconds = get_vector(t.values, "epoch_seconds");
+  s.curves.step_loss_x = get_vector(t.values, "curve.step_loss_x");
+  s.curves.step_loss_y = get_vector(t.values, "curve.step_loss_y");
+  s.curves.epoch_x = get_vector(t.values, "curve.epoch_x");
+  s.curves.test_accuracy = get_vector(t.values, "curve.test_accuracy");
+  s.curves.test_loss = get_vector(t.values, "curve.test_loss");
+  const std::vector<double> recent = get_vector(t.values, "spike_window");
+  s.recent_losses.assign(recent.begin(), recent.end());
+  if (std::isnan(s.epoch_partial_seconds)) s.epoch_partial_seconds = 0.0;
+  if (std::isnan(s.train_seconds)) s.train_seconds = 0.0;
+  const int64_t epochs_done = counter("epochs_done");
+  EMBER_CHECK(s.epoch_step >= 0 && s.epoch >= 0 && epochs_done == static_cast<int64_t>(s.epoch_seconds.size()),
+              ember::ValueError, "--resume: trainer.json is inconsistent: epoch_step ", s.epoch_step, ", epoch ",
+              s.epoch, ", epochs_done ", epochs_done, " but ", s.epoch_seconds.size(), " epoch_seconds values");
+  return s;
+}
+
+// On resume: drops metrics.csv rows of steps after the checkpoint (written by the interrupted
+// process after it saved), so the continued file has each epoch once.
+void truncate_metrics_after(const std::string& path, int64_t step) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  std::string line;
+  std::vector<std::string> keep;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    if (keep.empty()) {  // the header
+      keep.push_back(line);
+      continue;
+    }
+    long long row_step = 0;
+    const auto r = std::from_chars(line.data(), line.data() + line.size(), row_step);
+    if (r.ec != std::errc{} || row_step > step) {
+      dropped = true;  // a later row, or one cut off by a crash
+      continue;
+    }
+    keep.push_back(line);
+  }
+  in.close();
+  if (!dropped) return;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  for (const std::string& l : keep) out << l << '\n';
+  EMBER_CHECK(out.good(), ember::IOError, "cannot rewrite '", path, "'");
+}
+
+int run(Options opt, const std::function<bool(const std::string&)>& given) {
   const auto wall_start = std::chrono::steady_clock::now();
+
+  // Resume: find the checkpoint first, since its configuration fills in the options not given.
+  std::optional<io::Checkpoint> resumed;
+  if (!opt.resume.empty()) {
+    const std::string run_dir =
+        !opt.checkpoint_dir.empty() ? opt.checkpoint_dir : (!opt.out_dir.empty() ? opt.out_dir + "/checkpoints" : "");
+    EMBER_CHECK(opt.resume != "auto" || !run_dir.empty(), ember::ValueError,
+                "--resume auto: no checkpoint directory to look in (give --out DIR or --checkpoint-dir DIR)");
+    resumed = io::resume_checkpoint(opt.resume, run_dir);
+    if (!resumed) {
+      std::printf("resume: no checkpoint in %s; starting from the beginning\n", run_dir.c_str());
+    } else {
+      const std::string spec = opt.resume;
+      merge_config(opt, resumed->trainer.config, given);
+      opt.resume = spec;
+    }
+  }
   if (opt.epochs == 0) opt.epochs = opt.model == "cnn" ? 5 : 10;
+  const std::string checkpoint_dir =
+      !opt.checkpoint_dir.empty() ? opt.checkpoint_dir : (!opt.out_dir.empty() ? opt.out_dir + "/checkpoints" : "");
+  EMBER_CHECK(opt.checkpoint_every == 0 || !checkpoint_dir.empty(), ember::ValueError,
+              "--checkpoint-every ", opt.checkpoint_every,
+              ": no checkpoint directory (give --out DIR or --checkpoint-dir DIR)");
+  const std::map<std::string, std::string> config = config_of(opt);
+
   ember::set_num_threads(opt.threads > 0 ? opt.threads
                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   ember::manual_seed(opt.seed);
@@ -133,10 +486,6 @@ int run(Options opt) {
   if (device.is_cuda()) {
     EMBER_CHECK(ember::cuda::is_available(), ember::DeviceError,
                 "--device cuda: no usable CUDA device (Ember built without CUDA, or no GPU/driver); use --device cpu");
-  }
-  if (!opt.resume.empty()) {
-    std::fprintf(stderr, "fashion_mnist: --resume %s: not implemented yet (checkpoints come later); "
-                 "training from the start\n", opt.resume.c_str());
   }
 
   // Data: pixels / 255, no normalisation (as the LibTorch reference).
@@ -148,12 +497,46 @@ int run(Options opt) {
 
   // Model (initialised from the seeded default generator) and optimizer.
   auto model = fashion_mnist::make_model(opt.model);
-  if (!opt.init_from.empty()) {
+  if (!opt.init_from.empty() && !resumed) {
     model->load_state_dict(ember::io::load_safetensors(opt.init_from));
     std::printf("loaded initial weights from %s\n", opt.init_from.c_str());
   }
   model->to(device);
   auto optimizer = make_optimizer(opt, model->parameters());
+
+  std::optional<optim::StepGuard> guard;
+  if (opt.check_finite) guard.emplace(*optimizer, optim::StepGuardOptions{.max_consecutive_skips = opt.max_skips});
+  std::optional<optim::LossSpikeDetector> spikes;
+  if (opt.spike_z > 0.0) spikes.emplace(kSpikeWindow, opt.spike_z);
+
+  LoopState st;
+  if (resumed) {
+    const io::TrainerState& t = resumed->trainer;
+    model->load_state_dict(resumed->model);
+    optimizer->load_state_dict(resumed->optimizer);
+    // The hyper-parameters of this run's configuration (the command line may have changed them).
+    for (auto& group : optimizer->param_groups()) {
+      group.options["lr"] = opt.lr;
+      if (group.options.count("weight_decay") > 0) group.options["weight_decay"] = opt.weight_decay;
+      if (group.options.count("momentum") > 0) group.options["momentum"] = opt.momentum;
+    }
+    if (const auto it = t.generators.find("default"); it != t.generators.end())
+      ember::default_generator().set_state(it->second);
+    if (guard) guard->load_state(t.counters);
+    st = from_trainer_state(t);
+    if (st.epoch_step > 0) {
+      EMBER_CHECK(t.loader.epoch == st.epoch && t.loader.batch == st.epoch_step, ember::ValueError,
+                  "--resume: ", resumed->path, ": the loader position (epoch ", t.loader.epoch, ", batch ",
+                  t.loader.batch, ") does not match the trainer's (epoch ", st.epoch, ", step ", st.epoch_step,
+                  " of it)");
+      train_loader.load_state(t.loader);
+    }
+    if (spikes)
+      for (double l : st.recent_losses) spikes->observe(l);  // rebuilds the detector's window exactly
+    std::printf("resumed from %s: step %lld, epoch %lld, batch %lld\n", resumed->path.c_str(),
+                static_cast<long long>(st.step), static_cast<long long>(st.epoch + 1),
+                static_cast<long long>(st.epoch_step));
+  }
 
   int64_t num_params = 0;
   for (const Tensor& p : model->parameters()) num_params += p.numel();
@@ -162,22 +545,44 @@ int run(Options opt) {
               static_cast<long long>(num_params), static_cast<long long>(train_loader.dataset().size()),
               static_cast<long long>(test_loader.dataset().size()), static_cast<long long>(opt.batch_size),
               opt.optimizer.c_str(), opt.lr, opt.lr_schedule.c_str(), ember::get_num_threads(), device.str().c_str());
+  std::fflush(stdout);
 
   std::optional<util::MetricsCSV> csv;
   if (!opt.out_dir.empty()) {
     std::filesystem::create_directories(opt.out_dir);
-    csv.emplace(opt.out_dir + "/metrics.csv",
-                std::vector<std::string>{"step", "epoch", "loss", "lr", "accuracy", "test_loss", "samples_per_second",
-                                         "elapsed"});
+    std::vector<std::string> columns{"step", "epoch",     "loss", "lr", "accuracy", "test_loss", "samples_per_second",
+                                     "elapsed"};
+    if (opt.check_finite) columns.push_back("skipped_steps");
+    const std::string path = opt.out_dir + "/metrics.csv";
+    if (resumed) truncate_metrics_after(path, st.step);
+    csv.emplace(path, columns, /*append=*/resumed.has_value());
   }
 
-  Curves curves;
-  std::vector<double> epoch_seconds;
-  double train_seconds = 0.0;
-  int64_t trained_samples = 0;
-  int64_t step = 0;
-  double last_epoch_loss = std::nan("");
-  EvalResult last_eval;
+  std::optional<io::CheckpointManager> checkpoints;
+  if (!checkpoint_dir.empty()) {
+    checkpoints.emplace(checkpoint_dir, io::CheckpointOptions{.keep = opt.keep});
+    install_stop_handlers();  // SIGINT/SIGTERM: save and exit 0
+  }
+  auto save_checkpoint = [&]() {
+    BlockStopSignals block;
+    io::TrainerState t = to_trainer_state(st);
+    t.loader = train_loader.state();
+    t.generators["default"] = ember::default_generator().state();
+    if (guard)
+      for (const auto& [k, v] : guard->state()) t.counters[k] = v;
+    t.config = config;
+    return checkpoints->save(model->state_dict(), optimizer->state_dict(), std::move(t));
+  };
+  // After each step and each epoch: a pending SIGINT/SIGTERM saves and ends the program.
+  auto stop_requested = [&]() -> bool {
+    const int sig = g_signal;
+    if (sig == 0 || !checkpoints) return false;
+    const std::string path = save_checkpoint();
+    std::printf("\ninterrupted by %s: saved checkpoint %s\n", signal_name(sig), path.c_str());
+    std::fflush(stdout);
+    return true;
+  };
+
   const int64_t steps_per_epoch = train_loader.size();
   // About ten points of the training-loss curve per epoch.
   const int64_t window = std::max<int64_t>(1, steps_per_epoch / 10);
@@ -190,73 +595,140 @@ int run(Options opt) {
     for (auto& group : optimizer->param_groups()) group.lr() = lr;
   };
 
-  for (int epoch = 0; epoch < opt.epochs; ++epoch) {
-    if (opt.max_steps > 0 && step >= opt.max_steps) break;
-    const int64_t epoch_steps =
-        opt.max_steps > 0 ? std::min(steps_per_epoch, opt.max_steps - step) : steps_per_epoch;
+  while (st.epoch < opt.epochs) {
+    const int64_t epoch = st.epoch;
+    if (st.epoch_step == 0) {
+      if (opt.max_steps > 0 && st.step >= opt.max_steps) break;
+      train_loader.set_epoch(epoch);
+    }
+    const int64_t epoch_start_step = st.step - st.epoch_step;
+    // A resumed epoch never ends before the step it reached (even if --max-steps went down).
+    const int64_t epoch_steps = std::max(
+        st.epoch_step, opt.max_steps > 0 ? std::min(steps_per_epoch, opt.max_steps - epoch_start_step) : steps_per_epoch);
     util::ProgressBar bar(epoch_steps, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opt.epochs),
                           {.items_per_step = static_cast<double>(opt.batch_size), .unit = "img"});
-    train_loader.set_epoch(epoch);
     model->train();
-    double loss_sum = 0.0;
-    double window_sum = 0.0;
-    int64_t window_count = 0;
-    int64_t epoch_samples = 0;
-    int64_t s = 0;
+    auto mean_loss = [&st]() { return st.epoch_loss_sum / static_cast<double>(std::max<int64_t>(st.epoch_loss_count, 1)); };
+    const double seconds_before = st.epoch_partial_seconds;
 
     // The timed region: batches, forward, backward, update (and the bar). Evaluation is outside.
     const auto t0 = std::chrono::steady_clock::now();
-    for (auto& [x, y] : train_loader) {
-      const Tensor xd = x.to(device);
-      const Tensor yd = y.to(device);
-      const Tensor loss = nn::functional::cross_entropy(model->forward(xd), yd);
-      optimizer->zero_grad();
-      loss.backward();
-      set_lr(step);
-      optimizer->step();
+    if (st.epoch_step < epoch_steps) {
+      for (auto& [x, y] : train_loader) {
+        const Tensor xd = x.to(device);
+        const Tensor yd = y.to(device);
+        Tensor loss = nn::functional::cross_entropy(model->forward(xd), yd);
+        const int64_t this_step = st.step + 1;
+        if (opt.inject_nan_at > 0 && this_step >= opt.inject_nan_at &&
+            this_step < opt.inject_nan_at + opt.inject_nan_steps)
+          loss = loss * kNaN;  // testing only: a non-finite loss and gradients
+        optimizer->zero_grad();
+        loss.backward();
+        if (guard) guard->check(loss);
+        set_lr(st.step);
+        const double lr = optimizer->param_groups()[0].lr();
+        optimizer->step();
 
-      const double l = loss.item<double>();
-      loss_sum += l;
-      window_sum += l;
-      epoch_samples += yd.size(0);
-      ++s;
-      ++step;
-      if (++window_count == window || s == epoch_steps) {
-        curves.step_loss_x.push_back(epoch + static_cast<double>(s) / static_cast<double>(steps_per_epoch));
-        curves.step_loss_y.push_back(window_sum / static_cast<double>(window_count));
-        window_sum = 0.0;
-        window_count = 0;
+        const double l = loss.item<double>();
+        ++st.step;
+        ++st.epoch_step;
+        if (!opt.check_finite || std::isfinite(l)) {
+          st.epoch_loss_sum += l;
+          ++st.epoch_loss_count;
+          st.window_sum += l;
+          ++st.window_loss_count;
+        }
+        st.epoch_samples += yd.size(0);
+        if (++st.window_count == window || st.epoch_step == epoch_steps) {
+          if (st.window_loss_count > 0) {
+            st.curves.step_loss_x.push_back(static_cast<double>(epoch) +
+                                            static_cast<double>(st.epoch_step) / static_cast<double>(steps_per_epoch));
+            st.curves.step_loss_y.push_back(st.window_sum / static_cast<double>(st.window_loss_count));
+          }
+          st.window_sum = 0.0;
+          st.window_count = 0;
+          st.window_loss_count = 0;
+        }
+        if (opt.log_every > 0 && st.step % opt.log_every == 0) {
+          std::printf("step %lld loss %.9e lr %.9e\n", static_cast<long long>(st.step), l, lr);
+          std::fflush(stdout);
+        }
+        if (spikes && std::isfinite(l)) {
+          if (const auto z = spikes->observe(l)) {
+            std::printf("loss spike at step %lld: loss %.9e (z = %.2f)\n", static_cast<long long>(st.step), l, *z);
+            std::fflush(stdout);
+          }
+          st.recent_losses.push_back(l);
+          if (st.recent_losses.size() > kSpikeWindow) st.recent_losses.pop_front();
+        }
+        bar.update(st.epoch_step, {{"loss", mean_loss()}});
+        if (guard) {
+          try {
+            guard->throw_if_diverged();
+          } catch (const optim::NumericalError&) {
+            std::fprintf(stderr, "fashion_mnist: stopping at step %lld (--max-skips %lld)\n",
+                         static_cast<long long>(st.step), static_cast<long long>(opt.max_skips));
+            throw;
+          }
+        }
+        if (opt.test_step_delay_ms > 0)
+          std::this_thread::sleep_for(std::chrono::milliseconds(opt.test_step_delay_ms));
+
+        st.epoch_partial_seconds = seconds_before + seconds_since(t0);
+        // The last step of the run is saved after the evaluation, below.
+        if (checkpoints && opt.checkpoint_every > 0 && st.step % opt.checkpoint_every == 0 && st.step != total_steps)
+          save_checkpoint();
+        if (stop_requested()) return 0;
+        if (st.epoch_step == epoch_steps) break;
       }
-      bar.update(s, {{"loss", loss_sum / static_cast<double>(s)}});
-      if (s == epoch_steps) break;
     }
-    const double secs = seconds_since(t0);
+    const double secs = seconds_before + seconds_since(t0);
     // In a log the last update already printed the final line; a terminal redraws it with the end time.
-    const util::Metrics final_metrics{{"loss", loss_sum / static_cast<double>(std::max<int64_t>(s, 1))}};
-    bar.finish_at(s, bar.terminal() ? final_metrics : util::Metrics{});
+    const util::Metrics final_metrics{{"loss", mean_loss()}};
+    bar.finish_at(st.epoch_step, bar.terminal() ? final_metrics : util::Metrics{});
 
-    epoch_seconds.push_back(secs);
-    train_seconds += secs;
-    trained_samples += epoch_samples;
-    last_epoch_loss = loss_sum / static_cast<double>(std::max<int64_t>(s, 1));
+    st.epoch_seconds.push_back(secs);
+    st.train_seconds += secs;
+    st.trained_samples += st.epoch_samples;
+    st.last_epoch_loss = mean_loss();
 
-    last_eval = evaluate(*model, test_loader, device);
-    const double rate = static_cast<double>(epoch_samples) / secs;
-    std::printf("epoch %d: train_loss %.4f  test_loss %.4f  test_accuracy %.4f  %.3f s  %.0f img/s\n", epoch + 1,
-                last_epoch_loss, last_eval.loss, last_eval.accuracy, secs, rate);
+    st.last_eval = evaluate(*model, test_loader, device);
+    const double rate = static_cast<double>(st.epoch_samples) / secs;
+    std::printf("epoch %lld: train_loss %.4f  test_loss %.4f  test_accuracy %.4f  %.3f s  %.0f img/s\n",
+                static_cast<long long>(epoch + 1), st.last_epoch_loss, st.last_eval.loss, st.last_eval.accuracy, secs,
+                rate);
     std::fflush(stdout);
-    curves.epoch_x.push_back(epoch + static_cast<double>(s) / static_cast<double>(steps_per_epoch));
-    curves.test_accuracy.push_back(last_eval.accuracy);
-    curves.test_loss.push_back(last_eval.loss);
+    const double epoch_x =
+        static_cast<double>(epoch) + static_cast<double>(st.epoch_step) / static_cast<double>(steps_per_epoch);
+    st.curves.epoch_x.push_back(epoch_x);
+    st.curves.test_accuracy.push_back(st.last_eval.accuracy);
+    st.curves.test_loss.push_back(st.last_eval.loss);
     if (csv) {
-      csv->write({step, static_cast<int64_t>(epoch + 1), last_epoch_loss, optimizer->param_groups()[0].lr(),
-                  last_eval.accuracy, last_eval.loss, rate, seconds_since(wall_start)});
+      std::vector<util::CsvValue> row{st.step,          epoch + 1, st.last_epoch_loss, optimizer->param_groups()[0].lr(),
+                                      st.last_eval.accuracy, st.last_eval.loss, rate, seconds_since(wall_start)};
+      if (guard) row.emplace_back(guard->skipped_steps());
+      csv->write(row);
       // Rewritten each epoch so a running job's curves can be looked at.
-      curves.write(opt.out_dir + "/curves.svg", opt.model);
+      st.curves.write(opt.out_dir + "/curves.svg", opt.model);
     }
+    // The next epoch starts.
+    st.epoch = epoch + 1;
+    st.epoch_step = 0;
+    st.epoch_samples = 0;
+    st.epoch_loss_sum = 0.0;
+    st.epoch_loss_count = 0;
+    st.window_sum = 0.0;
+    st.window_count = 0;
+    st.window_loss_count = 0;
+    st.epoch_partial_seconds = 0.0;
+    if (stop_requested()) return 0;
   }
 
-  ember::io::Metadata meta{{"model", opt.model}, {"steps", std::to_string(step)}};
+  if (checkpoints && opt.checkpoint_every > 0) {
+    const std::string path = save_checkpoint();
+    std::printf("saved checkpoint %s\n", path.c_str());
+  }
+  ember::io::Metadata meta{{"model", opt.model}, {"steps", std::to_string(st.step)}};
   if (!opt.out_dir.empty()) {
     ember::io::save_safetensors(opt.out_dir + "/model.safetensors", model->state_dict(), meta);
     std::printf("wrote %s/{metrics.csv, curves.svg, model.safetensors}\n", opt.out_dir.c_str());
@@ -267,17 +739,18 @@ int run(Options opt) {
   }
 
   std::printf("model: %s\n", opt.model.c_str());
-  std::printf("epochs: %zu\n", epoch_seconds.size());
-  std::printf("steps: %lld\n", static_cast<long long>(step));
+  std::printf("epochs: %zu\n", st.epoch_seconds.size());
+  std::printf("steps: %lld\n", static_cast<long long>(st.step));
   std::printf("threads: %d\n", ember::get_num_threads());
   std::printf("steps_per_epoch: %lld\n", static_cast<long long>(steps_per_epoch));
-  std::printf("step_ms: %.4f\n", 1000.0 * train_seconds / static_cast<double>(std::max<int64_t>(step, 1)));
-  std::printf("test_loss: %.4f\n", last_eval.loss);
+  if (guard) std::printf("skipped_steps: %lld\n", static_cast<long long>(guard->skipped_steps()));
+  std::printf("step_ms: %.4f\n", 1000.0 * st.train_seconds / static_cast<double>(std::max<int64_t>(st.step, 1)));
+  std::printf("test_loss: %.4f\n", st.last_eval.loss);
   std::printf("total_seconds: %.3f\n", seconds_since(wall_start));
-  std::printf("test_accuracy: %.4f\n", last_eval.accuracy);
-  std::printf("train_loss: %.4f\n", last_epoch_loss);
-  std::printf("epoch_seconds: %.4f\n", median(epoch_seconds));
-  std::printf("samples_per_second: %.1f\n", static_cast<double>(trained_samples) / train_seconds);
+  std::printf("test_accuracy: %.4f\n", st.last_eval.accuracy);
+  std::printf("train_loss: %.4f\n", st.last_epoch_loss);
+  std::printf("epoch_seconds: %.4f\n", median(st.epoch_seconds));
+  std::printf("samples_per_second: %.1f\n", static_cast<double>(st.trained_samples) / st.train_seconds);
   return 0;
 }
 
@@ -322,11 +795,45 @@ int main(int argc, char** argv) {
   app.add_option("--out", opt.out_dir, "write metrics.csv, curves.svg and model.safetensors here");
   app.add_option("--init-from", opt.init_from, "load the model's state dict from this .safetensors file first");
   app.add_option("--save-final", opt.save_final, "save the final state dict to this .safetensors file");
-  app.add_option("--resume", opt.resume, "auto|PATH: resume from a checkpoint (not implemented yet)");
+  app.add_option("--checkpoint-every", opt.checkpoint_every,
+                 "save a checkpoint every N steps and at the end (0: off; SIGINT/SIGTERM always save one when "
+                 "there is a checkpoint directory)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--keep", opt.keep, "keep the newest K checkpoints (0: all)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  app.add_option("--checkpoint-dir", opt.checkpoint_dir, "where checkpoints go (default: OUT/checkpoints with --out)");
+  app.add_option("--resume", opt.resume,
+                 "auto: continue from the newest complete checkpoint in the checkpoint directory (start fresh when "
+                 "there is none); PATH: from this checkpoint (or run directory's newest). Options given on the "
+                 "command line override the checkpoint's (the change is printed); others are the checkpoint's");
+  app.add_option("--log-every", opt.log_every, "print 'step S loss L lr R' every N steps (0: off)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_flag("--check-finite", opt.check_finite,
+               "skip optimizer steps whose loss or gradients are not finite, count them (metrics, summary)");
+  app.add_option("--max-skips", opt.max_skips, "with --check-finite: stop with an error after K consecutive skips")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--spike-z", opt.spike_z, "log losses more than Z standard deviations above the recent ones (0: off)")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+  auto* testing = app.add_option_group("Testing only", "options for Ember's own tests; not for training runs");
+  testing->add_option("--inject-nan-at", opt.inject_nan_at, "TESTING ONLY: make the loss NaN at step S (1-based)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  testing->add_option("--inject-nan-steps", opt.inject_nan_steps, "TESTING ONLY: ... and at the next C - 1 steps")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
+      ->capture_default_str();
+  testing->add_option("--test-step-delay-ms", opt.test_step_delay_ms,
+                      "TESTING ONLY: sleep this long after every step (lets tests interrupt a run mid-way)")
+      ->check(CLI::Range(int64_t{0}, int64_t{60000}));
   CLI11_PARSE(app, argc, argv);
+  auto given = [&app](const std::string& name) { return app.count("--" + name) > 0; };
   try {
-    return run(opt);
+    return run(opt, given);
   } catch (const std::exception& e) {
+    std::fflush(stdout);
     std::fprintf(stderr, "fashion_mnist: error: %s\n", e.what());
     return 2;
   }
