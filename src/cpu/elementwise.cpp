@@ -1,6 +1,12 @@
 // CPU binary elementwise kernels (arithmetic, comparisons, logical ops, fused activation
 // gradients) and where.
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <type_traits>
 
 #include "ember/backend/cpu.hpp"
@@ -10,17 +16,190 @@
 // the AVX2 / SSE2 clones of the transcendental loops stay scalar.
 #pragma GCC optimize("no-trapping-math")
 #include "elementwise_loops.hpp"
+#include "streaming.hpp"
 #include "vec_math.hpp"
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 namespace ember::cpu {
+
+// ---- streaming stores (streaming.hpp)
+
+namespace {
+
+/// Size of the last-level cache in bytes, 0 if unknown. sysfs first: in some VMs glibc's sysconf
+/// reports the host's total (320 MiB on the 2-vCPU development VM, whose L3 is 32 MiB).
+int64_t last_level_cache_bytes() {
+  for (int index = 3; index >= 2; --index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::ifstream level_file(dir + "level"), size_file(dir + "size");
+    int level = 0;
+    std::string size;
+    if (!(level_file >> level) || level < 2 || !(size_file >> size) || size.empty()) continue;
+    char* end = nullptr;
+    const long long v = std::strtoll(size.c_str(), &end, 10);
+    if (v <= 0) continue;
+    const int64_t unit = (*end == 'K') ? 1024 : (*end == 'M') ? 1024 * 1024 : (*end == 'G') ? int64_t{1} << 30 : 1;
+    return static_cast<int64_t>(v) * unit;
+  }
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (l3 > 0) return l3;
+#endif
+  return 0;
+}
+
+std::atomic<int64_t>& threshold_cell() {
+  static std::atomic<int64_t> cell{streaming_threshold_default()};
+  return cell;
+}
+
+#if EMBER_ISA_DISPATCH
+// Body (64-byte aligned dst) in full lines; the tail with normal stores.
+EMBER_TARGET_V4 void stream_body_v4(float* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+  for (; i < n; ++i) dst[i] = src[i];
+}
+EMBER_TARGET_V3 void stream_body_v3(float* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8));
+  }
+  for (; i < n; ++i) dst[i] = src[i];
+}
+#endif
+void stream_body_base(float* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 16 <= n; i += 16)
+    for (int64_t j = 0; j < 16; j += 4) _mm_stream_ps(dst + i + j, _mm_loadu_ps(src + i + j));
+#endif
+  for (; i < n; ++i) dst[i] = src[i];
+}
+#if EMBER_ISA_DISPATCH
+void (*const stream_body)(float*, const float*, int64_t) = pick_isa(&stream_body_v4, &stream_body_v3,
+                                                                    &stream_body_base);
+#else
+void (*const stream_body)(float*, const float*, int64_t) = &stream_body_base;
+#endif
+
+}  // namespace
+
+int64_t streaming_threshold_default() {
+  if (const char* env = std::getenv("EMBER_STREAMING_THRESHOLD")) {
+    char* end = nullptr;
+    const long long v = std::strtoll(env, &end, 10);
+    if (end != env && *end == '\0' && v >= 0) return static_cast<int64_t>(v);
+  }
+  const int64_t llc = last_level_cache_bytes();
+  return (llc > 0 ? llc : int64_t{32} << 20) / 2;
+}
+
+int64_t streaming_threshold() { return threshold_cell().load(std::memory_order_relaxed); }
+
+void stream_store(float* dst, const float* src, int64_t n) {
+  const int64_t head = std::min(n, floats_to_line(dst));
+  for (int64_t i = 0; i < head; ++i) dst[i] = src[i];
+  stream_body(dst + head, src + head, n - head);
+}
+
+namespace {
+std::atomic<int64_t> g_streamed_elements{0};
+}
+
+void stream_row_done(int64_t n) {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+  g_streamed_elements.fetch_add(n, std::memory_order_relaxed);
+}
+
+namespace detail {
+int64_t set_streaming_threshold(int64_t bytes) {
+  return threshold_cell().exchange(bytes < 0 ? streaming_threshold_default() : bytes);
+}
+int64_t get_streaming_threshold() { return streaming_threshold(); }
+int64_t streamed_elements() { return g_streamed_elements.load(std::memory_order_relaxed); }
+}  // namespace detail
 
 namespace {
 
 // Contiguous f32 kernels, one ISA clone each (see EMBER_SIMD_CLONES).
-EMBER_DEFINE_F32_BINARY(k_add, a + alpha * b)
-EMBER_DEFINE_F32_BINARY(k_sub, a - alpha * b)
-EMBER_DEFINE_F32_BINARY(k_mul, a* b)
-EMBER_DEFINE_F32_BINARY(k_div, a / b)
+EMBER_DEFINE_F32_BINARY(k_add_rows, a + alpha * b)
+EMBER_DEFINE_F32_BINARY(k_sub_rows, a - alpha * b)
+EMBER_DEFINE_F32_BINARY(k_mul_rows, a* b)
+EMBER_DEFINE_F32_BINARY(k_div_rows, a / b)
+
+// Streaming variants of the vector-vector arithmetic kernels (F32BinaryKernels::vv_stream):
+// normal stores up to o's first 64-byte boundary and for the tail, non-temporal stores between.
+// The same expressions as above (a + alpha b contracts to one FMA in the v4/v3 clones), so the
+// results are bit-identical to the normal path.
+enum class Arith { add, sub, mul, div };
+
+template <Arith kOp>
+inline __attribute__((always_inline)) float arith_scalar(float a, float b, float alpha) {
+  if constexpr (kOp == Arith::add) return a + alpha * b;
+  if constexpr (kOp == Arith::sub) return a - alpha * b;
+  if constexpr (kOp == Arith::mul) return a * b;
+  return a / b;
+}
+
+#if EMBER_ISA_DISPATCH
+template <Arith kOp>
+EMBER_TARGET_V4 void arith_stream_v4(float* o, const float* pa, const float* pb, int64_t n, float alpha) {
+  const __m512 va = _mm512_set1_ps(alpha);
+  int64_t i = 0;
+  for (const int64_t head = std::min(n, floats_to_line(o)); i < head; ++i)
+    o[i] = arith_scalar<kOp>(pa[i], pb[i], alpha);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 a = _mm512_loadu_ps(pa + i), b = _mm512_loadu_ps(pb + i);
+    __m512 r;
+    if constexpr (kOp == Arith::add) r = _mm512_fmadd_ps(va, b, a);
+    if constexpr (kOp == Arith::sub) r = _mm512_fnmadd_ps(va, b, a);
+    if constexpr (kOp == Arith::mul) r = _mm512_mul_ps(a, b);
+    if constexpr (kOp == Arith::div) r = _mm512_div_ps(a, b);
+    _mm512_stream_ps(o + i, r);
+  }
+  for (; i < n; ++i) o[i] = arith_scalar<kOp>(pa[i], pb[i], alpha);
+}
+template <Arith kOp>
+EMBER_TARGET_V3 void arith_stream_v3(float* o, const float* pa, const float* pb, int64_t n, float alpha) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  int64_t i = 0;
+  for (const int64_t head = std::min(n, floats_to_line(o)); i < head; ++i)
+    o[i] = arith_scalar<kOp>(pa[i], pb[i], alpha);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 a = _mm256_loadu_ps(pa + i), b = _mm256_loadu_ps(pb + i);
+    __m256 r;
+    if constexpr (kOp == Arith::add) r = _mm256_fmadd_ps(va, b, a);
+    if constexpr (kOp == Arith::sub) r = _mm256_fnmadd_ps(va, b, a);
+    if constexpr (kOp == Arith::mul) r = _mm256_mul_ps(a, b);
+    if constexpr (kOp == Arith::div) r = _mm256_div_ps(a, b);
+    _mm256_stream_ps(o + i, r);
+  }
+  for (; i < n; ++i) o[i] = arith_scalar<kOp>(pa[i], pb[i], alpha);
+}
+/// The streaming kernel for the running CPU; null (L1 buffer + stream_store) below x86-64-v3.
+template <Arith kOp>
+void (*arith_stream())(float*, const float*, const float*, int64_t, float) {
+  return pick_isa<void (*)(float*, const float*, const float*, int64_t, float)>(&arith_stream_v4<kOp>,
+                                                                                &arith_stream_v3<kOp>, nullptr);
+}
+#else
+template <Arith kOp>
+void (*arith_stream())(float*, const float*, const float*, int64_t, float) {
+  return nullptr;
+}
+#endif
+
+const F32BinaryKernels k_add{k_add_rows.vv, k_add_rows.vs, k_add_rows.sv, arith_stream<Arith::add>()};
+const F32BinaryKernels k_sub{k_sub_rows.vv, k_sub_rows.vs, k_sub_rows.sv, arith_stream<Arith::sub>()};
+const F32BinaryKernels k_mul{k_mul_rows.vv, k_mul_rows.vs, k_mul_rows.sv, arith_stream<Arith::mul>()};
+const F32BinaryKernels k_div{k_div_rows.vv, k_div_rows.vs, k_div_rows.sv, arith_stream<Arith::div>()};
 EMBER_DEFINE_F32_BINARY(k_maximum, (a > b || a != a) ? a : b)
 EMBER_DEFINE_F32_BINARY(k_minimum, (a < b || a != a) ? a : b)
 EMBER_DEFINE_F32_BINARY(k_threshold_backward, b > 0.0f ? a : 0.0f)

@@ -7,11 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "loops.hpp"
+#include "streaming.hpp"
 
 // Hot f32 loops are compiled three times and picked at load time (ifunc), so the portable
 // x86-64 build still runs AVX-512 (x86-64-v4) or AVX2 + FMA (x86-64-v3) where the CPU has them.
@@ -49,63 +46,56 @@ Fn pick_isa(Fn v4, Fn v3, Fn base) {
   return base;
 }
 
-// ---- non-temporal output for large f32 results
-// A normal store first reads the line it writes (read-for-ownership), so an op producing a
-// result far bigger than the caches moves 4 extra bytes per output element: add would move 16
-// bytes for 12 useful ones, and could reach at most 75% of copy bandwidth (memcpy streams). Rows
-// of at least kStreamMinElems are therefore computed in L1-sized blocks into a stack buffer by the
-// vectorised kernel and then written with non-temporal stores (SSE2, part of the x86-64 baseline;
-// the write-combining buffers merge 16-byte stores into full lines). Smaller results stay on the
-// normal path so they remain in cache for the next op.
-constexpr int64_t kStreamBlock = 2048;                 // floats: 8 KiB, well inside L1
-constexpr int64_t kStreamMinElems = int64_t{2} << 20;  // 8 MiB of output in one row
+// ---- non-temporal output for large f32 results (see streaming.hpp)
+// An op whose f32 output exceeds streaming_threshold() writes its contiguous rows of at least
+// kStreamMinRow elements with non-temporal stores. Kernels with a streaming variant write the
+// row directly (normal stores up to the first 64-byte boundary and for the tail, streamed lines
+// between); the others compute L1-sized blocks into a stack buffer that stream_store() then
+// streams. Each row ends with an sfence, before the thread pool's barrier publishes the data.
+constexpr int64_t kStreamBlock = 2048;  // floats: 8 KiB, well inside L1
 
-inline void stream_store(float* dst, const float* src, int64_t n) {
-#if defined(__SSE2__)
-  int64_t i = 0;
-  for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0; ++i) dst[i] = src[i];
-  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
-  for (; i < n; ++i) dst[i] = src[i];
-#else
-  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-#endif
+/// Elements from `p` to its next 64-byte boundary (p is 4-byte aligned).
+inline int64_t floats_to_line(const float* p) {
+  return static_cast<int64_t>((64 - (reinterpret_cast<uintptr_t>(p) & 63)) & 63) / 4;
 }
 
-/// Orders the streamed stores before the results are read by another thread.
-inline void stream_fence() {
-#if defined(__SSE2__)
-  _mm_sfence();
-#endif
-}
-
-/// Runs `kernel(out, begin, count)` over [0, n) of a contiguous f32 output, streaming it when n
-/// is large (see above).
+/// Runs `kernel(out, begin, count)` over [0, n) of a contiguous f32 output row, streaming it
+/// through an L1 buffer when `stream` (and the row is long enough).
 template <class Kernel>
-void f32_rows(float* o, int64_t n, Kernel kernel) {
-  if (n < kStreamMinElems) return kernel(o, 0, n);
+void f32_rows(float* o, int64_t n, bool stream, Kernel kernel) {
+  if (!stream || n < kStreamMinRow) return kernel(o, 0, n);
+  const int64_t head = floats_to_line(o);
+  if (head > 0) kernel(o, 0, head);
   alignas(64) float buf[kStreamBlock];
-  for (int64_t i = 0; i < n; i += kStreamBlock) {
+  for (int64_t i = head; i < n; i += kStreamBlock) {
     const int64_t m = std::min(kStreamBlock, n - i);
     kernel(buf, i, m);
     stream_store(o + i, buf, m);
   }
-  stream_fence();
+  stream_row_done(n);
 }
 
 /// out[i] = f(x[i]) with Out/In element types; `fast(o, x, n)` (may be null) handles rows where
-/// both operands are contiguous.
+/// both operands are contiguous; `fast_stream(o, x, n)` (f32 only, may be null) does the same
+/// with non-temporal stores for the 64-byte lines of o (see above).
 template <class Out, class In, class F, class Fast = std::nullptr_t>
-void unary_loop(const Tensor& out, const Tensor& x, F f, Fast fast = nullptr) {
+void unary_loop(const Tensor& out, const Tensor& x, F f, Fast fast = nullptr,
+                void (*fast_stream)(float*, const float*, int64_t) = nullptr) {
   std::array<char*, 2> base;
   std::array<Shape, 2> st;
   operands<2>({&out, &x}, out.shape(), base, st);
+  const bool stream = std::is_same_v<Out, float> && stream_output(out.numel() * int64_t{sizeof(Out)});
   strided_loop<2>(out.shape(), base, st, [&](std::array<char*, 2> p, const std::array<int64_t, 2>& s, int64_t n) {
     Out* o = reinterpret_cast<Out*>(p[0]);
     const In* a = reinterpret_cast<const In*>(p[1]);
     if (s[0] == sizeof(Out) && s[1] == sizeof(In)) {
       if constexpr (!std::is_same_v<Fast, std::nullptr_t>) {
         if constexpr (std::is_same_v<Out, float> && std::is_same_v<In, float>) {
-          f32_rows(o, n, [&](float* dst, int64_t b, int64_t m) { fast(dst, a + b, m); });
+          if (fast_stream && stream && n >= kStreamMinRow) {
+            fast_stream(o, a, n);
+            return stream_row_done(n);
+          }
+          f32_rows(o, n, stream, [&](float* dst, int64_t b, int64_t m) { fast(dst, a + b, m); });
         } else {
           fast(o, a, n);
         }
@@ -127,6 +117,8 @@ struct F32BinaryKernels {
   void (*vv)(float*, const float*, const float*, int64_t, float) = nullptr;
   void (*vs)(float*, const float*, float, int64_t, float) = nullptr;
   void (*sv)(float*, float, const float*, int64_t, float) = nullptr;
+  /// vv with non-temporal stores for the 64-byte lines of the output (may be null).
+  void (*vv_stream)(float*, const float*, const float*, int64_t, float) = nullptr;
 };
 
 /// out[i] = f(a[i], b[i]); `fast` (F32BinaryKernels or nullptr) takes contiguous f32 rows.
@@ -136,6 +128,7 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F f, const
   std::array<char*, 3> base;
   std::array<Shape, 3> st;
   operands<3>({&out, &a, &b}, out.shape(), base, st);
+  const bool stream = std::is_same_v<Out, float> && stream_output(out.numel() * int64_t{sizeof(Out)});
   strided_loop<3>(out.shape(), base, st, [&](std::array<char*, 3> p, const std::array<int64_t, 3>& s, int64_t n) {
     Out* o = reinterpret_cast<Out*>(p[0]);
     const In* x = reinterpret_cast<const In*>(p[1]);
@@ -143,22 +136,27 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F f, const
     constexpr int64_t kO = sizeof(Out), kI = sizeof(In);
     if (s[0] == kO && s[1] == kI && s[2] == kI) {
       if constexpr (std::is_same_v<Out, float> && std::is_same_v<In, float>) {
+        if (fast && fast->vv_stream && stream && n >= kStreamMinRow) {
+          fast->vv_stream(o, x, y, n, alpha);
+          return stream_row_done(n);
+        }
         if (fast && fast->vv)
-          return f32_rows(o, n, [&](float* dst, int64_t b, int64_t m) { fast->vv(dst, x + b, y + b, m, alpha); });
+          return f32_rows(o, n, stream,
+                          [&](float* dst, int64_t b, int64_t m) { fast->vv(dst, x + b, y + b, m, alpha); });
       }
       for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
     } else if (s[0] == kO && s[1] == kI && s[2] == 0) {
       const In yv = *y;
       if constexpr (std::is_same_v<Out, float> && std::is_same_v<In, float>) {
         if (fast && fast->vs)
-          return f32_rows(o, n, [&](float* dst, int64_t b, int64_t m) { fast->vs(dst, x + b, yv, m, alpha); });
+          return f32_rows(o, n, stream, [&](float* dst, int64_t b, int64_t m) { fast->vs(dst, x + b, yv, m, alpha); });
       }
       for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
     } else if (s[0] == kO && s[1] == 0 && s[2] == kI) {
       const In xv = *x;
       if constexpr (std::is_same_v<Out, float> && std::is_same_v<In, float>) {
         if (fast && fast->sv)
-          return f32_rows(o, n, [&](float* dst, int64_t b, int64_t m) { fast->sv(dst, xv, y + b, m, alpha); });
+          return f32_rows(o, n, stream, [&](float* dst, int64_t b, int64_t m) { fast->sv(dst, xv, y + b, m, alpha); });
       }
       for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
     } else {

@@ -44,29 +44,54 @@ inline __attribute__((always_inline)) void k_gelu_tanh_body(float* __restrict o,
 }
 #if EMBER_ISA_DISPATCH && defined(EMBER_VM_HAVE_V4)
 // Full vectors, then the remainder with a masked load and store.
-#define EMBER_DEFINE_F32_UNARY_V4(name, FN)                                                         \
-  EMBER_TARGET_V4 void name(float* __restrict o, const float* __restrict px, int64_t n) {          \
-    int64_t i = 0;                                                                                  \
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(o + i, FN(_mm512_loadu_ps(px + i)));            \
-    if (i < n) {                                                                                    \
-      const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);                             \
-      _mm512_mask_storeu_ps(o + i, m, FN(_mm512_maskz_loadu_ps(m, px + i)));                       \
-    }                                                                                               \
+#define EMBER_DEFINE_F32_UNARY_V4(name, FN)                                               \
+  EMBER_TARGET_V4 void name(float* __restrict o, const float* __restrict px, int64_t n) { \
+    int64_t i = 0;                                                                        \
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(o + i, FN(_mm512_loadu_ps(px + i)));    \
+    if (i < n) {                                                                          \
+      const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);                    \
+      _mm512_mask_storeu_ps(o + i, m, FN(_mm512_maskz_loadu_ps(m, px + i)));              \
+    }                                                                                     \
   }
 EMBER_DEFINE_F32_UNARY_V4(k_gelu_v4, vm::v4::gelu)
 EMBER_DEFINE_F32_UNARY_V4(k_gelu_tanh_v4, vm::v4::gelu_tanh)
 #undef EMBER_DEFINE_F32_UNARY_V4
+// Streaming variants (see streaming.hpp): masked normal stores up to o's first 64-byte boundary
+// and for the tail, non-temporal stores between. Lanes are independent, so the results are
+// bit-identical to the loops above.
+#define EMBER_DEFINE_F32_UNARY_V4_STREAM(name, FN)                                        \
+  EMBER_TARGET_V4 void name(float* __restrict o, const float* __restrict px, int64_t n) { \
+    int64_t i = std::min(n, floats_to_line(o));                                           \
+    if (i > 0) {                                                                          \
+      const __mmask16 m = static_cast<__mmask16>((1u << i) - 1);                          \
+      _mm512_mask_storeu_ps(o, m, FN(_mm512_maskz_loadu_ps(m, px)));                      \
+    }                                                                                     \
+    for (; i + 16 <= n; i += 16) _mm512_stream_ps(o + i, FN(_mm512_loadu_ps(px + i)));    \
+    if (i < n) {                                                                          \
+      const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);                    \
+      _mm512_mask_storeu_ps(o + i, m, FN(_mm512_maskz_loadu_ps(m, px + i)));              \
+    }                                                                                     \
+  }
+EMBER_DEFINE_F32_UNARY_V4_STREAM(k_gelu_stream_v4, vm::v4::gelu)
+EMBER_DEFINE_F32_UNARY_V4_STREAM(k_gelu_tanh_stream_v4, vm::v4::gelu_tanh)
+#undef EMBER_DEFINE_F32_UNARY_V4_STREAM
+using F32UnaryPtr = void (*)(float*, const float*, int64_t);
+// Elsewhere the L1 buffer + stream_store path streams (null here).
+const F32UnaryPtr k_gelu_stream = pick_isa<F32UnaryPtr>(&k_gelu_stream_v4, nullptr, nullptr);
+const F32UnaryPtr k_gelu_tanh_stream = pick_isa<F32UnaryPtr>(&k_gelu_tanh_stream_v4, nullptr, nullptr);
 #else
 EMBER_TARGET_V4 void k_gelu_v4(float* o, const float* px, int64_t n) { k_gelu_body<true>(o, px, n); }
 EMBER_TARGET_V4 void k_gelu_tanh_v4(float* o, const float* px, int64_t n) { k_gelu_tanh_body(o, px, n); }
+void (*const k_gelu_stream)(float*, const float*, int64_t) = nullptr;
+void (*const k_gelu_tanh_stream)(float*, const float*, int64_t) = nullptr;
 #endif
 EMBER_TARGET_V3 void k_gelu_v3(float* o, const float* px, int64_t n) { k_gelu_body<true>(o, px, n); }
 void k_gelu_base(float* o, const float* px, int64_t n) { k_gelu_body<false>(o, px, n); }
 EMBER_TARGET_V3 void k_gelu_tanh_v3(float* o, const float* px, int64_t n) { k_gelu_tanh_body(o, px, n); }
 void k_gelu_tanh_base(float* o, const float* px, int64_t n) { k_gelu_tanh_body(o, px, n); }
 void (*const k_gelu)(float*, const float*, int64_t) = pick_isa(&k_gelu_v4, &k_gelu_v3, &k_gelu_base);
-void (*const k_gelu_tanh)(float*, const float*, int64_t) =
-    pick_isa(&k_gelu_tanh_v4, &k_gelu_tanh_v3, &k_gelu_tanh_base);
+void (*const k_gelu_tanh)(float*, const float*, int64_t) = pick_isa(&k_gelu_tanh_v4, &k_gelu_tanh_v3,
+                                                                    &k_gelu_tanh_base);
 
 EMBER_SIMD_CLONES void k_clamp(float* __restrict o, const float* __restrict px, int64_t n, float lo, float hi) {
   for (int64_t i = 0; i < n; ++i) {
@@ -108,9 +133,9 @@ const char* unary_name(UnaryOp op) {
 }
 
 template <class T, class F>
-void run(const Tensor& out, const Tensor& x, F f, F32Unary fast) {
+void run(const Tensor& out, const Tensor& x, F f, F32Unary fast, F32Unary fast_stream = nullptr) {
   if constexpr (std::is_same_v<T, float>) {
-    if (fast) return unary_loop<float, float>(out, x, f, fast);
+    if (fast) return unary_loop<float, float>(out, x, f, fast, fast_stream);
   }
   unary_loop<T, T>(out, x, f);
 }
@@ -179,9 +204,9 @@ bool float_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
   if constexpr (!std::is_floating_point_v<C>) {
     return false;
   } else {
-    auto go = [&](auto f, F32Unary fast) {
+    auto go = [&](auto f, F32Unary fast, F32Unary fast_stream = nullptr) {
       run<T>(
-          out, x, [f](T v) { return static_cast<T>(f(C(v))); }, fast);
+          out, x, [f](T v) { return static_cast<T>(f(C(v))); }, fast, fast_stream);
     };
     switch (op) {
       case UnaryOp::exp: go([](C v) { return vm::exp(v); }, &k_exp); return true;
@@ -195,8 +220,8 @@ bool float_unary(UnaryOp op, const Tensor& out, const Tensor& x) {
       case UnaryOp::erf: go([](C v) { return vm::erf(v); }, &k_erf); return true;
       case UnaryOp::tanh: go([](C v) { return vm::tanh(v); }, &k_tanh); return true;
       case UnaryOp::sigmoid: go([](C v) { return vm::sigmoid(v); }, &k_sigmoid); return true;
-      case UnaryOp::gelu: go([](C v) { return vm::gelu(v); }, k_gelu); return true;
-      case UnaryOp::gelu_tanh: go([](C v) { return vm::gelu_tanh(v); }, k_gelu_tanh); return true;
+      case UnaryOp::gelu: go([](C v) { return vm::gelu(v); }, k_gelu, k_gelu_stream); return true;
+      case UnaryOp::gelu_tanh: go([](C v) { return vm::gelu_tanh(v); }, k_gelu_tanh, k_gelu_tanh_stream); return true;
       case UnaryOp::silu: go([](C v) { return vm::silu(v); }, &k_silu); return true;
       default: return false;
     }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <limits>
@@ -12,6 +13,9 @@
 #include <vector>
 
 #include <ember/ember.hpp>
+
+#include "../../src/cpu/streaming.hpp"  // the streaming-store threshold knob (private, for tests)
+#include "ember/backend/cpu.hpp"
 
 using namespace ember;
 using autograd::gradcheck;
@@ -858,9 +862,24 @@ TEST(ElementwiseErrors, UnaryAndOtherOpsOnCudaTensors) {
 }
 
 // ------------------------------------------------------------------ large results (streaming stores)
+/// Sets the streaming-store threshold (bytes) for a scope.
+class StreamingThreshold {
+ public:
+  explicit StreamingThreshold(int64_t bytes) : prev_(cpu::detail::set_streaming_threshold(bytes)) {}
+  ~StreamingThreshold() { cpu::detail::set_streaming_threshold(prev_); }
+  StreamingThreshold(const StreamingThreshold&) = delete;
+  StreamingThreshold& operator=(const StreamingThreshold&) = delete;
+
+ private:
+  int64_t prev_;
+};
+constexpr int64_t kNeverStream = std::numeric_limits<int64_t>::max();
+
 TEST(ElementwiseLarge, StreamedResultsMatchSmallPath) {
-  // Rows of >= 2M f32 elements are written with non-temporal stores from an L1 buffer; check
-  // every element, with an odd size and a destination that is not 16-byte aligned.
+  // Above the threshold (forced to 0 here) f32 results are written with non-temporal stores;
+  // check every element, with an odd size and a destination that is not 16-byte aligned.
+  StreamingThreshold always(0);
+  const int64_t streamed_before = cpu::detail::streamed_elements();
   constexpr int64_t kN = 5000003;
   std::vector<float> va(kN + 1), vb(kN);
   for (int64_t i = 0; i <= kN; ++i) va[i] = static_cast<float>((i % 2001) - 1000) * 0.004f;
@@ -894,4 +913,220 @@ TEST(ElementwiseLarge, StreamedResultsMatchSmallPath) {
   check(
       view, [&](int64_t i) { return double(va[i + 1]) + vb[i]; }, "add_ in place");
   EXPECT_TRUE(equal(c + b, view));
+  EXPECT_GE(cpu::detail::streamed_elements() - streamed_before, 6 * kN);  // the path was taken
+}
+
+// ------------------------------------------------------------------ streaming-store path details
+/// Bit patterns of an f32 tensor (so signed zeros count), every NaN as one canonical NaN: the
+/// NaN's sign is not part of the contract (k_sigmoid's vector body and scalar remainder differ).
+std::vector<uint32_t> f32_bits(const Tensor& t) {
+  const std::vector<float> v = t.contiguous().to_vector<float>();
+  std::vector<uint32_t> r(v.size());
+  std::memcpy(r.data(), v.data(), v.size() * sizeof(float));
+  for (size_t i = 0; i < v.size(); ++i)
+    if (std::isnan(v[i])) r[i] = 0x7fc00000u;
+  return r;
+}
+
+/// n floats spread over [-8, 8) with NaN, +-inf, +-0 and a denormal at the start, middle and end
+/// (the normal-store head, the streamed body and the tail).
+std::vector<float> streaming_input(int64_t n, uint32_t seed) {
+  std::vector<float> v(static_cast<size_t>(n));
+  uint32_t s = seed;
+  for (auto& x : v) {
+    s = s * 1664525u + 1013904223u;
+    x = -8.0f + 16.0f * static_cast<float>(s >> 8) / 16777216.0f;
+  }
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            0.0f,
+                            -0.0f,
+                            1e-40f};
+  for (int64_t k = 0; k < 6 && k < n; ++k) {
+    v[static_cast<size_t>(k)] = specials[k];
+    v[static_cast<size_t>(n / 2 + k) % static_cast<size_t>(n)] = specials[k];
+    v[static_cast<size_t>(n - 1 - k)] = specials[k];
+  }
+  return v;
+}
+
+/// Runs `op(out)` into a view of n elements starting `offset` floats into a sentinel-filled
+/// buffer, once with streaming off and once forced on, and expects bit-identical results, the
+/// sentinels around the view untouched, and (if `expect_stream`) all n elements streamed.
+void expect_streaming_identical(const std::function<void(const Tensor&)>& op, int64_t n, int64_t offset,
+                                const std::string& what, bool expect_stream = true) {
+  constexpr float kSentinel = 12345.5f;
+  auto run = [&](int64_t threshold, int64_t* streamed) {
+    Tensor buf = full({n + 32}, kSentinel);
+    Tensor out = buf.slice(0, offset, offset + n);
+    StreamingThreshold t(threshold);
+    const int64_t before = cpu::detail::streamed_elements();
+    op(out);
+    *streamed = cpu::detail::streamed_elements() - before;
+    return buf;
+  };
+  int64_t streamed_normal = 0, streamed = 0;
+  const Tensor normal = run(kNeverStream, &streamed_normal);
+  const Tensor fast = run(0, &streamed);
+  EXPECT_EQ(streamed_normal, 0) << what;
+  EXPECT_EQ(streamed, expect_stream ? n : 0) << what << " n=" << n << " offset=" << offset;
+  const std::vector<uint32_t> want = f32_bits(normal), got = f32_bits(fast);
+  ASSERT_EQ(got.size(), want.size());
+  int64_t bad = 0, first_bad = -1;
+  for (size_t i = 0; i < got.size(); ++i)
+    if (got[i] != want[i]) {
+      if (first_bad < 0) first_bad = static_cast<int64_t>(i);
+      ++bad;
+    }
+  EXPECT_EQ(bad, 0) << what << " n=" << n << " offset=" << offset << ": first difference at " << first_bad;
+  const std::vector<float> g = fast.to_vector<float>();
+  for (int64_t i = 0; i < offset; ++i) EXPECT_EQ(g[static_cast<size_t>(i)], kSentinel) << what << " before " << i;
+  for (int64_t i = offset + n; i < n + 32; ++i)
+    EXPECT_EQ(g[static_cast<size_t>(i)], kSentinel) << what << " after " << i;
+}
+
+TEST(ElementwiseStreaming, ThresholdKnob) {
+  const int64_t def = cpu::detail::set_streaming_threshold(-1);  // back to the default
+  const int64_t machine = cpu::detail::get_streaming_threshold();
+  EXPECT_GT(machine, 0);
+  EXPECT_EQ(cpu::detail::set_streaming_threshold(4096), machine);
+  EXPECT_EQ(cpu::detail::get_streaming_threshold(), 4096);
+  cpu::detail::set_streaming_threshold(def);
+}
+
+TEST(ElementwiseStreaming, ThresholdIsStrictAndShortRowsStayNormal) {
+  constexpr int64_t kN = 4099;
+  const Tensor x = tensor<float>(streaming_input(kN, 7));
+  auto streamed_by = [&](int64_t threshold, const Tensor& in) {
+    StreamingThreshold t(threshold);
+    const int64_t before = cpu::detail::streamed_elements();
+    const Tensor y = gelu(in);
+    EXPECT_EQ(y.numel(), in.numel());
+    return cpu::detail::streamed_elements() - before;
+  };
+  EXPECT_EQ(streamed_by(4 * kN, x), 0);  // output bytes == threshold: normal stores
+  EXPECT_EQ(streamed_by(4 * kN - 1, x), kN);
+  const Tensor short_row = x.slice(0, 0, cpu::kStreamMinRow - 1);
+  EXPECT_EQ(streamed_by(0, short_row), 0);  // too short to stream
+  EXPECT_EQ(streamed_by(0, x.slice(0, 0, cpu::kStreamMinRow)), cpu::kStreamMinRow);
+  // Rows of a 2-D result that do not coalesce are streamed one by one (unaligned row starts).
+  Tensor wide = zeros({3, 2051});
+  Tensor rows = wide.slice(1, 5, 5 + 2000);
+  {
+    StreamingThreshold t(0);
+    const int64_t before = cpu::detail::streamed_elements();
+    cpu::unary(cpu::UnaryOp::relu, rows, tensor<float>(streaming_input(6000, 3)).reshape({3, 2000}));
+    EXPECT_EQ(cpu::detail::streamed_elements() - before, 6000);
+  }
+  EXPECT_EQ(vals(wide.slice(1, 0, 5)), std::vector<double>(15, 0.0));
+  EXPECT_EQ(vals(wide.slice(1, 2005, 2051)), std::vector<double>(3 * 46, 0.0));
+  std::vector<double> want =
+      map(vals(tensor<float>(streaming_input(6000, 3))), [](double v) { return v < 0 ? 0.0 : v; });
+  expect_close(rows.reshape({6000}), want, 0, 0);
+}
+
+TEST(ElementwiseStreaming, UnaryBitIdenticalToNormalStores) {
+  using cpu::UnaryOp;
+  const std::pair<const char*, UnaryOp> ops[] = {
+      {"gelu", UnaryOp::gelu},       {"gelu_tanh", UnaryOp::gelu_tanh}, {"exp", UnaryOp::exp}, {"tanh", UnaryOp::tanh},
+      {"sigmoid", UnaryOp::sigmoid}, {"relu", UnaryOp::relu},           {"neg", UnaryOp::neg}, {"sqrt", UnaryOp::sqrt}};
+  for (const int64_t n : {int64_t{1024}, int64_t{1025}, int64_t{4099}, int64_t{200003}})
+    for (const int64_t offset : {0, 1, 3, 15}) {
+      // The input is misaligned by a different amount than the output.
+      const Tensor base = tensor<float>(streaming_input(n + 7, static_cast<uint32_t>(n)));
+      const Tensor x = base.slice(0, 7, n + 7);
+      for (const auto& [name, op] : ops)
+        expect_streaming_identical([&, op = op](const Tensor& out) { cpu::unary(op, out, x); }, n, offset, name);
+      expect_streaming_identical([&](const Tensor& out) { cpu::clamp(out, x, Scalar(-1.5), Scalar(2.0)); }, n, offset,
+                                 "clamp");
+    }
+}
+
+TEST(ElementwiseStreaming, BinaryBitIdenticalToNormalStores) {
+  using cpu::BinaryOp;
+  for (const int64_t n : {int64_t{1024}, int64_t{1031}, int64_t{4099}, int64_t{200003}})
+    for (const int64_t offset : {0, 1, 3, 15}) {
+      const Tensor a = tensor<float>(streaming_input(n, 1));
+      const Tensor b0 = tensor<float>(streaming_input(n + 3, 2));
+      const Tensor b = b0.slice(0, 3, n + 3);
+      const Tensor s = scalar_tensor(0.37, {.dtype = kFloat32});  // 0-d: the vector-scalar path
+      auto bin = [&](BinaryOp op, const Tensor& x, const Tensor& y, double alpha, const char* what) {
+        expect_streaming_identical([&](const Tensor& out) { cpu::binary(op, out, x, y, alpha); }, n, offset, what);
+      };
+      bin(BinaryOp::add, a, b, 1.0, "add");
+      bin(BinaryOp::add, a, b, 2.5, "add alpha 2.5");
+      bin(BinaryOp::sub, a, b, 0.75, "sub alpha 0.75");
+      bin(BinaryOp::mul, a, b, 1.0, "mul");
+      bin(BinaryOp::div, a, b, 1.0, "div");
+      bin(BinaryOp::maximum, a, b, 1.0, "maximum");
+      bin(BinaryOp::gelu_backward, a, b, 1.0, "gelu_backward");
+      bin(BinaryOp::mul, a, s, 1.0, "mul scalar");
+      bin(BinaryOp::sub, s, b, 1.0, "scalar minus");
+    }
+}
+
+TEST(ElementwiseStreaming, MatchesStridedPathAndExactArithmetic) {
+  // Streamed contiguous results against the same op through transposed (strided) views, and
+  // against double arithmetic rounded once to f32 (exact for + * / of two floats).
+  StreamingThreshold always(0);
+  constexpr int64_t kRows = 301, kCols = 677;  // odd sizes, 203777 elements
+  const Tensor at = tensor<float>(streaming_input(kRows * kCols, 11)).reshape({kCols, kRows});
+  const Tensor bt = tensor<float>(streaming_input(kRows * kCols, 12)).reshape({kCols, kRows});
+  const Tensor a = at.t(), b = bt.t();  // [kRows, kCols], not contiguous
+  const Tensor ac = a.contiguous(), bc = b.contiguous();
+  const std::vector<float> va = ac.to_vector<float>(), vb = bc.to_vector<float>();
+  const std::pair<const char*, std::function<Tensor(const Tensor&, const Tensor&)>> ops[] = {
+      {"add", [](const Tensor& x, const Tensor& y) { return x + y; }},
+      {"sub", [](const Tensor& x, const Tensor& y) { return x - y; }},
+      {"mul", [](const Tensor& x, const Tensor& y) { return x * y; }},
+      {"div", [](const Tensor& x, const Tensor& y) { return x / y; }}};
+  for (const auto& [name, f] : ops) {
+    const int64_t before = cpu::detail::streamed_elements();
+    const Tensor fast = f(ac, bc);
+    EXPECT_EQ(cpu::detail::streamed_elements() - before, kRows * kCols) << name;
+    EXPECT_EQ(f32_bits(fast), f32_bits(f(a, b))) << name;
+    const std::vector<float> got = fast.to_vector<float>();
+    int64_t bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double x = va[i], y = vb[i];
+      const double w = name[0] == 'a' ? x + y : name[0] == 's' ? x - y : name[0] == 'm' ? x * y : x / y;
+      const float want = static_cast<float>(w);
+      std::uint32_t gb, wb;
+      std::memcpy(&gb, &got[i], 4);
+      std::memcpy(&wb, &want, 4);
+      if (std::isnan(want) ? !std::isnan(got[i]) : gb != wb) ++bad;
+    }
+    EXPECT_EQ(bad, 0) << name;
+  }
+}
+
+TEST(ElementwiseStreaming, NaNAndInfinityPropagate) {
+  StreamingThreshold always(0);
+  constexpr int64_t kN = 3001;
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  std::vector<float> va(kN, 1.0f), vb(kN, 2.0f);
+  for (const int64_t i : {int64_t{0}, int64_t{1}, int64_t{1500}, kN - 2, kN - 1}) {
+    va[static_cast<size_t>(i)] = (i % 2) ? nan : inf;
+    vb[static_cast<size_t>(i)] = (i % 2) ? 3.0f : -inf;
+  }
+  const Tensor base = tensor<float>(std::vector<float>(1, 0.0f));
+  const Tensor a = cat({base, tensor<float>(va)}, 0).slice(0, 1, kN + 1);  // misaligned by one float
+  const Tensor b = tensor<float>(vb);
+  const std::vector<float> sum = (a + b).to_vector<float>(), prod = (a * b).to_vector<float>(),
+                           g = gelu(a).to_vector<float>();
+  for (int64_t i = 0; i < kN; ++i) {
+    const size_t k = static_cast<size_t>(i);
+    if (std::isnan(va[k])) {
+      EXPECT_TRUE(std::isnan(sum[k]) && std::isnan(prod[k]) && std::isnan(g[k])) << i;
+    } else if (std::isinf(va[k])) {
+      EXPECT_TRUE(std::isnan(sum[k])) << i;  // inf + -inf
+      EXPECT_EQ(prod[k], -inf) << i;
+      EXPECT_EQ(g[k], inf) << i;
+    } else {
+      EXPECT_EQ(sum[k], 3.0f) << i;
+      EXPECT_EQ(prod[k], 2.0f) << i;
+      EXPECT_NEAR(g[k], gelu_ref(1.0), 1e-6) << i;
+    }
+  }
 }
