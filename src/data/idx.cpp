@@ -231,10 +231,13 @@ Tensor parse(ByteSource& src, const std::string& name) {
   for (int i = 0; i < ndim; ++i) shape[i] = load_be32(&dim_bytes[4 * i]);
 
   // Element and byte counts with overflow checks (each size is < 2^32, but 3 of them are not).
-  int64_t count = 1;
+  // The product of the non-zero sizes must fit too, even when a zero size makes the count 0:
+  // the tensor's strides are products of the sizes.
+  int64_t count = 1, extent = 1;
   for (int64_t d : shape) {
-    EMBER_CHECK(!__builtin_mul_overflow(count, d, &count), IOError, "read_idx: '", name, "': sizes ", shape_str(shape),
-                " overflow a 64-bit element count");
+    EMBER_CHECK(!__builtin_mul_overflow(extent, std::max<int64_t>(d, 1), &extent), IOError, "read_idx: '", name,
+                "': sizes ", shape_str(shape), " overflow a 64-bit element count");
+    count *= d;  // |count| <= extent: cannot overflow
   }
   int64_t nbytes = 0;
   EMBER_CHECK(!__builtin_mul_overflow(count, static_cast<int64_t>(type->file_size), &nbytes), IOError, "read_idx: '",
@@ -256,22 +259,49 @@ Tensor parse(ByteSource& src, const std::string& name) {
                 nbytes, describe(), ", but the remaining compressed data can hold at most ", avail);
   }
 
-  Tensor out = empty(shape, {.dtype = type->dtype});
+  Tensor out;
   const bool same_width = itemsize(type->dtype) == type->file_size;
   std::vector<uint8_t> staging;
-  void* dst = out.data_ptr();
-  if (!same_width) {
-    staging.resize(static_cast<size_t>(nbytes));
+  void* dst = nullptr;
+  size_t got_payload = 0;
+  if (src.exact()) {
+    // The size is known to be there: read straight into the tensor (or staging, to widen).
+    out = empty(shape, {.dtype = type->dtype});
+    if (same_width) {
+      dst = out.data_ptr();
+    } else {
+      staging.resize(static_cast<size_t>(nbytes));
+      dst = staging.data();
+    }
+    got_payload = read_fully(src, dst, static_cast<size_t>(nbytes));
+  } else {
+    // A compressed stream can hold up to ~1000 times its size, so the bound above still allows
+    // a small file to claim far more than it holds: grow the buffer as the data actually arrive
+    // (doubling, from 1 MiB) and allocate the tensor only once they all have.
+    size_t want = static_cast<size_t>(nbytes);
+    while (got_payload < want) {
+      const size_t next = std::min(want, std::max<size_t>(size_t{1} << 20, 2 * staging.size()));
+      staging.resize(next);
+      const size_t k = read_fully(src, staging.data() + got_payload, next - got_payload);
+      got_payload += k;
+      if (got_payload < next) break;
+    }
     dst = staging.data();
   }
-  got = read_fully(src, dst, static_cast<size_t>(nbytes));
-  if (got < static_cast<size_t>(nbytes)) {
-    uint64_t found = got + drain(src);
+  if (got_payload < static_cast<size_t>(nbytes)) {
+    uint64_t found = got_payload + drain(src);
     EMBER_THROW(IOError, "read_idx: '", name, "': truncated payload: expected ", nbytes, describe(), ", found ", found);
   }
   if (uint64_t extra = drain(src); extra > 0) {
     EMBER_THROW(IOError, "read_idx: '", name, "': trailing data: expected ", nbytes, describe(), ", found ",
                 static_cast<uint64_t>(nbytes) + extra, " (", extra, " extra bytes)");
+  }
+  if (!out.defined()) {
+    out = empty(shape, {.dtype = type->dtype});
+    if (same_width) {
+      if (nbytes > 0) std::memcpy(out.data_ptr(), staging.data(), static_cast<size_t>(nbytes));
+      dst = out.data_ptr();
+    }
   }
 
   if (same_width) {

@@ -2,6 +2,7 @@
 // contents, and malformed files that must each fail with an IOError that says what is wrong.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "ember/data/fashion_mnist.hpp"
+#include "ember/core/allocator.hpp"
 #include "ember/data/idx.hpp"
 
 namespace fs = std::filesystem;
@@ -46,6 +48,43 @@ void expect_contains(const std::string& msg, const std::string& part) {
 std::vector<uint8_t> file_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// CRC-32 (gzip's, reflected 0xEDB88320) from its definition, for the gzip writer below.
+uint32_t crc32_bitwise(const std::vector<uint8_t>& b) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (uint8_t x : b) {
+    c ^= x;
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ ((c & 1u) ? 0xEDB88320u : 0u);
+  }
+  return ~c;
+}
+
+// A gzip file holding `b` in stored (uncompressed) deflate blocks (RFC 1951 3.2.4, RFC 1952):
+// lets a test build gzip streams of any content without zlib.
+std::vector<uint8_t> gzip_stored(const std::vector<uint8_t>& b) {
+  std::vector<uint8_t> out = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff};
+  size_t at = 0;
+  do {
+    const size_t n = std::min<size_t>(b.size() - at, 65535);
+    const bool last = at + n == b.size();
+    out.push_back(last ? 1 : 0);
+    out.push_back(static_cast<uint8_t>(n)), out.push_back(static_cast<uint8_t>(n >> 8));
+    out.push_back(static_cast<uint8_t>(~n)), out.push_back(static_cast<uint8_t>(~n >> 8));
+    out.insert(out.end(), b.begin() + static_cast<std::ptrdiff_t>(at), b.begin() + static_cast<std::ptrdiff_t>(at + n));
+    at += n;
+  } while (at < b.size());
+  for (uint32_t v : {crc32_bitwise(b), static_cast<uint32_t>(b.size())})
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  return out;
+}
+
+// An IDX header: type byte and big-endian sizes.
+std::vector<uint8_t> idx_header(uint8_t type, const std::vector<uint32_t>& dims) {
+  std::vector<uint8_t> h = {0, 0, type, static_cast<uint8_t>(dims.size())};
+  for (uint32_t d : dims)
+    for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<uint8_t>(d >> s));
+  return h;
 }
 
 }  // namespace
@@ -276,4 +315,47 @@ TEST(IdxMalformed, EveryTruncationOfAGoodFileFails) {
     for (size_t n = 0; n < bytes.size(); ++n)
       EXPECT_THROW(data::parse_idx(bytes.data(), n, name), IOError) << name << " cut at " << n;
   }
+}
+
+TEST(IdxMalformed, ZeroSizeDoesNotHideAnOverflowingExtent) {
+  // 0 x (2^32-1)^3 has no elements, but the strides of such a tensor overflow int64.
+  auto bytes = idx_header(0x08, {0, 0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu});
+  std::string msg = io_error_of([&] { data::parse_idx(bytes.data(), bytes.size(), "mem"); });
+  expect_contains(msg, "(0, 4294967295, 4294967295, 4294967295) overflow a 64-bit element count");
+  msg = io_error_of([&] {
+    auto gz = gzip_stored(bytes);
+    data::parse_idx(gz.data(), gz.size(), "mem.gz");
+  });
+  expect_contains(msg, "overflow a 64-bit element count");
+  // (2^32-1) x 0 x (2^31-1) still fits: an empty tensor.
+  bytes = idx_header(0x08, {0xFFFFFFFFu, 0, 0x7FFFFFFFu});
+  Tensor t = data::parse_idx(bytes.data(), bytes.size(), "mem");
+  EXPECT_EQ(t.shape(), (Shape{0xFFFFFFFFll, 0, 0x7FFFFFFFll}));
+  EXPECT_EQ(t.numel(), 0);
+}
+
+TEST(IdxRead, HandMadeStoredGzipEqualsRaw) {
+  // Checks the test's gzip writer against the reader, across several stored blocks.
+  std::vector<uint8_t> raw = idx_header(0x08, {2, 100000});
+  for (int i = 0; i < 200000; ++i) raw.push_back(static_cast<uint8_t>(i * 31 + (i >> 9)));
+  const auto gz = gzip_stored(raw);
+  Tensor a = data::parse_idx(raw.data(), raw.size(), "raw");
+  Tensor b = data::parse_idx(gz.data(), gz.size(), "gz");
+  ASSERT_EQ(b.shape(), (Shape{2, 100000}));
+  EXPECT_EQ(a.to_vector<int>(), b.to_vector<int>());
+}
+
+TEST(IdxMalformed, GzipClaimingMoreThanItHoldsAllocatesOnlyWhatArrives) {
+  // 64 KiB of payload in a stored gzip stream, under a header claiming 50 MB: within what
+  // 64 KiB of deflate data could expand to, so only reading finds the shortfall. No tensor may
+  // be allocated before the data are there.
+  std::vector<uint8_t> raw = idx_header(0x08, {50'000'000});
+  raw.resize(raw.size() + 65536, 0x5A);
+  const auto gz = gzip_stored(raw);
+  cpu_allocator().reset_peak_stats();
+  const int64_t before = cpu_allocator().stats().allocated_bytes;
+  std::string msg = io_error_of([&] { data::parse_idx(gz.data(), gz.size(), "claims.gz"); });
+  expect_contains(msg, "truncated payload: expected 50000000 bytes");
+  expect_contains(msg, "found 65536");
+  EXPECT_LT(cpu_allocator().stats().peak_allocated_bytes - before, int64_t{1} << 20);
 }
