@@ -251,8 +251,9 @@ std::string CheckpointManager::save(const std::map<std::string, Tensor>& model,
     throw fail("cannot create the temporary directory '" + tmp + "': " + detail::errno_text(err));
   }
   try {
-    save_safetensors(tmp + "/" + kModelFile, model);
-    save_safetensors(tmp + "/" + kOptimizerFile, optimizer);
+    const SaveOptions file_options{.checksums = options_.checksums};
+    save_safetensors(tmp + "/" + kModelFile, model, {}, file_options);
+    save_safetensors(tmp + "/" + kOptimizerFile, optimizer, {}, file_options);
     write_file(tmp + "/" + kTrainerFile, json);
     testing::crash_point("after_write");
     for (const char* file : {kModelFile, kOptimizerFile, kTrainerFile}) fsync_file(tmp + "/" + file);

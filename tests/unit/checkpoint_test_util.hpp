@@ -21,6 +21,14 @@ namespace ember::test {
 
 namespace fs = std::filesystem;
 
+/// Entry names of a directory, sorted.
+inline std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 /// A fresh directory for the running test, removed afterwards.
 class ScratchDir : public ::testing::Test {
  protected:
@@ -37,13 +45,7 @@ class ScratchDir : public ::testing::Test {
   /// A path inside the scratch directory (not created).
   std::string path(const std::string& name) const { return (root_ / name).string(); }
 
-  /// Entry names of a directory, sorted.
-  static std::vector<std::string> listing(const std::string& dir) {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
+  static std::vector<std::string> listing(const std::string& dir) { return list_dir(dir); }
 
   fs::path root_;
 };

@@ -304,6 +304,28 @@ TEST_F(Checkpoints, RunDirectoryThatIsAFileIsAnIOError) {
                   {path("file"), "exists and is not a directory"});
 }
 
+TEST_F(Checkpoints, ChecksumsAreWrittenAndVerified) {
+  const std::string run = path("run");
+  const std::string p = CheckpointManager(run).save(make_model(1), make_optimizer(1), make_trainer(1));
+  io::Metadata meta;
+  io::load_safetensors(p + "/model.safetensors", &meta, {.mmap = false});
+  EXPECT_EQ(meta.count("crc32c.fc1.weight"), 1u);
+  io::load_safetensors(p + "/optimizer.safetensors", &meta, {.mmap = false});
+  EXPECT_EQ(meta.count("crc32c.state.0.exp_avg"), 1u);
+
+  // A flipped bit in the data area (which the format cannot notice) fails the load.
+  const std::string file = p + "/optimizer.safetensors";
+  std::string bytes = read_bytes(file);
+  bytes[bytes.size() - 3] ^= 0x10;
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  expect_io_error([&] { io::load_checkpoint(p); }, {file});
+
+  const std::string q =
+      CheckpointManager(path("plain"), {.checksums = false}).save(make_model(1), make_optimizer(1), make_trainer(1));
+  io::load_safetensors(q + "/model.safetensors", &meta, {.mmap = false});
+  EXPECT_TRUE(meta.empty());
+}
+
 // ------------------------------------------------------------------ load_checkpoint
 
 TEST_F(Checkpoints, LoadCheckpointErrorsNameTheFile) {
