@@ -196,3 +196,66 @@ cudaError_t sgd_step(bool is_f64, void* p, const void* g, void* buf, int64_t n, 
                      const SgdParams& hp, cudaStream_t stream);
 
 }  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ pooling (kernels/pool.cu)
+namespace ember::cuda_backend::kernels {
+
+/// 2-d pooling over `planes` = N·C contiguous planes of (h, w) into (oh, ow) (see cpu::PoolGeom).
+struct PoolGeometry {
+  int64_t planes, h, w, oh, ow;
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+/// out = window max, indices = in-plane position h·W + w of the first maximum (NaN wins).
+cudaError_t max_pool2d(FloatType t, void* out, int64_t* indices, const void* x, const PoolGeometry& g,
+                       cudaStream_t stream);
+/// gx (every element written) = the sum of gy over the outputs whose index points at it.
+cudaError_t max_pool2d_backward(FloatType t, void* gx, const void* gy, const int64_t* indices, const PoolGeometry& g,
+                                cudaStream_t stream);
+/// out = window mean (PyTorch's divisor rules; dilation unused).
+cudaError_t avg_pool2d(FloatType t, void* out, const void* x, const PoolGeometry& g, bool count_include_pad,
+                       cudaStream_t stream);
+cudaError_t avg_pool2d_backward(FloatType t, void* gx, const void* gy, const PoolGeometry& g, bool count_include_pad,
+                                cudaStream_t stream);
+/// Adaptive average pooling (uses planes, h, w, oh, ow).
+cudaError_t adaptive_avg_pool2d(FloatType t, void* out, const void* x, const PoolGeometry& g, cudaStream_t stream);
+cudaError_t adaptive_avg_pool2d_backward(FloatType t, void* gx, const void* gy, const PoolGeometry& g,
+                                         cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ batch norm (kernels/batch_norm.cu)
+namespace ember::cuda_backend::kernels {
+
+// Data is a contiguous (n, c, s) block of t; per-channel arrays (mean, var, invstd, sums) are
+// c accumulators: float for f32/f16/bf16, double for f64. weight and bias are c elements of t
+// and may be null (1 and 0).
+
+/// Per channel: mean, biased variance (two passes) and invstd = 1 / sqrt(var + eps).
+cudaError_t batch_norm_moments(FloatType t, const void* x, int64_t n, int64_t c, int64_t s, double eps, void* mean,
+                               void* var, void* invstd, cudaStream_t stream);
+/// invstd[i] = 1 / sqrt(var[i] + eps) for c accumulators (double when is_f64, else float).
+cudaError_t batch_norm_invstd(bool is_f64, const void* var, double eps, int64_t c, void* invstd, cudaStream_t stream);
+/// out = (x − mean)·invstd·weight + bias, per channel.
+cudaError_t batch_norm_apply(FloatType t, void* out, const void* x, int64_t n, int64_t c, int64_t s, const void* mean,
+                             const void* invstd, const void* weight, const void* bias, cudaStream_t stream);
+/// Per channel: sum_gy = Σ gy, sum_gy_xmu = Σ gy·(x − mean).
+cudaError_t batch_norm_grad_sums(FloatType t, const void* gy, const void* x, int64_t n, int64_t c, int64_t s,
+                                 const void* mean, void* sum_gy, void* sum_gy_xmu, cudaStream_t stream);
+/// The input gradient: training uses the batch statistics' terms (mean, sums), evaluation
+/// only weight·invstd·gy (mean and the sums may then be null).
+cudaError_t batch_norm_backward_input(FloatType t, void* gx, const void* gy, const void* x, int64_t n, int64_t c,
+                                      int64_t s, const void* mean, const void* invstd, const void* weight,
+                                      const void* sum_gy, const void* sum_gy_xmu, bool training, cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ dropout (kernels/dropout.cu)
+namespace ember::cuda_backend::kernels {
+
+/// out = x·mask, mask = 1/(1−p) where Philox::uniform(word i) >= p else 0, word i being word
+/// i % 4 of Philox(seed, offset + i / 4) (the CPU's one-word-per-element layout); 0 <= p < 1.
+cudaError_t dropout(FloatType t, void* out, void* mask, const void* x, int64_t n, uint64_t seed, uint64_t offset,
+                    double p, cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels

@@ -303,3 +303,170 @@ void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, do
 }
 
 }  // namespace ember::cuda_backend
+
+// ------------------------------------------------------------------ layers: pooling, batch norm, dropout
+namespace ember::cuda_backend {
+namespace {
+
+kernels::FloatType layer_float_type(DType d, const char* op) {
+  switch (d) {
+    case DType::f32: return kernels::FloatType::f32;
+    case DType::f64: return kernels::FloatType::f64;
+    case DType::f16: return kernels::FloatType::f16;
+    case DType::bf16: return kernels::FloatType::bf16;
+    default:
+      EMBER_THROW(NotImplemented, op, " on CUDA: dtype ", dtype_name(d),
+                  " is not supported (float32, float64, float16 and bfloat16 are)");
+  }
+}
+
+kernels::PoolGeometry pool_geometry(const PoolGeom& g) {
+  return {g.planes, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
+}
+
+/// The device of `t` after checking it is usable; every other tensor must be on it, contiguous.
+int layer_device(const char* op, const Tensor& t, std::initializer_list<const Tensor*> others) {
+  const int dev = t.device().index;
+  check_device(dev, op);
+  EMBER_CHECK(t.is_contiguous(), ValueError, op, " on CUDA: expected a contiguous tensor");
+  for (const Tensor* o : others) {
+    if (!o->defined()) continue;
+    EMBER_CHECK(o->device() == t.device(), DeviceError, op, ": expected all tensors on ", t.device().str(),
+                ", got one on ", o->device().str());
+    EMBER_CHECK(o->is_contiguous(), ValueError, op, " on CUDA: expected contiguous tensors");
+  }
+  return dev;
+}
+
+const void* ptr_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+
+}  // namespace
+
+void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const PoolGeom& g) {
+  const auto t = layer_float_type(x.dtype(), "max_pool2d");
+  const int dev = layer_device("max_pool2d", x, {&out, &indices});
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::max_pool2d(t, out.data_ptr(), static_cast<int64_t*>(indices.data_ptr()), x.data_ptr(),
+                                       pool_geometry(g), current_stream(dev)));
+}
+
+void max_pool2d_backward(const Tensor& gx, const Tensor& gy, const Tensor& indices, const PoolGeom& g) {
+  const auto t = layer_float_type(gx.dtype(), "max_pool2d backward");
+  const int dev = layer_device("max_pool2d backward", gx, {&gy, &indices});
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::max_pool2d_backward(t, gx.data_ptr(), gy.data_ptr(),
+                                                static_cast<const int64_t*>(indices.data_ptr()), pool_geometry(g),
+                                                current_stream(dev)));
+}
+
+void avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g, bool count_include_pad) {
+  const auto t = layer_float_type(x.dtype(), "avg_pool2d");
+  const int dev = layer_device("avg_pool2d", x, {&out});
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(
+      kernels::avg_pool2d(t, out.data_ptr(), x.data_ptr(), pool_geometry(g), count_include_pad, current_stream(dev)));
+}
+
+void avg_pool2d_backward(const Tensor& gx, const Tensor& gy, const PoolGeom& g, bool count_include_pad) {
+  const auto t = layer_float_type(gx.dtype(), "avg_pool2d backward");
+  const int dev = layer_device("avg_pool2d backward", gx, {&gy});
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::avg_pool2d_backward(t, gx.data_ptr(), gy.data_ptr(), pool_geometry(g), count_include_pad,
+                                                current_stream(dev)));
+}
+
+void adaptive_avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g) {
+  const auto t = layer_float_type(x.dtype(), "adaptive_avg_pool2d");
+  const int dev = layer_device("adaptive_avg_pool2d", x, {&out});
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(
+      kernels::adaptive_avg_pool2d(t, out.data_ptr(), x.data_ptr(), pool_geometry(g), current_stream(dev)));
+}
+
+void adaptive_avg_pool2d_backward(const Tensor& gx, const Tensor& gy, const PoolGeom& g) {
+  const auto t = layer_float_type(gx.dtype(), "adaptive_avg_pool2d backward");
+  const int dev = layer_device("adaptive_avg_pool2d backward", gx, {&gy});
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(
+      kernels::adaptive_avg_pool2d_backward(t, gx.data_ptr(), gy.data_ptr(), pool_geometry(g), current_stream(dev)));
+}
+
+namespace {
+/// Per-channel tensors hold accumulators: f64 for f64 data, f32 otherwise.
+void check_channel_acc(const char* op, const Tensor& data, std::initializer_list<const Tensor*> per_channel,
+                       int64_t c) {
+  const DType acc = data.dtype() == kFloat64 ? kFloat64 : kFloat32;
+  for (const Tensor* t : per_channel) {
+    if (!t->defined()) continue;
+    EMBER_CHECK(t->dtype() == acc && t->numel() == c, ValueError, op, " on CUDA: expected per-channel tensors of ", c,
+                " ", dtype_name(acc), " elements, got ", t->numel(), " of ", dtype_name(t->dtype()));
+  }
+}
+}  // namespace
+
+void batch_norm_moments(const Tensor& x, const ChannelGeom& g, double eps, const Tensor& mean, const Tensor& var,
+                        const Tensor& invstd) {
+  const auto t = layer_float_type(x.dtype(), "batch_norm");
+  const int dev = layer_device("batch_norm", x, {&mean, &var, &invstd});
+  check_channel_acc("batch_norm", x, {&mean, &var, &invstd}, g.c);
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::batch_norm_moments(t, x.data_ptr(), g.n, g.c, g.s, eps, mean.data_ptr(), var.data_ptr(),
+                                               invstd.data_ptr(), current_stream(dev)));
+}
+
+void batch_norm_invstd(const Tensor& var, double eps, const Tensor& invstd) {
+  const int dev = layer_device("batch_norm", var, {&invstd});
+  EMBER_CHECK((var.dtype() == kFloat32 || var.dtype() == kFloat64) && invstd.dtype() == var.dtype() &&
+                  invstd.numel() == var.numel(),
+              ValueError, "batch_norm on CUDA: expected f32 or f64 var and invstd of one dtype and size, got ",
+              dtype_name(var.dtype()), " and ", dtype_name(invstd.dtype()));
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::batch_norm_invstd(var.dtype() == kFloat64, var.data_ptr(), eps, var.numel(),
+                                              invstd.data_ptr(), current_stream(dev)));
+}
+
+void batch_norm_apply(const Tensor& out, const Tensor& x, const ChannelGeom& g, const Tensor& mean,
+                      const Tensor& invstd, const Tensor& weight, const Tensor& bias) {
+  const auto t = layer_float_type(x.dtype(), "batch_norm");
+  const int dev = layer_device("batch_norm", x, {&out, &mean, &invstd, &weight, &bias});
+  check_channel_acc("batch_norm", x, {&mean, &invstd}, g.c);
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::batch_norm_apply(t, out.data_ptr(), x.data_ptr(), g.n, g.c, g.s, mean.data_ptr(),
+                                             invstd.data_ptr(), ptr_or_null(weight), ptr_or_null(bias),
+                                             current_stream(dev)));
+}
+
+void batch_norm_grad_sums(const Tensor& gy, const Tensor& x, const ChannelGeom& g, const Tensor& mean,
+                          const Tensor& sum_gy, const Tensor& sum_gy_xmu) {
+  const auto t = layer_float_type(x.dtype(), "batch_norm backward");
+  const int dev = layer_device("batch_norm backward", x, {&gy, &mean, &sum_gy, &sum_gy_xmu});
+  check_channel_acc("batch_norm backward", x, {&mean, &sum_gy, &sum_gy_xmu}, g.c);
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::batch_norm_grad_sums(t, gy.data_ptr(), x.data_ptr(), g.n, g.c, g.s, mean.data_ptr(),
+                                                 sum_gy.data_ptr(), sum_gy_xmu.data_ptr(), current_stream(dev)));
+}
+
+void batch_norm_backward_input(const Tensor& gx, const Tensor& gy, const Tensor& x, const ChannelGeom& g,
+                               const Tensor& mean, const Tensor& invstd, const Tensor& weight, const Tensor& sum_gy,
+                               const Tensor& sum_gy_xmu, bool training) {
+  const auto t = layer_float_type(x.dtype(), "batch_norm backward");
+  const int dev = layer_device("batch_norm backward", x, {&gx, &gy, &mean, &invstd, &weight, &sum_gy, &sum_gy_xmu});
+  check_channel_acc("batch_norm backward", x, {&mean, &invstd, &sum_gy, &sum_gy_xmu}, g.c);
+  EMBER_CHECK(!training || (mean.defined() && sum_gy.defined() && sum_gy_xmu.defined()), ValueError,
+              "batch_norm backward on CUDA: training needs the batch mean and the gradient sums");
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::batch_norm_backward_input(
+      t, gx.data_ptr(), gy.data_ptr(), x.data_ptr(), g.n, g.c, g.s, ptr_or_null(mean), invstd.data_ptr(),
+      ptr_or_null(weight), ptr_or_null(sum_gy), ptr_or_null(sum_gy_xmu), training, current_stream(dev)));
+}
+
+void dropout(const Tensor& out, const Tensor& mask, const Tensor& x, double p, GeneratorState state) {
+  const auto t = layer_float_type(x.dtype(), "dropout");
+  const int dev = layer_device("dropout", x, {&out, &mask});
+  EMBER_CHECK(p >= 0.0 && p < 1.0, ValueError, "dropout on CUDA: expected 0 <= p < 1, got ", p);
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::dropout(t, out.data_ptr(), mask.data_ptr(), x.data_ptr(), x.numel(), state.seed,
+                                    state.offset, p, current_stream(dev)));
+}
+
+}  // namespace ember::cuda_backend

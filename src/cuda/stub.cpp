@@ -52,6 +52,43 @@ void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, doubl
   no_cuda("SGD on CUDA parameters");
 }
 
+// ---- Layers: pooling, batch norm, dropout.
+void max_pool2d(const Tensor&, const Tensor&, const Tensor&, const PoolGeom&) {
+  no_cuda("max_pool2d on a CUDA tensor");
+}
+void max_pool2d_backward(const Tensor&, const Tensor&, const Tensor&, const PoolGeom&) {
+  no_cuda("max_pool2d backward on a CUDA tensor");
+}
+void avg_pool2d(const Tensor&, const Tensor&, const PoolGeom&, bool) { no_cuda("avg_pool2d on a CUDA tensor"); }
+void avg_pool2d_backward(const Tensor&, const Tensor&, const PoolGeom&, bool) {
+  no_cuda("avg_pool2d backward on a CUDA tensor");
+}
+void adaptive_avg_pool2d(const Tensor&, const Tensor&, const PoolGeom&) {
+  no_cuda("adaptive_avg_pool2d on a CUDA tensor");
+}
+void adaptive_avg_pool2d_backward(const Tensor&, const Tensor&, const PoolGeom&) {
+  no_cuda("adaptive_avg_pool2d backward on a CUDA tensor");
+}
+void batch_norm_moments(const Tensor&, const ChannelGeom&, double, const Tensor&, const Tensor&, const Tensor&) {
+  no_cuda("batch_norm on a CUDA tensor");
+}
+void batch_norm_invstd(const Tensor&, double, const Tensor&) { no_cuda("batch_norm on a CUDA tensor"); }
+void batch_norm_apply(const Tensor&, const Tensor&, const ChannelGeom&, const Tensor&, const Tensor&, const Tensor&,
+                      const Tensor&) {
+  no_cuda("batch_norm on a CUDA tensor");
+}
+void batch_norm_grad_sums(const Tensor&, const Tensor&, const ChannelGeom&, const Tensor&, const Tensor&,
+                          const Tensor&) {
+  no_cuda("batch_norm backward on a CUDA tensor");
+}
+void batch_norm_backward_input(const Tensor&, const Tensor&, const Tensor&, const ChannelGeom&, const Tensor&,
+                               const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool) {
+  no_cuda("batch_norm backward on a CUDA tensor");
+}
+void dropout(const Tensor&, const Tensor&, const Tensor&, double, GeneratorState) {
+  no_cuda("dropout on a CUDA tensor");
+}
+
 }  // namespace ember::cuda_backend
 
 namespace ember::cuda {

@@ -1,7 +1,9 @@
 // max_pool2d, avg_pool2d, adaptive_avg_pool2d: validation, output sizes with PyTorch's
-// rules (ceil_mode included), and autograd nodes over the CPU kernels in src/cpu/pooling.cpp.
+// rules (ceil_mode included), and autograd nodes over the CPU kernels in src/cpu/pooling.cpp
+// or, for CUDA tensors, the CUDA backend's kernels (kernels/pool.cu) with the same rules.
 #include "../cpu/conv.hpp"
 #include "ember/autograd/node.hpp"
+#include "ember/backend/cuda.hpp"
 #include "ember/core/grad_mode.hpp"
 #include "ember/ops/conv.hpp"
 
@@ -21,7 +23,8 @@ std::string pair_str(IntPair p) {
 
 void check_pool_input(const char* op, const Tensor& x) {
   EMBER_CHECK(x.defined(), ValueError, op, ": expected a defined input");
-  EMBER_CHECK(x.is_cpu(), NotImplemented, op, ": CUDA tensors are not supported yet");
+  EMBER_CHECK(x.is_cpu() || x.is_cuda(), NotImplemented, op, ": expected a CPU or CUDA tensor, got one on ",
+              x.device().str());
   EMBER_CHECK(is_floating(x.dtype()), DTypeError, op, ": expected a floating input, got ", dtype_name(x.dtype()));
   EMBER_CHECK(x.dim() == 3 || x.dim() == 4, ShapeError, op,
               ": expected a 3-d (C, H, W) or 4-d (N, C, H, W) input, got shape ", shape_str(x.shape()));
@@ -56,6 +59,10 @@ cpu::PoolGeom pool_geom(const char* op, const Tensor& x, IntPair k, IntPair s, I
   return g;
 }
 
+cuda_backend::PoolGeom cuda_geom(const cpu::PoolGeom& g) {
+  return {g.planes, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
+}
+
 Shape out_shape(const Tensor& x, const cpu::PoolGeom& g) {
   Shape s = x.shape();
   s[s.size() - 2] = g.oh;
@@ -72,20 +79,30 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, IntPair k
   const cpu::PoolGeom g =
       pool_geom("max_pool2d", input, kernel_size, stride.value_or(kernel_size), padding, dilation, ceil_mode);
   const Shape os = out_shape(input, g);
-  Tensor out = empty(os, {.dtype = input.dtype()});
-  Tensor idx = empty(os, {.dtype = kInt64});
+  const Device dev = input.device();
+  Tensor out = empty(os, {.dtype = input.dtype(), .device = dev});
+  Tensor idx = empty(os, {.dtype = kInt64, .device = dev});
   {
     NoGradGuard ng;
-    if (g.planes > 0) cpu::max_pool2d(out, idx, input.contiguous(), g);
+    if (g.planes > 0) {
+      if (dev.is_cuda())
+        cuda_backend::max_pool2d(out, idx, input.contiguous(), cuda_geom(g));
+      else
+        cpu::max_pool2d(out, idx, input.contiguous(), g);
+    }
   }
   const Shape in_shape = input.shape();
   const DType dt = input.dtype();
   out = autograd::record("MaxPool2DWithIndicesBackward", {input}, out,
-                         [idx, g, in_shape, dt](const Grads& grads, const Needs& needs) {
+                         [idx, g, in_shape, dt, dev](const Grads& grads, const Needs& needs) {
                            Grads r(1);
                            if (!needs[0]) return r;
-                           r[0] = empty(in_shape, {.dtype = dt});
-                           if (g.planes > 0) cpu::max_pool2d_backward(r[0], grads[0].contiguous(), idx, g);
+                           r[0] = empty(in_shape, {.dtype = dt, .device = dev});
+                           if (g.planes == 0) return r;
+                           if (dev.is_cuda())
+                             cuda_backend::max_pool2d_backward(r[0], grads[0].contiguous(), idx, cuda_geom(g));
+                           else
+                             cpu::max_pool2d_backward(r[0], grads[0].contiguous(), idx, g);
                            return r;
                          });
   return {out, idx};
@@ -101,19 +118,29 @@ Tensor avg_pool2d(const Tensor& input, IntPair kernel_size, std::optional<IntPai
   check_pool_input("avg_pool2d", input);
   const cpu::PoolGeom g =
       pool_geom("avg_pool2d", input, kernel_size, stride.value_or(kernel_size), padding, 1, ceil_mode);
-  Tensor out = empty(out_shape(input, g), {.dtype = input.dtype()});
+  const Device dev = input.device();
+  Tensor out = empty(out_shape(input, g), {.dtype = input.dtype(), .device = dev});
   {
     NoGradGuard ng;
-    if (g.planes > 0) cpu::avg_pool2d(out, input.contiguous(), g, count_include_pad);
+    if (g.planes > 0) {
+      if (dev.is_cuda())
+        cuda_backend::avg_pool2d(out, input.contiguous(), cuda_geom(g), count_include_pad);
+      else
+        cpu::avg_pool2d(out, input.contiguous(), g, count_include_pad);
+    }
   }
   const Shape in_shape = input.shape();
   const DType dt = input.dtype();
   return autograd::record("AvgPool2DBackward", {input}, out,
-                          [g, in_shape, dt, count_include_pad](const Grads& grads, const Needs& needs) {
+                          [g, in_shape, dt, dev, count_include_pad](const Grads& grads, const Needs& needs) {
                             Grads r(1);
                             if (!needs[0]) return r;
-                            r[0] = empty(in_shape, {.dtype = dt});
-                            if (g.planes > 0)
+                            r[0] = empty(in_shape, {.dtype = dt, .device = dev});
+                            if (g.planes == 0) return r;
+                            if (dev.is_cuda())
+                              cuda_backend::avg_pool2d_backward(r[0], grads[0].contiguous(), cuda_geom(g),
+                                                                count_include_pad);
+                            else
                               cpu::avg_pool2d_backward(r[0], grads[0].contiguous(), g, count_include_pad);
                             return r;
                           });
@@ -127,19 +154,29 @@ Tensor adaptive_avg_pool2d(const Tensor& input, IntPair output_size) {
   g.h = input.size(-2), g.w = input.size(-1);
   g.planes = input.numel() / (g.h * g.w);
   g.oh = output_size.h, g.ow = output_size.w;
-  Tensor out = empty(out_shape(input, g), {.dtype = input.dtype()});
+  const Device dev = input.device();
+  Tensor out = empty(out_shape(input, g), {.dtype = input.dtype(), .device = dev});
   {
     NoGradGuard ng;
-    if (g.planes > 0) cpu::adaptive_avg_pool2d(out, input.contiguous(), g);
+    if (g.planes > 0) {
+      if (dev.is_cuda())
+        cuda_backend::adaptive_avg_pool2d(out, input.contiguous(), cuda_geom(g));
+      else
+        cpu::adaptive_avg_pool2d(out, input.contiguous(), g);
+    }
   }
   const Shape in_shape = input.shape();
   const DType dt = input.dtype();
   return autograd::record("AdaptiveAvgPool2DBackward", {input}, out,
-                          [g, in_shape, dt](const Grads& grads, const Needs& needs) {
+                          [g, in_shape, dt, dev](const Grads& grads, const Needs& needs) {
                             Grads r(1);
                             if (!needs[0]) return r;
-                            r[0] = empty(in_shape, {.dtype = dt});
-                            if (g.planes > 0) cpu::adaptive_avg_pool2d_backward(r[0], grads[0].contiguous(), g);
+                            r[0] = empty(in_shape, {.dtype = dt, .device = dev});
+                            if (g.planes == 0) return r;
+                            if (dev.is_cuda())
+                              cuda_backend::adaptive_avg_pool2d_backward(r[0], grads[0].contiguous(), cuda_geom(g));
+                            else
+                              cpu::adaptive_avg_pool2d_backward(r[0], grads[0].contiguous(), g);
                             return r;
                           });
 }

@@ -41,6 +41,7 @@
 
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cpu.hpp"
+#include "ember/backend/cuda.hpp"
 #include "ember/core/dispatch.hpp"
 #include "ember/core/parallel.hpp"
 #include "ember/ops/random.hpp"
@@ -336,32 +337,45 @@ Tensor dropout(const Tensor& x, double p, bool train, Generator* gen) {
   EMBER_CHECK(p >= 0.0 && p <= 1.0, ValueError, "dropout: probability has to be between 0 and 1, but got ", p);
   check_float(x.dtype(), "dropout");
   if (!train || p == 0.0) return x;
-  EMBER_CHECK(x.is_cpu(), NotImplemented, "dropout: CUDA tensors are not supported yet");
+  EMBER_CHECK(x.is_cpu() || x.is_cuda(), NotImplemented, "dropout: expected a CPU or CUDA tensor, got one on ",
+              x.device().str());
 
   // mask holds 0 or 1/(1-p) in x's dtype: the forward multiplies by it and so does backward.
-  Tensor mask = empty(x.shape(), {.dtype = x.dtype()});
-  Tensor out = empty(x.shape(), {.dtype = x.dtype()});
+  Tensor mask = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
+  Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   {
     NoGradGuard ng;
     Tensor xc = x.contiguous();
     const int64_t n = x.numel();
-    dispatch<kFloatingTypes>(x.dtype(), "dropout", [&]<class T>() {
-      using C = compute_t<T>;
-      const T* in = static_cast<const T*>(xc.data_ptr());
-      T* o = static_cast<T*>(out.data_ptr());
-      T* m = static_cast<T*>(mask.data_ptr());
-      if (p == 1.0 || n == 0) {
-        for (int64_t i = 0; i < n; ++i) o[i] = m[i] = static_cast<T>(C(0));
-        return;
+    if (x.is_cuda()) {
+      // The same generator and stream layout as on the CPU (kernels/dropout.cu draws word i of
+      // the reserved range for element i), so a seed gives the same mask on both devices. CUDA
+      // tensors draw from `gen` or the default generator, as the CUDA factories do.
+      if (p == 1.0) {
+        mask.zero_();
+        out.zero_();
+      } else if (n > 0) {
+        cuda_backend::dropout(out, mask, xc, p, pick(gen).reserve(static_cast<uint64_t>(n)));
       }
-      const C scale = static_cast<C>(1.0 / (1.0 - p));
-      const T tscale = static_cast<T>(scale);
-      draw1(n, pick(gen).reserve(static_cast<uint64_t>(n)), [&](int64_t i, uint32_t w) {
-        const bool keep = static_cast<double>(Philox::uniform(w)) >= p;
-        m[i] = keep ? tscale : static_cast<T>(C(0));
-        o[i] = keep ? static_cast<T>(static_cast<C>(in[i]) * scale) : static_cast<T>(C(0));
+    } else {
+      dispatch<kFloatingTypes>(x.dtype(), "dropout", [&]<class T>() {
+        using C = compute_t<T>;
+        const T* in = static_cast<const T*>(xc.data_ptr());
+        T* o = static_cast<T*>(out.data_ptr());
+        T* m = static_cast<T*>(mask.data_ptr());
+        if (p == 1.0 || n == 0) {
+          for (int64_t i = 0; i < n; ++i) o[i] = m[i] = static_cast<T>(C(0));
+          return;
+        }
+        const C scale = static_cast<C>(1.0 / (1.0 - p));
+        const T tscale = static_cast<T>(scale);
+        draw1(n, pick(gen).reserve(static_cast<uint64_t>(n)), [&](int64_t i, uint32_t w) {
+          const bool keep = static_cast<double>(Philox::uniform(w)) >= p;
+          m[i] = keep ? tscale : static_cast<T>(C(0));
+          o[i] = keep ? static_cast<T>(static_cast<C>(in[i]) * scale) : static_cast<T>(C(0));
+        });
       });
-    });
+    }
   }
   return autograd::record("DropoutBackward", {x}, out,
                           [m = autograd::SavedTensor(mask)](const std::vector<Tensor>& g, const std::vector<bool>&) {

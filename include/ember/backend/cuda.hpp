@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "ember/backend/cpu.hpp"
+#include "ember/core/generator.hpp"
 #include "ember/core/tensor.hpp"
 
 namespace ember::cuda_backend {
@@ -71,5 +72,49 @@ EMBER_API void adam_step_guarded(const Tensor& p, const Tensor& g, const Tensor&
 EMBER_API void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum,
                         double dampening, double weight_decay, bool nesterov, bool first,
                         const Tensor& skip = Tensor());
+
+// ---- Layers: pooling, batch norm, dropout (src/ops/pooling.cpp, batch_norm.cpp, random.cpp).
+// Contiguous NCHW / (n, c, s) tensors on one CUDA device, outputs preallocated there; f32,
+// f64, f16, bf16 with f32 accumulation (f64 for f64).
+
+/// Geometry of 2-d pooling over `planes` = N·C planes of (h, w) into (oh, ow) (cpu::PoolGeom's fields).
+struct PoolGeom {
+  int64_t planes, h, w, oh, ow;
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+/// out = window max, indices (int64) = in-plane flat position of the first maximum (NaN wins).
+EMBER_API void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const PoolGeom& g);
+/// gx (overwritten) = gy summed at the positions `indices` name.
+EMBER_API void max_pool2d_backward(const Tensor& gx, const Tensor& gy, const Tensor& indices, const PoolGeom& g);
+EMBER_API void avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g, bool count_include_pad);
+EMBER_API void avg_pool2d_backward(const Tensor& gx, const Tensor& gy, const PoolGeom& g, bool count_include_pad);
+EMBER_API void adaptive_avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g);
+EMBER_API void adaptive_avg_pool2d_backward(const Tensor& gx, const Tensor& gy, const PoolGeom& g);
+
+/// A contiguous (n, c, s) tensor seen channel by channel. Per-channel tensors (mean, var,
+/// invstd, sums) are contiguous (c) in the accumulation dtype: f64 for f64 data, else f32.
+struct ChannelGeom {
+  int64_t n, c, s;
+};
+/// Per-channel batch mean, biased variance (two passes) and invstd = 1 / sqrt(var + eps).
+EMBER_API void batch_norm_moments(const Tensor& x, const ChannelGeom& g, double eps, const Tensor& mean,
+                                  const Tensor& var, const Tensor& invstd);
+/// invstd = 1 / sqrt(var + eps) (per-channel tensors).
+EMBER_API void batch_norm_invstd(const Tensor& var, double eps, const Tensor& invstd);
+/// out = (x − mean)·invstd·weight + bias (weight, bias: x's dtype, may be undefined).
+EMBER_API void batch_norm_apply(const Tensor& out, const Tensor& x, const ChannelGeom& g, const Tensor& mean,
+                                const Tensor& invstd, const Tensor& weight, const Tensor& bias);
+/// sum_gy = Σ gy, sum_gy_xmu = Σ gy·(x − mean), per channel.
+EMBER_API void batch_norm_grad_sums(const Tensor& gy, const Tensor& x, const ChannelGeom& g, const Tensor& mean,
+                                    const Tensor& sum_gy, const Tensor& sum_gy_xmu);
+/// The input gradient (see cpu batch_norm's backward); with !training mean and the sums may be
+/// undefined.
+EMBER_API void batch_norm_backward_input(const Tensor& gx, const Tensor& gy, const Tensor& x, const ChannelGeom& g,
+                                         const Tensor& mean, const Tensor& invstd, const Tensor& weight,
+                                         const Tensor& sum_gy, const Tensor& sum_gy_xmu, bool training);
+
+/// out = x·mask and mask = (kept ? 1/(1−p) : 0) in x's dtype, the mask drawn from (seed,
+/// offset) exactly as the CPU dropout draws it (one Philox word per element); 0 <= p < 1.
+EMBER_API void dropout(const Tensor& out, const Tensor& mask, const Tensor& x, double p, GeneratorState state);
 
 }  // namespace ember::cuda_backend

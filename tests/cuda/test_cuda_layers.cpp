@@ -1,0 +1,319 @@
+// The CNN's layers on CUDA against the CPU backend (the truth): max / average / adaptive
+// average pooling (forward, indices, gradients), batch norm (training and evaluation, running
+// statistics, gradients of input, weight and bias) and dropout, whose mask must equal the CPU's
+// bit for bit for the same seed and generator offset. All skip without a CUDA device.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "cuda_diff.hpp"
+
+using namespace ember;
+using namespace ember::cuda_test;
+using Inputs = std::vector<Tensor>;
+
+namespace {
+
+const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
+const Device kDev = Device::cuda(0);
+
+Tol scaled(Tol t, double k) { return {t.atol * k, t.rtol * k}; }
+
+/// The error type E, with `needle` in its message.
+template <class E, class F>
+void expect_error(F&& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an error containing '" << needle << "'";
+  } catch (const E& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong error type: " << e.what();
+  }
+}
+
+/// The bytes of two tensors (same dtype and shape; b may live on the device) are equal.
+::testing::AssertionResult same_bits(const Tensor& got, const Tensor& want) {
+  if (got.dtype() != want.dtype() || got.shape() != want.shape())
+    return ::testing::AssertionFailure() << "dtype/shape differ: " << dtype_name(got.dtype()) << " "
+                                         << shape_str(got.shape()) << " vs " << dtype_name(want.dtype()) << " "
+                                         << shape_str(want.shape());
+  const Tensor g = got.cpu().contiguous(), w = want.cpu().contiguous();
+  const auto* gp = static_cast<const unsigned char*>(g.data_ptr());
+  const auto* wp = static_cast<const unsigned char*>(w.data_ptr());
+  const size_t es = g.element_size();
+  int64_t bad = 0, first = -1;
+  for (int64_t i = 0; i < g.numel(); ++i)
+    if (std::memcmp(gp + i * es, wp + i * es, es) != 0) {
+      if (first < 0) first = i;
+      ++bad;
+    }
+  if (bad > 0)
+    return ::testing::AssertionFailure() << bad << " of " << g.numel() << " elements differ, first " << first;
+  return ::testing::AssertionSuccess();
+}
+
+struct PoolCase {
+  Shape shape;
+  IntPair k, s, p, d;
+  bool ceil;
+};
+
+// Odd sizes, overlapping windows (stride < kernel), padding, dilation, ceil_mode, 3-d inputs.
+const std::vector<PoolCase> kPoolCases = {
+    {{3, 5, 13, 11}, 2, 2, 0, 1, false},                     // the CNN's 2×2 / 2 (odd sizes drop the edge)
+    {{2, 3, 13, 11}, 3, 2, 1, 1, true},                      // overlap, padding, ceil_mode
+    {{2, 3, 12, 9}, {3, 2}, {1, 2}, {1, 0}, {2, 1}, false},  // dilation, rectangular
+    {{4, 9, 7}, {2, 3}, {3, 1}, {1, 1}, 1, true},            // unbatched, ceil_mode with a ragged end
+    {{1, 1, 1, 1}, 1, 1, 0, 1, false},
+};
+
+}  // namespace
+
+TEST(CudaLayers, MaxPool2dForwardIndicesAndGradients) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 1;
+  for (DType dt : kFloatTypes) {
+    for (const PoolCase& c : kPoolCases) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape_str(c.shape));
+      const Tol tol = tol_for(dt);
+      Tensor x = random_tensor(c.shape, dt, seed++);
+      expect_same_on_cuda([&](const Inputs& v) { return max_pool2d(v[0], c.k, c.s, c.p, c.d, c.ceil); }, {x},
+                          scaled(tol, 4));
+      const auto [yc, ic] = max_pool2d_with_indices(x, c.k, c.s, c.p, c.d, c.ceil);
+      const auto [yg, ig] = max_pool2d_with_indices(x.to(kDev), c.k, c.s, c.p, c.d, c.ceil);
+      ASSERT_TRUE(ig.is_cuda());
+      EXPECT_TRUE(same_bits(ig, ic)) << "indices";
+      EXPECT_TRUE(same_bits(yg, yc)) << "a max is an element of the input: exact";
+    }
+  }
+}
+
+TEST(CudaLayers, MaxPool2dNaNTiesAndViews) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  // Ties (first maximum wins), NaN (wins, the last one), -inf windows.
+  std::vector<float> v(2 * 7 * 9);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 3);
+  v[4] = NAN;
+  v[5] = NAN;
+  v[30] = NAN;
+  for (int i = 63; i < 72; ++i) v[i] = -INFINITY;
+  Tensor x = tensor<float>(v, {2, 7, 9});
+  for (const PoolCase& c : kPoolCases) {
+    if (c.shape.size() != 3) continue;
+    const auto [yc, ic] = max_pool2d_with_indices(x, c.k, c.s, c.p, c.d, c.ceil);
+    const auto [yg, ig] = max_pool2d_with_indices(x.to(kDev), c.k, c.s, c.p, c.d, c.ceil);
+    EXPECT_TRUE(same_bits(ig, ic));
+    EXPECT_TRUE(close_to(yg, yc, {0, 0}));
+  }
+  for (const PoolCase& c : kPoolCases) {
+    const auto [yc, ic] = max_pool2d_with_indices(x.reshape({1, 2, 7, 9}), c.k, c.s, c.p, c.d, c.ceil);
+    const auto [yg, ig] = max_pool2d_with_indices(x.to(kDev).reshape({1, 2, 7, 9}), c.k, c.s, c.p, c.d, c.ceil);
+    EXPECT_TRUE(same_bits(ig, ic));
+    EXPECT_TRUE(close_to(yg, yc, {0, 0}));
+  }
+  // A non-contiguous input (transposed spatial dims) goes through .contiguous() at the op edge.
+  Tensor xt = random_tensor({2, 3, 11, 13}, kFloat32, 77).transpose(2, 3);
+  expect_same_on_cuda([](const Inputs& in) { return max_pool2d(in[0], 3, 2, 1); }, {xt}, tol_for(kFloat32));
+}
+
+TEST(CudaLayers, AvgPool2dMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 100;
+  for (DType dt : kFloatTypes) {
+    for (const PoolCase& c : kPoolCases) {
+      for (bool include_pad : {true, false}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape_str(c.shape) + (include_pad ? " include" : " exclude"));
+        Tensor x = random_tensor(c.shape, dt, seed++);
+        expect_same_on_cuda([&](const Inputs& v) { return avg_pool2d(v[0], c.k, c.s, c.p, c.ceil, include_pad); }, {x},
+                            scaled(tol_for(dt), 4));
+      }
+    }
+  }
+  Tensor xt = random_tensor({2, 3, 11, 13}, kFloat32, 78).transpose(2, 3);
+  expect_same_on_cuda([](const Inputs& in) { return avg_pool2d(in[0], 3, 1, 1, true, false); }, {xt},
+                      tol_for(kFloat32));
+}
+
+TEST(CudaLayers, AdaptiveAvgPool2dMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 200;
+  const std::vector<std::pair<Shape, IntPair>> cases = {
+      {{3, 5, 13, 11}, {3, 4}}, {{3, 5, 13, 11}, {1, 1}},   {{2, 3, 7, 6}, {20, 15}},  // upsampling: overlap
+      {{4, 9, 7}, {5, 5}},      {{2, 3, 13, 11}, {13, 11}},
+  };
+  for (DType dt : kFloatTypes) {
+    for (const auto& [shape, out] : cases) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape_str(shape));
+      Tensor x = random_tensor(shape, dt, seed++);
+      const IntPair o = out;
+      expect_same_on_cuda([o](const Inputs& v) { return adaptive_avg_pool2d(v[0], o); }, {x}, scaled(tol_for(dt), 4));
+    }
+  }
+}
+
+TEST(CudaLayers, BatchNormTrainingForwardGradientsAndRunningStats) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 300;
+  const std::vector<Shape> shapes = {{5, 3, 7, 9}, {33, 4}, {3, 2, 17}, {2, 1, 1, 3}};
+  for (DType dt : kFloatTypes) {
+    for (const Shape& shape : shapes) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape_str(shape));
+      const int64_t c = shape[1];
+      // bf16/f16 inputs are normalised by statistics of rounded values: looser gradients.
+      const Tol tol = scaled(tol_for(dt), dt == kFloat16 || dt == kBFloat16 ? 10 : 20);
+      Tensor x = random_tensor(shape, dt, seed++, -3.0, 5.0);
+      Tensor w = random_tensor({c}, dt, seed++, 0.5, 1.5), b = random_tensor({c}, dt, seed++);
+      expect_same_on_cuda(
+          [&](const Inputs& v) {
+            return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], /*training=*/true, 0.1, 1e-5);
+          },
+          {x, w, b}, tol);
+      expect_same_on_cuda(
+          [&](const Inputs& v) { return batch_norm(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true); }, {x}, tol);
+      // Running statistics (f32 buffers for every input dtype, as the layers keep them).
+      Tensor rm_c = random_tensor({c}, kFloat32, seed++), rv_c = random_tensor({c}, kFloat32, seed++, 0.5, 2.0);
+      Tensor rm_g = rm_c.to(kDev), rv_g = rv_c.to(kDev);
+      for (int step = 0; step < 3; ++step) {
+        Tensor xs = random_tensor(shape, dt, seed++, -3.0, 5.0);
+        batch_norm(xs, rm_c, rv_c, w, b, true, 0.3, 1e-5);
+        batch_norm(xs.to(kDev), rm_g, rv_g, w.to(kDev), b.to(kDev), true, 0.3, 1e-5);
+      }
+      const Tol stat_tol = scaled(tol_for(kFloat32), 10);
+      EXPECT_TRUE(close_to(rm_g, rm_c, stat_tol)) << "running_mean";
+      EXPECT_TRUE(close_to(rv_g, rv_c, stat_tol)) << "running_var";
+    }
+  }
+}
+
+TEST(CudaLayers, BatchNormLargeMeanIsStable) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  // |mean| >> std: a one-pass E[x²] − E[x]² in f32 would lose every digit of the variance.
+  Tensor x = random_tensor({64, 3, 15, 15}, kFloat32, 400, -1.0, 1.0) + 1000.0;
+  expect_same_on_cuda([](const Inputs& v) { return batch_norm(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+                      {x}, {2e-3, 2e-3});
+  Tensor rm = zeros({3}, {.device = kDev}), rv = ones({3}, {.device = kDev});
+  batch_norm(x.to(kDev), rm, rv, Tensor(), Tensor(), true, 1.0, 1e-5);
+  Tensor rm_c = zeros({3}), rv_c = ones({3});
+  batch_norm(x, rm_c, rv_c, Tensor(), Tensor(), true, 1.0, 1e-5);
+  EXPECT_TRUE(close_to(rv, rv_c, {1e-4, 1e-3}));
+  EXPECT_TRUE(close_to(rm, rm_c, {1e-4, 1e-6}));
+}
+
+TEST(CudaLayers, BatchNormEvalMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 500;
+  for (DType dt : kFloatTypes) {
+    for (const Shape& shape : {Shape{5, 3, 7, 9}, Shape{33, 4}}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape_str(shape));
+      const int64_t c = shape[1];
+      const Tol tol = scaled(tol_for(dt), 4);
+      Tensor x = random_tensor(shape, dt, seed++);
+      Tensor w = random_tensor({c}, dt, seed++, 0.5, 1.5), b = random_tensor({c}, dt, seed++);
+      // Running statistics in another dtype than the input (allowed, as on the CPU).
+      Tensor rm = random_tensor({c}, kFloat64, seed++), rv = random_tensor({c}, kFloat64, seed++, 0.5, 2.0);
+      expect_same_on_cuda(
+          [&](const Inputs& v) {
+            return batch_norm(v[0], v[3].detach(), v[4].detach(), v[1], v[2], /*training=*/false, 0.1, 1e-3);
+          },
+          {x, w, b, rm, rv}, tol);
+      // Evaluation leaves the running statistics alone.
+      Tensor rm_g = rm.to(kDev), rv_g = rv.to(kDev);
+      batch_norm(x.to(kDev), rm_g, rv_g, w.to(kDev), b.to(kDev), false);
+      EXPECT_TRUE(same_bits(rm_g, rm));
+      EXPECT_TRUE(same_bits(rv_g, rv));
+    }
+  }
+}
+
+TEST(CudaLayers, BatchNorm2dLayerTrainsLikeCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  nn::BatchNorm2d cpu_bn(4), gpu_bn(4);
+  gpu_bn.to(kDev);
+  for (int step = 0; step < 3; ++step) {
+    Tensor x = random_tensor({6, 4, 5, 7}, kFloat32, 600 + step, -1.0, 3.0);
+    Tensor yc = cpu_bn.forward(x), yg = gpu_bn.forward(x.to(kDev));
+    EXPECT_TRUE(close_to(yg, yc, scaled(tol_for(kFloat32), 10)));
+  }
+  const auto sc = cpu_bn.state_dict(), sg = gpu_bn.state_dict();
+  for (const auto& [name, t] : sc) {
+    SCOPED_TRACE(name);
+    ASSERT_TRUE(sg.count(name));
+    if (is_floating(t.dtype()))
+      EXPECT_TRUE(close_to(sg.at(name), t, scaled(tol_for(kFloat32), 10)));
+    else
+      EXPECT_TRUE(same_bits(sg.at(name), t));  // num_batches_tracked
+  }
+  cpu_bn.eval();
+  gpu_bn.eval();
+  Tensor x = random_tensor({2, 4, 3, 3}, kFloat32, 700);
+  EXPECT_TRUE(close_to(gpu_bn.forward(x.to(kDev)), cpu_bn.forward(x), scaled(tol_for(kFloat32), 10)));
+}
+
+TEST(CudaLayers, BatchNormDeviceMismatchIsAnError) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  Tensor x = ones({4, 3}, {.device = kDev});
+  expect_error<DeviceError>([&] { batch_norm(x, zeros({3}), ones({3}), Tensor(), Tensor(), true); },
+                            "expected running_mean on cuda:0 like the input, got a tensor on cpu");
+  expect_error<DeviceError>([&] { batch_norm(x, Tensor(), Tensor(), ones({3}), Tensor(), true); },
+                            "expected weight on cuda:0");
+  expect_error<DeviceError>(
+      [&] {
+        batch_norm(ones({4, 3}), Tensor(), Tensor(), Tensor(), ones({3}, {.device = kDev}), true);
+      },
+      "expected bias on cpu like the input, got a tensor on cuda:0");
+}
+
+TEST(CudaLayers, DropoutMaskEqualsCpuBitForBit) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 800;
+  for (DType dt : kFloatTypes) {
+    for (int64_t n : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{1001}, int64_t{65539}}) {
+      for (double p : {0.1, 0.5, 0.9}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " n " + std::to_string(n) + " p " + std::to_string(p));
+        Tensor x = random_tensor({n}, dt, seed++);
+        Tensor xc = x.detach().requires_grad_(true), xg = x.to(kDev).requires_grad_(true);
+        manual_seed(1234 + n);
+        default_generator().reserve(7);  // a non-zero offset
+        Tensor yc = dropout(xc, p);
+        const GeneratorState after_cpu = default_generator().state();
+        manual_seed(1234 + n);
+        default_generator().reserve(7);
+        Tensor yg = dropout(xg, p);
+        ASSERT_TRUE(yg.is_cuda());
+        EXPECT_EQ(default_generator().state(), after_cpu) << "the CUDA draw reserves the same counters";
+        EXPECT_TRUE(same_bits(yg, yc)) << "output";
+        // The gradient is the mask itself: equal bits again.
+        Tensor gy = ones({n}, {.dtype = dt});
+        yc.backward(gy);
+        yg.backward(gy.to(kDev));
+        EXPECT_TRUE(same_bits(xg.grad(), xc.grad())) << "mask";
+      }
+    }
+  }
+}
+
+TEST(CudaLayers, DropoutWithGeneratorViewsAndEdgeCases) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  Generator gc(99), gg(99);
+  Tensor x = random_tensor({37, 29}, kFloat32, 900).t();  // non-contiguous: dropped in row-major order of x
+  for (int k = 0; k < 3; ++k) {
+    Tensor yc = dropout(x, 0.3, true, &gc), yg = dropout(x.to(kDev), 0.3, true, &gg);
+    EXPECT_TRUE(same_bits(yg, yc)) << "draw " << k;
+  }
+  EXPECT_EQ(gg.state(), gc.state());
+  // p == 1 gives zeros and draws nothing; p == 0 and eval mode return the input.
+  const GeneratorState before = gg.state();
+  Tensor z = dropout(x.to(kDev), 1.0, true, &gg);
+  EXPECT_TRUE(same_bits(z, zeros({29, 37})));
+  EXPECT_EQ(gg.state(), before);
+  Tensor xg = x.to(kDev);
+  EXPECT_TRUE(same_bits(dropout(xg, 0.0, true, &gg), x));
+  EXPECT_TRUE(same_bits(dropout(xg, 0.5, false, &gg), x));
+  EXPECT_EQ(dropout(zeros({0, 3}, {.device = kDev}), 0.5, true, &gg).numel(), 0);
+  // The kept fraction is near 1 − p (the stream is not degenerate on the device).
+  Tensor big = dropout(ones({1 << 20}, {.device = kDev}), 0.25, true, &gg);
+  const double kept = ne(big, 0.0).to(kFloat64).sum().item<double>() / static_cast<double>(1 << 20);
+  EXPECT_NEAR(kept, 0.75, 0.005);
+}
