@@ -147,7 +147,9 @@ TEST_P(StepGuardSkip, SkippedStepIsBitIdenticalAndLaterStepsMatchATwinThatNeverS
   EXPECT_EQ(guard.consecutive_skips(), 1);
   if (kind != Kind::sgd) {
     for (const auto& [k, t] : opt->state_dict())
-      if (k.size() > 5 && k.compare(k.size() - 5, 5, ".step") == 0) EXPECT_EQ(t.item<double>(), 2.0) << k;
+      if (k.size() > 5 && k.compare(k.size() - 5, 5, ".step") == 0) {
+        EXPECT_EQ(t.item<double>(), 2.0) << k;
+      }
   }
 
   // Finite steps afterwards: exactly the twin's steps.
