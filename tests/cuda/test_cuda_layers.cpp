@@ -77,15 +77,26 @@ TEST(CudaLayers, MaxPool2dForwardIndicesAndGradients) {
   for (DType dt : kFloatTypes) {
     for (const PoolCase& c : kPoolCases) {
       SCOPED_TRACE(std::string(dtype_name(dt)) + " " + shape_str(c.shape));
-      const Tol tol = tol_for(dt);
       Tensor x = random_tensor(c.shape, dt, seed++);
-      expect_same_on_cuda([&](const Inputs& v) { return max_pool2d(v[0], c.k, c.s, c.p, c.d, c.ceil); }, {x},
-                          scaled(tol, 4));
       const auto [yc, ic] = max_pool2d_with_indices(x, c.k, c.s, c.p, c.d, c.ceil);
-      const auto [yg, ig] = max_pool2d_with_indices(x.to(kDev), c.k, c.s, c.p, c.d, c.ceil);
+      Tensor xg = x.to(kDev).requires_grad_(true);
+      const auto [yg, ig] = max_pool2d_with_indices(xg, c.k, c.s, c.p, c.d, c.ceil);
       ASSERT_TRUE(ig.is_cuda());
       EXPECT_TRUE(same_bits(ig, ic)) << "indices";
       EXPECT_TRUE(same_bits(yg, yc)) << "a max is an element of the input: exact";
+      // Gradient against the CPU computed in the accumulation type from the same values and
+      // rounded once, which is what the device does (the CPU's 16-bit scatter rounds after
+      // every addition, so overlapping windows could differ from it by a few ulps).
+      const DType acc = dt == kFloat64 ? kFloat64 : kFloat32;
+      Tensor w = random_tensor(yc.shape(), dt, seed++);
+      Tensor xr = x.to(acc).requires_grad_(true);
+      (max_pool2d(xr, c.k, c.s, c.p, c.d, c.ceil) * w.to(acc)).sum().backward();
+      (yg * w.to(kDev)).sum().backward();
+      ASSERT_TRUE(xg.grad().defined());
+      EXPECT_TRUE(close_to(xg.grad(), xr.grad().to(dt), tol_for(dt))) << "gradient";
+      // And through the public path against the CPU op in dt itself (looser for 16-bit types).
+      expect_same_on_cuda([&](const Inputs& v) { return max_pool2d(v[0], c.k, c.s, c.p, c.d, c.ceil); }, {x},
+                          scaled(tol_for(dt), dt == kFloat16 || dt == kBFloat16 ? 16 : 4));
     }
   }
 }
