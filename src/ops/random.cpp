@@ -33,7 +33,8 @@
 //                       randint rule with two words per step (2n words).
 //
 // Factories asked for a CUDA tensor generate on the CPU with the same layout and copy, until
-// CUDA kernels exist: the numbers are the ones the kernels will produce.
+// CUDA kernels exist: the numbers are the ones the kernels will produce. dropout on a CUDA
+// tensor runs kernels/dropout.cu, which draws with this layout from the same generator.
 #include <algorithm>
 #include <cmath>
 #include <limits>
