@@ -154,6 +154,17 @@ void fsync_file(const std::string& path) {
   if (int err = f.close_checked(path); err != 0) detail::throw_errno(kSaveOp, "close", path, err);
 }
 
+/// Deletes a checkpoint-shaped directory of `dir` so that a crash part-way can never leave a
+/// partly deleted directory under a complete (or restorable) name: first renamed to a temporary
+/// name, which is garbage by construction, then removed. Returns 0 or the first errno.
+int discard(const std::string& dir, const std::string& path) {
+  const std::string name = base_of(path);
+  const std::string digits = name.compare(0, 1, ".") == 0 ? name.substr(1, name.find('.', 1) - 1) : name;
+  const std::string doomed = dir + "/." + digits + ".tmp-" + unique_suffix();
+  if (detail::sys_rename(path, doomed) != 0) return detail::remove_tree(path);
+  return detail::remove_tree(doomed);
+}
+
 void warn(const std::string& what) { std::fprintf(stderr, "ember: warning: %s\n", what.c_str()); }
 
 }  // namespace
@@ -199,7 +210,7 @@ int CheckpointManager::remove_leftovers() {
       if (parse_step_name(digits) && !exists_no_follow(final_path))
         err = detail::sys_rename(path, final_path);
       else
-        err = detail::remove_tree(path);
+        err = discard(dir_, path);
     } else if (is_temp_name(name)) {
       err = detail::remove_tree(path);
     } else {
@@ -318,7 +329,7 @@ std::string CheckpointManager::save(const std::map<std::string, Tensor>& model,
   // ---- after the commit point nothing may fail the save: clean up with warnings only
   if (how == How::exchanged && detail::remove_tree(tmp) != 0)
     warn(std::string(kSaveOp) + ": cannot remove the replaced checkpoint '" + tmp + "'");
-  if (how == How::aside && detail::remove_tree(aside) != 0)
+  if (how == How::aside && discard(dir_, aside) != 0)
     warn(std::string(kSaveOp) + ": cannot remove the replaced checkpoint '" + aside + "'");
   try {
     remove_leftovers();
@@ -328,7 +339,7 @@ std::string CheckpointManager::save(const std::map<std::string, Tensor>& model,
       std::vector<std::string> all = list();
       size_t excess = all.size() > static_cast<size_t>(options_.keep) ? all.size() - options_.keep : 0;
       for (size_t i = 0; i < all.size() && excess > 0 && all[i] != final_path; ++i) {
-        if (int err = detail::remove_tree(all[i]); err != 0)
+        if (int err = discard(dir_, all[i]); err != 0)
           warn(std::string(kSaveOp) + ": cannot remove the old checkpoint '" + all[i] +
                "': " + detail::errno_text(err));
         --excess;

@@ -340,8 +340,15 @@ TEST_F(CheckpointFaults, EveryWriteSideCallGoesThroughTheSeamInTheDocumentedOrde
   const long fsync_tmp = first([](const Call& c) { return c.op == FileOp::fsync_dir && c.path.find(".tmp-") != std::string::npos; });
   const long rename_final = first([&](const Call& c) { return c.op == FileOp::rename && ends_with(c.path, "/step-00000002"); });
   const long fsync_run = first([&](const Call& c) { return c.op == FileOp::fsync_dir && c.path == run_; });
+  // Pruning renames the old checkpoint to a temporary name before deleting its files, so a crash
+  // part-way never leaves a partly deleted directory under a complete name.
+  const long prune_rename = first([&](const Call& c) {
+    return c.op == FileOp::rename && c.path.find("/.step-00000001.tmp-") != std::string::npos;
+  });
   const long prune = first([&](const Call& c) { return c.op == FileOp::remove && c.path.find("step-00000001") != std::string::npos; });
-  for (long i : {mkdir_tmp, last_write, first_fsync, fsync_tmp, rename_final, fsync_run, prune}) ASSERT_GE(i, 0);
+  for (long i : {mkdir_tmp, last_write, first_fsync, fsync_tmp, rename_final, fsync_run, prune_rename, prune})
+    ASSERT_GE(i, 0);
+  EXPECT_LT(prune_rename, prune);
   EXPECT_LT(mkdir_tmp, last_write);
   EXPECT_LT(last_write, first_fsync);  // every byte written before the first fsync
   EXPECT_LT(first_fsync, fsync_tmp);

@@ -7,9 +7,10 @@
 // It is written under a temporary name in DIR, every file is fsynced, the directory is renamed
 // into place and DIR is fsynced, so a crash at any moment leaves either the complete new
 // checkpoint or none (the previous ones stay loadable). A directory whose name is exactly
-// "step-" followed by eight or more digits is complete by construction; anything else in DIR
-// that this module created (temporary names) is a leftover of an interrupted write and is
-// removed by the next save or by CheckpointManager::remove_leftovers().
+// "step-" followed by the step's digits (zero padded to eight; more digits from step 1e8 on) is
+// complete by construction; anything else in DIR that this module created (".step-*.tmp-*" and
+// ".step-*.old-*") is a leftover of an interrupted write and is removed by the next save or by
+// CheckpointManager::remove_leftovers(). One process writes a run directory at a time.
 //
 // The format and the guarantees are described in docs/checkpoints.md.
 #pragma once
@@ -85,9 +86,12 @@ class EMBER_API CheckpointManager {
 
   /// Writes DIR/step-<trainer.step, 8 digits>/ crash-safely (see the file comment) and returns
   /// its path. A checkpoint of the same step that already exists is replaced atomically. After
-  /// the new checkpoint is durable, leftovers are removed and only the newest `keep` are kept.
+  /// the new checkpoint is durable, leftovers are removed and only the newest `keep` are kept
+  /// (pruning removes older checkpoints only: never the one just written nor newer ones, which
+  /// a run resumed from an earlier step may find; failures there are warnings on stderr).
   /// On failure (IOError naming the file and the system's reason) nothing is left under the
-  /// final name and every earlier checkpoint is intact.
+  /// final name and every earlier checkpoint is intact. Throws ValueError for a negative step
+  /// or tensors save_safetensors refuses.
   std::string save(const std::map<std::string, Tensor>& model, const std::map<std::string, Tensor>& optimizer,
                    TrainerState trainer);
 
@@ -112,8 +116,9 @@ EMBER_API Checkpoint load_checkpoint(const std::string& path);
 
 /// Resolves a --resume argument: "auto" → the newest complete checkpoint under `run_dir` that
 /// loads and validates (older ones are tried when the newest is damaged, with a warning on
-/// stderr), or nullopt when there is none; anything else is a checkpoint directory path (or a
-/// run directory, meaning its newest checkpoint) that must load.
+/// stderr), or nullopt when there is none (IOError when there are some and none loads);
+/// anything else is a checkpoint directory path (or a run directory, meaning its newest
+/// checkpoint) that must load.
 EMBER_API std::optional<Checkpoint> resume_checkpoint(const std::string& spec, const std::string& run_dir);
 
 }  // namespace ember::io

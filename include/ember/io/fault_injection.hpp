@@ -31,6 +31,13 @@ struct Fault {
 /// Called before every operation with the operation, the path it concerns and (for write) the
 /// byte count asked for. An empty function removes the hook. Process-wide; tests set it, run a
 /// save, and clear it (see ScopedFaultHook).
+///
+/// The path is the one the system call names: for rename the destination (an atomic exchange
+/// of two directories, used to replace a checkpoint of the same step, is also reported as
+/// rename with the final name as the path); for write, fsync and close the file being written
+/// (a temporary name such as "x.safetensors.tmp.<pid>.<k>" or a file inside
+/// "DIR/.step-N.tmp-<pid>-<k>/"); for fsync_dir the directory (its open, fsync and close count
+/// as that one operation). The hook may be called from any thread that writes.
 using FaultHook = std::function<Fault(FileOp op, const std::string& path, size_t bytes)>;
 EMBER_API void set_fault_hook(FaultHook hook);
 
@@ -49,8 +56,10 @@ class ScopedFaultHook {
 ///   "after_rename" the directory renamed into place, before the run directory is fsynced and
 ///                  old checkpoints are pruned
 /// Armed through the environment variable EMBER_TEST_CRASH_AT="<point>:<n>": the process
-/// raises SIGKILL at <point> during its n-th checkpoint save (n counts from 1). Read once, at
-/// the first save. Tests use it with real processes (examples/fashion_mnist).
+/// raises SIGKILL at <point> during its n-th checkpoint save (n counts calls of
+/// CheckpointManager::save in the process from 1, failed ones included). Read once, at the
+/// first save; a malformed value makes that save (and every later one) throw ValueError.
+/// Tests use it with real processes (examples/fashion_mnist, tests/unit/test_disk_faults.cpp).
 EMBER_API void crash_point(const char* point);
 
 }  // namespace ember::io::testing
