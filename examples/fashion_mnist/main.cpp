@@ -423,31 +423,27 @@ LoopState from_trainer_state(const io::TrainerState& t) {
   return s;
 }
 
-// On resume: drops metrics.csv rows of steps after the checkpoint (written by the interrupted
-// process after it saved), so the continued file has each epoch once.
-void truncate_metrics_after(const std::string& path, int64_t step) {
+// On resume: keeps metrics.csv's header and its first `rows` rows (one per epoch the checkpoint
+// has completed), dropping those the interrupted process wrote after it saved the checkpoint and
+// a row cut off by a crash, so that the continued file has each epoch once.
+void keep_metrics_rows(const std::string& path, int64_t rows) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return;
-  std::string line;
   std::vector<std::string> keep;
+  std::string line;
   bool dropped = false;
   while (std::getline(in, line)) {
-    if (keep.empty()) {  // the header
+    if (static_cast<int64_t>(keep.size()) <= rows && !in.eof()) {  // the header and complete rows
       keep.push_back(line);
-      continue;
+    } else {
+      dropped = true;
     }
-    long long row_step = 0;
-    const auto r = std::from_chars(line.data(), line.data() + line.size(), row_step);
-    if (r.ec != std::errc{} || row_step > step) {
-      dropped = true;  // a later row, or one cut off by a crash
-      continue;
-    }
-    keep.push_back(line);
   }
   in.close();
   if (!dropped) return;
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   for (const std::string& l : keep) out << l << '\n';
+  out.close();
   EMBER_CHECK(out.good(), ember::IOError, "cannot rewrite '", path, "'");
 }
 
@@ -515,8 +511,10 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
     model->load_state_dict(resumed->model);
     optimizer->load_state_dict(resumed->optimizer);
     // The hyper-parameters of this run's configuration (the command line may have changed them).
+    // The cosine schedule sets the lr before every step; until then the group keeps the last
+    // step's lr (which metrics.csv shows for an epoch that ends at the checkpoint).
     for (auto& group : optimizer->param_groups()) {
-      group.options["lr"] = opt.lr;
+      if (opt.lr_schedule == "constant") group.options["lr"] = opt.lr;
       if (group.options.count("weight_decay") > 0) group.options["weight_decay"] = opt.weight_decay;
       if (group.options.count("momentum") > 0) group.options["momentum"] = opt.momentum;
     }
@@ -554,7 +552,7 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
                                      "elapsed"};
     if (opt.check_finite) columns.push_back("skipped_steps");
     const std::string path = opt.out_dir + "/metrics.csv";
-    if (resumed) truncate_metrics_after(path, st.step);
+    if (resumed) keep_metrics_rows(path, static_cast<int64_t>(st.epoch_seconds.size()));
     csv.emplace(path, columns, /*append=*/resumed.has_value());
   }
 
