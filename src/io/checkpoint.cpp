@@ -67,9 +67,7 @@ bool is_aside_name(const std::string& name) {
   return name.compare(0, 6, ".step-") == 0 && name.find(".old-", 6) != std::string::npos;
 }
 
-std::string unique_suffix() {
-  return std::to_string(::getpid()) + "-" + std::to_string(g_name_counter.fetch_add(1));
-}
+std::string unique_suffix() { return std::to_string(::getpid()) + "-" + std::to_string(g_name_counter.fetch_add(1)); }
 
 bool is_directory(const std::string& path) {
   struct stat st {};
@@ -130,7 +128,8 @@ void make_directories(const std::string& dir) {
     if (err == EEXIST && is_directory(dir)) return;  // created by someone else meanwhile
     detail::throw_errno(kSaveOp, "create the directory", dir, err);
   }
-  if (int err = detail::sys_fsync_dir(parent); err != 0) detail::throw_errno(kSaveOp, "fsync the directory", parent, err);
+  if (int err = detail::sys_fsync_dir(parent); err != 0)
+    detail::throw_errno(kSaveOp, "fsync the directory", parent, err);
 }
 
 void write_file(const std::string& path, const std::string& bytes) {
@@ -223,8 +222,7 @@ int CheckpointManager::remove_leftovers() {
       first_path = path;
     }
   }
-  if (first_err != 0)
-    detail::throw_errno("CheckpointManager::remove_leftovers", "remove", first_path, first_err);
+  if (first_err != 0) detail::throw_errno("CheckpointManager::remove_leftovers", "remove", first_path, first_err);
   return removed;
 }
 
@@ -306,8 +304,7 @@ std::string CheckpointManager::save(const std::map<std::string, Tensor>& model,
       }
       how = How::aside;
     } else {
-      throw give_up("cannot exchange '" + tmp + "' with the existing '" + final_path +
-                    "': " + detail::errno_text(err));
+      throw give_up("cannot exchange '" + tmp + "' with the existing '" + final_path + "': " + detail::errno_text(err));
     }
   }
   testing::crash_point("after_rename");
@@ -357,12 +354,12 @@ Checkpoint load_checkpoint(const std::string& path) {
   const std::string dir = strip_slashes(path);
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) detail::throw_errno(kOp, "open the checkpoint", dir, errno);
-  EMBER_CHECK(S_ISDIR(st.st_mode), IOError, kOp, ": '", dir, "' is not a checkpoint: expected a directory step-<8 digits>");
+  EMBER_CHECK(S_ISDIR(st.st_mode), IOError, kOp, ": '", dir,
+              "' is not a checkpoint: expected a directory step-<8 digits>");
   const std::string name = base_of(dir);
   const auto step = parse_step_name(name);
   EMBER_CHECK(step.has_value(), IOError, kOp, ": '", dir,
-              "' is not a complete checkpoint: expected a directory named step-<8 or more digits>, found '", name,
-              "'");
+              "' is not a complete checkpoint: expected a directory named step-<8 or more digits>, found '", name, "'");
 
   Checkpoint c;
   c.path = dir;

@@ -71,8 +71,7 @@ int sys_write(int fd, const std::string& path, const void* data, size_t n, size_
   *written = 0;
   const Fault f = consult_fault_hook(FileOp::write, path, n);
   if (f.error != 0) return f.error;
-  if (f.short_write >= 0 && static_cast<unsigned long long>(f.short_write) < n)
-    n = static_cast<size_t>(f.short_write);
+  if (f.short_write >= 0 && static_cast<unsigned long long>(f.short_write) < n) n = static_cast<size_t>(f.short_write);
   if (n == 0) return 0;  // an injected write of 0 bytes: the caller sees no progress
   ssize_t put;
   do {

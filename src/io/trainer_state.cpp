@@ -208,9 +208,8 @@ TrainerState trainer_state_from_json(const std::string& text, const std::string&
   s.counters = r.map<int64_t>(root, "counters", [&](const json& v, const std::string& field) {
     return r.int64(v, field, std::numeric_limits<int64_t>::min());
   });
-  s.config = r.map<std::string>(root, "config", [&](const json& v, const std::string& field) {
-    return r.string(v, field);
-  });
+  s.config =
+      r.map<std::string>(root, "config", [&](const json& v, const std::string& field) { return r.string(v, field); });
   if (root.contains("ember_version")) s.ember_version = r.string(root.at("ember_version"), "ember_version");
   return s;
 }

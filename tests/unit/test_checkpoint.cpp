@@ -37,7 +37,8 @@ TEST(TrainerJson, OutputIsDeterministicSortedAndIndented) {
   s.epoch = 1;
   s.loader = {1, 2};
   s.generators["default"] = {18446744073709551615ull, 7};
-  s.values = {{"b", 0.1}, {"a", std::numeric_limits<double>::quiet_NaN()}, {"c", -std::numeric_limits<double>::infinity()}};
+  s.values = {
+      {"b", 0.1}, {"a", std::numeric_limits<double>::quiet_NaN()}, {"c", -std::numeric_limits<double>::infinity()}};
   s.counters = {{"skipped_steps", -1}};
   s.config = {{"lr", "0.5"}};
   s.ember_version = "0.1.0";
@@ -268,9 +269,8 @@ TEST_F(Checkpoints, LeftoversAreIgnoredByLatestAndRemovedByTheNextSave) {
   EXPECT_EQ(mgr.latest(), run + "/step-00000003");
 
   mgr.save(make_model(5), make_optimizer(5), make_trainer(5));
-  EXPECT_EQ(listing(run), (std::vector<std::string>{"step-000000011", "step-00000003", "step-00000004",
-                                                    "step-00000005", "step-00000010x", "step-00000012",
-                                                    "step-123"}));
+  EXPECT_EQ(listing(run), (std::vector<std::string>{"step-000000011", "step-00000003", "step-00000004", "step-00000005",
+                                                    "step-00000010x", "step-00000012", "step-123"}));
   expect_bitwise_equal(make_model(4), io::load_checkpoint(run + "/step-00000004").model, "restored aside copy");
 }
 
@@ -339,8 +339,7 @@ TEST_F(Checkpoints, LoadCheckpointErrorsNameTheFile) {
                   {path("copy/step-00000009/trainer.json"), "says step 8 but the directory is named for step 9"});
 
   fs::copy(p, path("copy/mine"), fs::copy_options::recursive);
-  expect_io_error([&] { io::load_checkpoint(path("copy/mine")); },
-                  {"is not a complete checkpoint", "found 'mine'"});
+  expect_io_error([&] { io::load_checkpoint(path("copy/mine")); }, {"is not a complete checkpoint", "found 'mine'"});
 
   expect_io_error([&] { io::load_checkpoint(path("copy/step-00000077")); },
                   {path("copy/step-00000077"), std::strerror(ENOENT)});

@@ -129,7 +129,8 @@ TEST_F(SafetensorsFaults, EnospcOnFirstMiddleAndLastWrite) {
   for (const Call& c : *calls) writes += c.op == FileOp::write;
   ASSERT_GE(writes, 4);  // length prefix, header, tensors
   for (int k : {0, writes / 2, writes - 1})
-    expect_failure(fail_nth(FileOp::write, k, ENOSPC), ENOSPC, "write " + std::to_string(k) + " of " + std::to_string(writes));
+    expect_failure(fail_nth(FileOp::write, k, ENOSPC), ENOSPC,
+                   "write " + std::to_string(k) + " of " + std::to_string(writes));
 }
 
 TEST_F(SafetensorsFaults, ErofsOnOpenEioOnCloseAndRename) {
@@ -151,8 +152,8 @@ TEST_F(SafetensorsFaults, ShortWritesSucceedWithTheRightContent) {
     io::save_safetensors(file_, make_model(2));
   }
   EXPECT_GT(*writes, 10);
-  EXPECT_EQ(read_bytes(file_), read_bytes((io::save_safetensors(path("ref.safetensors"), make_model(2)),
-                                          path("ref.safetensors"))));
+  EXPECT_EQ(read_bytes(file_),
+            read_bytes((io::save_safetensors(path("ref.safetensors"), make_model(2)), path("ref.safetensors"))));
   expect_bitwise_equal(make_model(2), io::load_safetensors(file_, nullptr, {.mmap = false}), "short-written file");
 }
 
@@ -230,8 +231,8 @@ TEST_F(CheckpointFaults, EnospcOnFirstMiddleAndLastWrite) {
   EXPECT_EQ(file_of(writes.front().path), "model.safetensors");
   EXPECT_EQ(file_of(writes.back().path), "trainer.json");
   for (int k : {0, n / 2, n - 1})
-    expect_failure(fail_nth(FileOp::write, k, ENOSPC), ENOSPC, "write " + std::to_string(k) + " of " + std::to_string(n),
-                   2, file_of(writes[k].path));
+    expect_failure(fail_nth(FileOp::write, k, ENOSPC), ENOSPC,
+                   "write " + std::to_string(k) + " of " + std::to_string(n), 2, file_of(writes[k].path));
 }
 
 TEST_F(CheckpointFaults, EioOnFsyncOfEachFileAndDirectory) {
@@ -337,15 +338,18 @@ TEST_F(CheckpointFaults, EveryWriteSideCallGoesThroughTheSeamInTheDocumentedOrde
   const long mkdir_tmp = first(is(FileOp::mkdir));
   const long last_write = last(is(FileOp::write));
   const long first_fsync = first(is(FileOp::fsync));
-  const long fsync_tmp = first([](const Call& c) { return c.op == FileOp::fsync_dir && c.path.find(".tmp-") != std::string::npos; });
-  const long rename_final = first([&](const Call& c) { return c.op == FileOp::rename && ends_with(c.path, "/step-00000002"); });
+  const long fsync_tmp =
+      first([](const Call& c) { return c.op == FileOp::fsync_dir && c.path.find(".tmp-") != std::string::npos; });
+  const long rename_final =
+      first([&](const Call& c) { return c.op == FileOp::rename && ends_with(c.path, "/step-00000002"); });
   const long fsync_run = first([&](const Call& c) { return c.op == FileOp::fsync_dir && c.path == run_; });
   // Pruning renames the old checkpoint to a temporary name before deleting its files, so a crash
   // part-way never leaves a partly deleted directory under a complete name.
   const long prune_rename = first([&](const Call& c) {
     return c.op == FileOp::rename && c.path.find("/.step-00000001.tmp-") != std::string::npos;
   });
-  const long prune = first([&](const Call& c) { return c.op == FileOp::remove && c.path.find("step-00000001") != std::string::npos; });
+  const long prune =
+      first([&](const Call& c) { return c.op == FileOp::remove && c.path.find("step-00000001") != std::string::npos; });
   for (long i : {mkdir_tmp, last_write, first_fsync, fsync_tmp, rename_final, fsync_run, prune_rename, prune})
     ASSERT_GE(i, 0);
   EXPECT_LT(prune_rename, prune);
@@ -430,7 +434,7 @@ const bool g_crash_child = [] {
   } catch (const ValueError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     ::_exit(std::string(e.what()).find("EMBER_TEST_CRASH_AT: expected '<point>:<n>'") != std::string::npos ? kBadSpec
-                                                                                                             : kOther);
+                                                                                                           : kOther);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     ::_exit(kOther);

@@ -72,10 +72,10 @@ struct CheckpointOptions {
 
 /// A loaded checkpoint.
 struct Checkpoint {
-  std::string path;                    // the step-XXXXXXXX directory
+  std::string path;                         // the step-XXXXXXXX directory
   std::map<std::string, Tensor> model;      // model.safetensors
   std::map<std::string, Tensor> optimizer;  // optimizer.safetensors
-  TrainerState trainer;                // trainer.json
+  TrainerState trainer;                     // trainer.json
 };
 
 /// Writes and finds the checkpoints of one run directory.
