@@ -1,0 +1,44 @@
+// Shared by the libFuzzer targets: what counts as an expected rejection, and how to report it.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+#include "ember/core/error.hpp"
+
+namespace ember::fuzz {
+
+// With EMBER_FUZZ_VERBOSE=1 in the environment, rejections are printed (to triage a corpus:
+// `EMBER_FUZZ_VERBOSE=1 fuzz_safetensors file...`).
+inline bool verbose() {
+  static const bool v = [] {
+    const char* e = std::getenv("EMBER_FUZZ_VERBOSE");
+    return e != nullptr && e[0] == '1';
+  }();
+  return v;
+}
+
+// Runs fn on the input. The readers' contract is that bad input is an IOError: that is caught.
+// Anything else escapes to libFuzzer, which reports it as a finding: a crash, a sanitizer
+// report, std::bad_alloc (an allocation sized from the file), another ember::Error type, or
+// any other exception (e.g. from the JSON library).
+template <class F>
+void run_expecting_io_errors(F&& fn) {
+  try {
+    fn();
+    if (verbose()) std::fprintf(stderr, "accepted\n");
+  } catch (const ember::IOError& e) {
+    if (verbose()) std::fprintf(stderr, "rejected: %s\n", e.what());
+  }
+}
+
+// A property that must hold; __builtin_trap() makes libFuzzer save the input.
+inline void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "fuzz property violated: %s\n", what);
+    __builtin_trap();
+  }
+}
+
+}  // namespace ember::fuzz
