@@ -89,6 +89,7 @@ struct Options {
   // Testing only (not saved in checkpoints).
   int64_t inject_nan_at = 0;
   int64_t inject_nan_steps = 1;
+  int64_t inject_spike_at = 0;
   int64_t test_step_delay_ms = 0;
 };
 
@@ -620,6 +621,8 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
         if (opt.inject_nan_at > 0 && this_step >= opt.inject_nan_at &&
             this_step < opt.inject_nan_at + opt.inject_nan_steps)
           loss = loss * kNaN;  // testing only: a non-finite loss and gradients
+        if (opt.inject_spike_at > 0 && this_step == opt.inject_spike_at)
+          loss = loss * 100.0;  // testing only: a loss spike
         optimizer->zero_grad();
         loss.backward();
         if (guard) guard->check(loss);
@@ -823,6 +826,8 @@ int main(int argc, char** argv) {
   testing->add_option("--inject-nan-steps", opt.inject_nan_steps, "TESTING ONLY: ... and at the next C - 1 steps")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))
       ->capture_default_str();
+  testing->add_option("--inject-spike-at", opt.inject_spike_at, "TESTING ONLY: multiply the loss of step S by 100")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   testing->add_option("--test-step-delay-ms", opt.test_step_delay_ms,
                       "TESTING ONLY: sleep this long after every step (lets tests interrupt a run mid-way)")
       ->check(CLI::Range(int64_t{0}, int64_t{60000}));
