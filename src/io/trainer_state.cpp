@@ -145,8 +145,14 @@ std::string trainer_state_to_json(const TrainerState& s) {
   for (const auto& [k, v] : s.config) config[k] = v;
   j["config"] = std::move(config);
   j["ember_version"] = s.ember_version;
-  // Strings must be valid UTF-8 for dump(); replace bad bytes rather than fail the save.
-  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+  try {
+    return j.dump(2, ' ', false, json::error_handler_t::strict) + "\n";
+  } catch (const json::type_error& e) {  // JSON text must be UTF-8
+    EMBER_THROW(ValueError,
+                "trainer_state_to_json: expected UTF-8 text in every name, config value and "
+                "ember_version: ",
+                e.what());
+  }
 }
 
 TrainerState trainer_state_from_json(const std::string& text, const std::string& source) {

@@ -77,6 +77,16 @@ TEST(TrainerJson, OutputIsDeterministicSortedAndIndented) {
   EXPECT_EQ(io::trainer_state_to_json(s), io::trainer_state_to_json(io::trainer_state_from_json(expected)));
 }
 
+TEST(TrainerJson, TextThatIsNotUtf8IsAValueError) {
+  TrainerState s;
+  s.config["path"] = "caf\xE9";  // Latin-1, not UTF-8
+  EXPECT_THROW(io::trainer_state_to_json(s), ValueError);
+  expect_throw_containing([&] { io::trainer_state_to_json(s); }, "expected UTF-8 text");
+  s.config.clear();
+  s.values["\xFF"] = 1.0;
+  expect_throw_containing([&] { io::trainer_state_to_json(s); }, "expected UTF-8 text");
+}
+
 TEST(TrainerJson, OptionalSectionsDefaultToEmpty) {
   const TrainerState s = io::trainer_state_from_json(
       R"({"format": "ember-checkpoint", "format_version": 1, "step": 5, "epoch": 0, "loader": {"epoch": 0, "batch": 5}})");

@@ -55,7 +55,9 @@ struct EMBER_API TrainerState {
   friend bool operator==(const TrainerState&, const TrainerState&) = default;
 };
 
-/// trainer.json text for `state` (deterministic: keys sorted, doubles round-trip exactly).
+/// trainer.json text for `state` (deterministic: keys sorted, doubles round-trip exactly; NaN
+/// and infinities as the strings "nan", "inf", "-inf"). Throws ValueError for a string that is
+/// not UTF-8.
 EMBER_API std::string trainer_state_to_json(const TrainerState& state);
 /// Parses trainer.json text. Throws IOError naming `source` and the field on anything
 /// malformed (not JSON, wrong types, missing step/epoch/loader, negative step).
