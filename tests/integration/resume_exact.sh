@@ -4,7 +4,8 @@
 # of 10) and resumed with `--resume auto`. B's loss lines before the kill and after the resume,
 # its summary lines, its final model file and its final checkpoint's model and optimizer files
 # must be A's, byte for byte. Then the configuration rule on resume: a changed --lr is printed
-# and used, a changed --batch-size is refused, --resume auto without checkpoints starts fresh.
+# and used, a changed --batch-size is refused, --resume auto without checkpoints starts fresh;
+# and the errors of the checkpoint options.
 #   resume_exact.sh FASHION_MNIST_BINARY INSPECT_BINARY DATA_DIR WORK_DIR
 . "$(dirname "$0")/common.sh"
 
@@ -53,6 +54,28 @@ if "$bin" --resume "$work/A/checkpoints/step-00000050" --batch-size 64 --out "$w
 fi
 grep -q 'error: --resume: --batch-size cannot change on resume (the checkpoint has 128, the command line 64)' "$work/D.log" ||
   { cat "$work/D.log"; fail "no error naming --batch-size and both values"; }
+
+# Errors name what was expected and what was found (exit status 2).
+# expect_failure NAME MESSAGE ARGS...: the example exits 2 with "fashion_mnist: error: MESSAGE...".
+expect_failure() {
+  name=$1 message=$2
+  shift 2
+  "$bin" "$@" >"$work/$name.log" 2>&1
+  status=$?
+  [ "$status" -eq 2 ] || { cat "$work/$name.log"; fail "$name: exit status $status, expected 2"; }
+  grep -qF "fashion_mnist: error: $message" "$work/$name.log" ||
+    { cat "$work/$name.log"; fail "$name: no line 'fashion_mnist: error: $message...'"; }
+}
+expect_failure no_dir "--resume auto: no checkpoint directory to look in (give --out DIR or --checkpoint-dir DIR)" \
+  --data "$data" --resume auto
+expect_failure no_ckpt_dir "--checkpoint-every 5: no checkpoint directory (give --out DIR or --checkpoint-dir DIR)" \
+  --data "$data" --checkpoint-every 5
+expect_failure missing_ckpt "" --data "$data" --resume "$work/no-such-checkpoint"
+grep -q "no-such-checkpoint" "$work/missing_ckpt.log" || fail "the error for a missing --resume PATH does not name it"
+mkdir -p "$work/bad/checkpoints"
+cp -r "$work/A/checkpoints/step-00000050" "$work/bad/checkpoints/"
+sed -i 's/"lr": "0.001"/"lr": "abc"/' "$work/bad/checkpoints/step-00000050/trainer.json"
+expect_failure bad_config "--resume: the checkpoint's --lr: expected a number, found 'abc'" --resume auto --out "$work/bad"
 
 # --resume auto without a checkpoint starts from the beginning, with a message.
 "$bin" --model mlp --max-steps 2 --threads 2 --data "$data" --resume auto --out "$work/E" >"$work/E.log" 2>&1 ||
