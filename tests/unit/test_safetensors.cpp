@@ -690,6 +690,17 @@ TEST_F(Safetensors, BadArgumentsAreValueErrors) {
   EXPECT_THROW(io::serialize_safetensors({{"x", x}}, {{"k", "\xC0\xAF"}}), ValueError);
   EXPECT_THROW(io::serialize_safetensors({{"x", x}}, {{"\xFF", "v"}}), ValueError);
   EXPECT_THROW(io::save_safetensors(path("x.safetensors").string(), {{"__metadata__", x}}), ValueError);
+  // The reader accepts at most 64 dimensions, so the writer refuses to make a file it would reject.
+  try {
+    io::serialize_safetensors({{"deep", empty(Shape(65, 1))}});
+    ADD_FAILURE() << "no ValueError for 65 dimensions";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("\"deep\" has 65 dimensions; safetensors files hold at most 64"),
+              std::string::npos)
+        << e.what();
+  }
+  const Bytes b64 = io::serialize_safetensors({{"deep", empty(Shape(64, 1))}});
+  EXPECT_EQ(io::deserialize_safetensors(b64.data(), b64.size()).at("deep").dim(), 64);
   EXPECT_TRUE(listing().empty()) << "a rejected save created a file";
 }
 
