@@ -38,6 +38,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <pthread.h>
@@ -114,10 +115,8 @@ double median(std::vector<double> v) {
 // The configuration saved in TrainerState::config: every option (but --resume and the testing
 // options) as text that reads back to the same value.
 
-std::string to_text(const std::string& v) { return v; }
-std::string to_text(bool v) { return v ? "true" : "false"; }
-// The shortest %g text that reads back exactly ("0.0005", "1e-05", "0.10000000000000001" never).
-std::string to_text(double v) {
+// The shortest %g text that reads back exactly ("0.0005", "1e-05", never "0.10000000000000001").
+std::string double_text(double v) {
   char buf[64];
   for (int precision = 1; precision <= 17; ++precision) {
     std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
@@ -127,25 +126,34 @@ std::string to_text(double v) {
   }
   return buf;
 }
+
 template <class T>
-requires std::is_integral_v<T>
-std::string to_text(T v) {
-  return std::to_string(v);
+std::string to_text(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return v;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return v ? "true" : "false";
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return double_text(v);
+  } else {
+    return std::to_string(v);
+  }
 }
 
-void from_text(const std::string& s, std::string& v) { v = s; }
-void from_text(const std::string& s, bool& v) {
-  EMBER_CHECK(s == "true" || s == "false", ember::ValueError, "expected true or false, found '", s, "'");
-  v = s == "true";
-}
 template <class T>
-requires(std::is_integral_v<T> || std::is_floating_point_v<T>)
 void from_text(const std::string& s, T& v) {
-  T out{};
-  const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  EMBER_CHECK(r.ec == std::errc{} && r.ptr == s.data() + s.size(), ember::ValueError, "expected a number, found '", s,
-              "'");
-  v = out;
+  if constexpr (std::is_same_v<T, std::string>) {
+    v = s;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    EMBER_CHECK(s == "true" || s == "false", ember::ValueError, "expected true or false, found '", s, "'");
+    v = s == "true";
+  } else {
+    T out{};
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+    EMBER_CHECK(r.ec == std::errc{} && r.ptr == s.data() + s.size(), ember::ValueError, "expected a number, found '", s,
+                "'");
+    v = out;
+  }
 }
 
 struct ConfigField {
@@ -317,10 +325,10 @@ struct Curves {
 // Everything the training loop accumulates that a resumed run needs to print and save exactly
 // what the uninterrupted run would.
 struct LoopState {
-  int64_t step = 0;            // optimizer steps done
-  int64_t epoch = 0;           // the epoch in progress (0-based); its evaluation is not done yet
-  int64_t epoch_step = 0;      // steps done in it
-  int64_t epoch_samples = 0;   // images trained in it
+  int64_t step = 0;             // optimizer steps done
+  int64_t epoch = 0;            // the epoch in progress (0-based); its evaluation is not done yet
+  int64_t epoch_step = 0;       // steps done in it
+  int64_t epoch_samples = 0;    // images trained in it
   double epoch_loss_sum = 0.0;  // over its counted (finite, with --check-finite) losses
   int64_t epoch_loss_count = 0;
   double window_sum = 0.0;  // the training-loss curve's current window
@@ -470,9 +478,8 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
   if (opt.epochs == 0) opt.epochs = opt.model == "cnn" ? 5 : 10;
   const std::string checkpoint_dir =
       !opt.checkpoint_dir.empty() ? opt.checkpoint_dir : (!opt.out_dir.empty() ? opt.out_dir + "/checkpoints" : "");
-  EMBER_CHECK(opt.checkpoint_every == 0 || !checkpoint_dir.empty(), ember::ValueError,
-              "--checkpoint-every ", opt.checkpoint_every,
-              ": no checkpoint directory (give --out DIR or --checkpoint-dir DIR)");
+  EMBER_CHECK(opt.checkpoint_every == 0 || !checkpoint_dir.empty(), ember::ValueError, "--checkpoint-every ",
+              opt.checkpoint_every, ": no checkpoint directory (give --out DIR or --checkpoint-dir DIR)");
   const std::map<std::string, std::string> config = config_of(opt);
 
   ember::set_num_threads(opt.threads > 0 ? opt.threads
@@ -549,7 +556,7 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
   std::optional<util::MetricsCSV> csv;
   if (!opt.out_dir.empty()) {
     std::filesystem::create_directories(opt.out_dir);
-    std::vector<std::string> columns{"step", "epoch",     "loss", "lr", "accuracy", "test_loss", "samples_per_second",
+    std::vector<std::string> columns{"step",   "epoch", "loss", "lr", "accuracy", "test_loss", "samples_per_second",
                                      "elapsed"};
     if (opt.check_finite) columns.push_back("skipped_steps");
     const std::string path = opt.out_dir + "/metrics.csv";
@@ -586,11 +593,12 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
   // About ten points of the training-loss curve per epoch.
   const int64_t window = std::max<int64_t>(1, steps_per_epoch / 10);
   // The cosine schedule decays the learning rate from --lr to 0 over every step of the run.
-  const int64_t total_steps = opt.max_steps > 0 ? std::min<int64_t>(opt.max_steps, opt.epochs * steps_per_epoch)
-                                                : opt.epochs * steps_per_epoch;
+  const int64_t total_steps =
+      opt.max_steps > 0 ? std::min<int64_t>(opt.max_steps, opt.epochs * steps_per_epoch) : opt.epochs * steps_per_epoch;
   auto set_lr = [&](int64_t done) {
     if (opt.lr_schedule != "cosine") return;
-    const double lr = 0.5 * opt.lr * (1.0 + std::cos(kPi * static_cast<double>(done) / static_cast<double>(total_steps)));
+    const double lr =
+        0.5 * opt.lr * (1.0 + std::cos(kPi * static_cast<double>(done) / static_cast<double>(total_steps)));
     for (auto& group : optimizer->param_groups()) group.lr() = lr;
   };
 
@@ -602,12 +610,15 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
     }
     const int64_t epoch_start_step = st.step - st.epoch_step;
     // A resumed epoch never ends before the step it reached (even if --max-steps went down).
-    const int64_t epoch_steps = std::max(
-        st.epoch_step, opt.max_steps > 0 ? std::min(steps_per_epoch, opt.max_steps - epoch_start_step) : steps_per_epoch);
+    const int64_t epoch_steps =
+        std::max(st.epoch_step,
+                 opt.max_steps > 0 ? std::min(steps_per_epoch, opt.max_steps - epoch_start_step) : steps_per_epoch);
     util::ProgressBar bar(epoch_steps, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opt.epochs),
                           {.items_per_step = static_cast<double>(opt.batch_size), .unit = "img"});
     model->train();
-    auto mean_loss = [&st]() { return st.epoch_loss_sum / static_cast<double>(std::max<int64_t>(st.epoch_loss_count, 1)); };
+    auto mean_loss = [&st]() {
+      return st.epoch_loss_sum / static_cast<double>(std::max<int64_t>(st.epoch_loss_count, 1));
+    };
     const double seconds_before = st.epoch_partial_seconds;
 
     // The timed region: batches, forward, backward, update (and the bar). Evaluation is outside.
@@ -672,8 +683,7 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
             throw;
           }
         }
-        if (opt.test_step_delay_ms > 0)
-          std::this_thread::sleep_for(std::chrono::milliseconds(opt.test_step_delay_ms));
+        if (opt.test_step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opt.test_step_delay_ms));
 
         st.epoch_partial_seconds = seconds_before + seconds_since(t0);
         // The last step of the run is saved after the evaluation, below.
@@ -705,8 +715,14 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
     st.curves.test_accuracy.push_back(st.last_eval.accuracy);
     st.curves.test_loss.push_back(st.last_eval.loss);
     if (csv) {
-      std::vector<util::CsvValue> row{st.step,          epoch + 1, st.last_epoch_loss, optimizer->param_groups()[0].lr(),
-                                      st.last_eval.accuracy, st.last_eval.loss, rate, seconds_since(wall_start)};
+      std::vector<util::CsvValue> row{st.step,
+                                      epoch + 1,
+                                      st.last_epoch_loss,
+                                      optimizer->param_groups()[0].lr(),
+                                      st.last_eval.accuracy,
+                                      st.last_eval.loss,
+                                      rate,
+                                      seconds_since(wall_start)};
       if (guard) row.emplace_back(guard->skipped_steps());
       csv->write(row);
       // Rewritten each epoch so a running job's curves can be looked at.
@@ -780,11 +796,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--momentum", opt.momentum, "momentum (sgd only)")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--seed", opt.seed, "seed of the initial weights, the shuffle and dropout")->capture_default_str();
-  app.add_option("--threads", opt.threads, "CPU threads (default: all hardware threads)")
-      ->check(CLI::Range(1, 4096));
-  app.add_option("--device", opt.device, "cpu or cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
+  app.add_option("--threads", opt.threads, "CPU threads (default: all hardware threads)")->check(CLI::Range(1, 4096));
+  app.add_option("--device", opt.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   app.add_option("--data", opt.data_dir, "directory with the Fashion-MNIST IDX files (.gz or raw)")
       ->capture_default_str();
   app.add_flag("--no-shuffle", opt.no_shuffle, "visit the training images in file order");
@@ -828,8 +841,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   testing->add_option("--inject-spike-at", opt.inject_spike_at, "TESTING ONLY: multiply the loss of step S by 100")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-  testing->add_option("--test-step-delay-ms", opt.test_step_delay_ms,
-                      "TESTING ONLY: sleep this long after every step (lets tests interrupt a run mid-way)")
+  testing
+      ->add_option("--test-step-delay-ms", opt.test_step_delay_ms,
+                   "TESTING ONLY: sleep this long after every step (lets tests interrupt a run mid-way)")
       ->check(CLI::Range(int64_t{0}, int64_t{60000}));
   CLI11_PARSE(app, argc, argv);
   auto given = [&app](const std::string& name) { return app.count("--" + name) > 0; };

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <map>
@@ -72,6 +73,16 @@ FileInfo read_file(const std::string& path) {
   return info;
 }
 
+// The shortest %g text that reads back as exactly `v`.
+std::string double_text(double v) {
+  char buf[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i > 0 ? ", " : "") + std::to_string(shape[i]);
@@ -115,13 +126,13 @@ void print_trainer(const io::TrainerState& t) {
     std::printf("    %s: seed %llu, offset %llu\n", name.c_str(), static_cast<unsigned long long>(g.seed),
                 static_cast<unsigned long long>(g.offset));
   std::printf("  scheduler:%s\n", t.scheduler.empty() ? " (none)" : "");
-  for (const auto& [k, v] : t.scheduler) std::printf("    %s = %.17g\n", k.c_str(), v);
+  for (const auto& [k, v] : t.scheduler) std::printf("    %s = %s\n", k.c_str(), double_text(v).c_str());
   std::printf("  grad_scaler:%s\n", t.grad_scaler.empty() ? " (none)" : "");
-  for (const auto& [k, v] : t.grad_scaler) std::printf("    %s = %.17g\n", k.c_str(), v);
+  for (const auto& [k, v] : t.grad_scaler) std::printf("    %s = %s\n", k.c_str(), double_text(v).c_str());
   std::printf("  counters:%s\n", t.counters.empty() ? " (none)" : "");
   for (const auto& [k, v] : t.counters) std::printf("    %s = %lld\n", k.c_str(), static_cast<long long>(v));
   std::printf("  values:%s\n", t.values.empty() ? " (none)" : "");
-  for (const auto& [k, v] : t.values) std::printf("    %s = %.17g\n", k.c_str(), v);
+  for (const auto& [k, v] : t.values) std::printf("    %s = %s\n", k.c_str(), double_text(v).c_str());
   std::printf("  config:%s\n", t.config.empty() ? " (none)" : "");
   for (const auto& [k, v] : t.config) std::printf("    %s = %s\n", k.c_str(), v.c_str());
   std::printf("  version: %s\n", t.ember_version.c_str());
