@@ -60,6 +60,8 @@ enum class BinOp : int32_t {
   gelu_backward,
   gelu_tanh_backward,
   silu_backward,
+  logical_and,  // integer/bool kernels only (kernels/elementwise_int.cu); write bool
+  logical_or,
 };
 inline bool is_comparison(BinOp op) { return op >= BinOp::eq && op <= BinOp::ge; }
 
@@ -257,5 +259,82 @@ namespace ember::cuda_backend::kernels {
 /// i % 4 of Philox(seed, offset + i / 4) (the CPU's one-word-per-element layout); 0 <= p < 1.
 cudaError_t dropout(FloatType t, void* out, void* mask, const void* x, int64_t n, uint64_t seed, uint64_t offset,
                     double p, cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ integer and bool elementwise, predicates, clamp,
+// where on any dtype (kernels/elementwise_int.cu)
+namespace ember::cuda_backend::kernels {
+
+/// out = op(a, b) for a and b of one integer or bool type t (i32, i64, u8, boolean), computed in
+/// int64 and truncated to t (two's complement wrap, as the CPU's arithmetic); a bool result is
+/// (value != 0), so add is "or" and mul is "and" on bool. Arithmetic ops (add, sub, mul, maximum,
+/// minimum, pow) write t; comparisons and logical_and/or write bool. pow follows the CPU's
+/// integer power (negative exponents give 1, -1 or 0). Other ops return cudaErrorInvalidValue.
+cudaError_t binary_int(BinOp op, ElemType t, const ElementwiseArgs& args, int64_t alpha, cudaStream_t stream);
+/// out = op(x) for integer or bool x of type t: neg, abs, sign, square, relu (result type t).
+cudaError_t unary_int(UnOp op, ElemType t, const ElementwiseArgs& args, cudaStream_t stream);
+
+/// Bool-valued tests of any element type t, writing bool out.
+enum class PredOp : int32_t {
+  logical_not,  // x == 0 (NaN is true, so its logical_not is false)
+  isfinite,     // integers and bool: true
+  isnan,        // integers and bool: false
+  isinf,        // integers and bool: false
+};
+cudaError_t unary_predicate(PredOp op, ElemType t, const ElementwiseArgs& args, cudaStream_t stream);
+
+/// out = min(max(x, lo), hi) for any numeric t (not bool); an absent bound is not applied.
+/// Floating types compare in f32 (f64 for f64) with the bounds rounded to that type and keep
+/// NaN; integers compare in int64 with lo_i / hi_i.
+struct ClampBounds {
+  bool has_lo = false, has_hi = false;
+  double lo_f = 0, hi_f = 0;
+  int64_t lo_i = 0, hi_i = 0;
+};
+cudaError_t clamp(ElemType t, const ElementwiseArgs& args, const ClampBounds& b, cudaStream_t stream);
+
+/// out = cond ? a : b for elements of element_size bytes (1, 2, 4 or 8: any dtype; the values are
+/// only copied). strides[0..2] of calc are out, a, b; cond_strides the condition's.
+cudaError_t where_bytes(int element_size, void* out, const uint8_t* cond, const void* a, const void* b, int64_t numel,
+                        const OffsetCalc& calc, const int64_t* cond_strides, cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ more reductions (kernels/reduce_ext.cu)
+namespace ember::cuda_backend::kernels {
+
+/// Reductions of a contiguous (outer, size, inner) block `in` of element type t over its middle
+/// axis into a contiguous (outer, inner) `out`. One block per output row when inner == 1, else
+/// one thread per output (no split of long rows: correct for any size, slower than reduce() for
+/// one very long row). Floating inputs accumulate in double (as the CPU), integers in int64.
+enum class ExtRedOp : int32_t {
+  sum,       // integer/bool: int64 out
+  prod,      // integer/bool: int64 out; floating: t out
+  max,       // any t: t out (NaN propagates)
+  min,
+  norm_p,    // floating: (sum |x|^p)^(1/p)
+  norm0,     // count of non-zeros
+  norm1,     // sum |x|
+  norm2,     // sqrt(sum x^2)
+  norm_inf,  // max |x| (NaN propagates)
+  norm_neg_inf,  // min |x|
+};
+cudaError_t reduce_ext(ExtRedOp op, ElemType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
+                       double p, cudaStream_t stream);
+
+/// Max (is_max) or min with the first index of the extreme (NaN counts as the extreme, first NaN
+/// wins), any t; `values` (type t) may be null; indices int64. size > 0.
+cudaError_t reduce_arg(ElemType t, void* values, int64_t* indices, const void* in, int64_t outer, int64_t size,
+                       int64_t inner, bool is_max, cudaStream_t stream);
+
+/// Variance (two passes in double) divided by max(0, size - correction), or its square root.
+cudaError_t variance(FloatType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
+                     int64_t correction, bool take_sqrt, cudaStream_t stream);
+
+/// gx[o, idx[o, i], i] = gy[o, i] for a zero-filled contiguous gx (outer, size, inner); each
+/// output position receives at most one value, so no atomics are needed.
+cudaError_t scatter_reduced(FloatType t, void* gx, const void* gy, const int64_t* idx, int64_t outer, int64_t size,
+                            int64_t inner, cudaStream_t stream);
 
 }  // namespace ember::cuda_backend::kernels

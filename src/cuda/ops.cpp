@@ -3,6 +3,7 @@
 // stream. Inputs were validated by src/ops; what is checked here is what only this backend
 // cannot do (dtypes, devices, rank).
 #include <algorithm>
+#include <optional>
 
 #include "cuda/check.hpp"
 #include "cuda/kernels.hpp"
@@ -50,7 +51,27 @@ BinOp bin_op(cpu::BinaryOp op) {
     case B::gelu_backward: return BinOp::gelu_backward;
     case B::gelu_tanh_backward: return BinOp::gelu_tanh_backward;
     case B::silu_backward: return BinOp::silu_backward;
-    default: EMBER_THROW(NotImplemented, "logical and/or on CUDA tensors is not supported yet");
+    case B::logical_and: return BinOp::logical_and;
+    case B::logical_or: return BinOp::logical_or;
+  }
+  EMBER_THROW(ValueError, "binary op on CUDA: unknown op code ", static_cast<int>(op));
+}
+
+void reduce_more(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, cpu::ReduceKind kind, double p);
+
+/// DType and kernels::ElemType list the element types in the same order (runtime.cpp asserts it).
+kernels::ElemType elem_type(DType d) { return static_cast<kernels::ElemType>(static_cast<int>(d)); }
+
+bool is_logical(cpu::BinaryOp op) { return op == cpu::BinaryOp::logical_and || op == cpu::BinaryOp::logical_or; }
+
+/// The predicate kernels (bool out, any input dtype) for the unary ops that have one.
+std::optional<kernels::PredOp> pred_op(cpu::UnaryOp op) {
+  switch (op) {
+    case cpu::UnaryOp::logical_not: return kernels::PredOp::logical_not;
+    case cpu::UnaryOp::isfinite: return kernels::PredOp::isfinite;
+    case cpu::UnaryOp::isnan: return kernels::PredOp::isnan;
+    case cpu::UnaryOp::isinf: return kernels::PredOp::isinf;
+    default: return std::nullopt;
   }
 }
 
@@ -133,19 +154,62 @@ kernels::ElementwiseArgs layout(const Tensor& out, const Tensor* a, const Tensor
 void binary(cpu::BinaryOp op, const Tensor& out, const Tensor& a_in, const Tensor& b_in, const Scalar& alpha) {
   const char* name = "binary op";
   const BinOp k = bin_op(op);
-  const FloatType t = float_type(a_in.dtype(), name);
+  const DType dt = a_in.dtype();
+  EMBER_CHECK(b_in.dtype() == dt, DTypeError, name, " on CUDA: both inputs must have one dtype, got ", dtype_name(dt),
+              " and ", dtype_name(b_in.dtype()));
+  EMBER_CHECK(!is_logical(op) || dt == kBool, DTypeError, name,
+              " on CUDA: logical_and/logical_or take bool inputs, got ", dtype_name(dt));
+  const bool integral = !is_floating(dt);
+  if (integral) {
+    EMBER_CHECK(op != cpu::BinaryOp::div && op < cpu::BinaryOp::threshold_backward, DTypeError, name,
+                " on CUDA: this op needs floating-point inputs, got ", dtype_name(dt));
+    EMBER_CHECK(!(dt == kBool && (op == cpu::BinaryOp::sub || op == cpu::BinaryOp::pow)), DTypeError, name,
+                " on CUDA: sub and pow are not defined for bool tensors");
+  }
+  const FloatType t = integral ? FloatType::f32 : float_type(dt, name);
   if (out.numel() == 0) return;
   const int dev = out.device().index;
   check_device(dev, name);
   DeviceGuard guard(dev);
   Tensor a = on_device(a_in, out, name), b = on_device(b_in, out, name);
   const kernels::ElementwiseArgs g = layout(out, &a, &b, name);
-  EMBER_CUDA_CHECK(kernels::binary(k, t, g, alpha.to_double(), current_stream(dev)));
+  if (integral) {
+    EMBER_CUDA_CHECK(kernels::binary_int(k, elem_type(dt), g, alpha.to_int(), current_stream(dev)));
+  } else {
+    EMBER_CUDA_CHECK(kernels::binary(k, t, g, alpha.to_double(), current_stream(dev)));
+  }
 }
 
 void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x_in) {
   const char* name = "unary op";
+  if (const auto pred = pred_op(op)) {
+    EMBER_CHECK(out.dtype() == kBool, DTypeError, name, " on CUDA: logical_not/isfinite/isnan/isinf write bool, got ",
+                dtype_name(out.dtype()));
+    if (out.numel() == 0) return;
+    const int dev = out.device().index;
+    check_device(dev, name);
+    DeviceGuard guard(dev);
+    Tensor x = on_device(x_in, out, name);
+    const kernels::ElementwiseArgs g = layout(out, &x, nullptr, name);
+    EMBER_CUDA_CHECK(kernels::unary_predicate(*pred, elem_type(x.dtype()), g, current_stream(dev)));
+    return;
+  }
   const UnOp k = un_op(op);
+  if (!is_floating(x_in.dtype())) {
+    const bool ok = k == UnOp::neg || k == UnOp::abs || k == UnOp::sign || k == UnOp::square || k == UnOp::relu;
+    EMBER_CHECK(ok, DTypeError, name, " on CUDA: this op needs a floating-point input, got ",
+                dtype_name(x_in.dtype()));
+    EMBER_CHECK(x_in.dtype() != kBool || k == UnOp::sign, DTypeError, name,
+                " on CUDA: bool tensors are not supported by this op");
+    if (out.numel() == 0) return;
+    const int dev = out.device().index;
+    check_device(dev, name);
+    DeviceGuard guard(dev);
+    Tensor x = on_device(x_in, out, name);
+    const kernels::ElementwiseArgs g = layout(out, &x, nullptr, name);
+    EMBER_CUDA_CHECK(kernels::unary_int(k, elem_type(x.dtype()), g, current_stream(dev)));
+    return;
+  }
   const FloatType t = float_type(x_in.dtype(), name);
   if (out.numel() == 0) return;
   const int dev = out.device().index;
@@ -158,7 +222,8 @@ void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x_in) {
 
 void where(const Tensor& out, const Tensor& cond_in, const Tensor& a_in, const Tensor& b_in) {
   const char* name = "where";
-  const FloatType t = float_type(out.dtype(), name);
+  const bool floating = is_floating(out.dtype());
+  const FloatType t = floating ? float_type(out.dtype(), name) : FloatType::f32;
   if (out.numel() == 0) return;
   const int dev = out.device().index;
   check_device(dev, name);
@@ -181,18 +246,29 @@ void where(const Tensor& out, const Tensor& cond_in, const Tensor& a_in, const T
     c.strides[2][d] = bstride(b, d);
     cond_strides[d] = bstride(cond, d);
   }
+  if (!floating) {  // integers and bool: the values are only copied
+    EMBER_CUDA_CHECK(kernels::where_bytes(static_cast<int>(itemsize(out.dtype())), out.data_ptr(),
+                                          static_cast<const uint8_t*>(cond.data_ptr()), a.data_ptr(), b.data_ptr(),
+                                          out.numel(), c, cond_strides, current_stream(dev)));
+    return;
+  }
   EMBER_CUDA_CHECK(kernels::where(t, out.data_ptr(), static_cast<const uint8_t*>(cond.data_ptr()), a.data_ptr(),
                                   b.data_ptr(), out.numel(), c, cond_strides, current_stream(dev)));
 }
 
-void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& geom, cpu::ReduceKind kind) {
+void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& geom, cpu::ReduceKind kind, double p) {
+  if (!is_floating(in.dtype()) || kind == cpu::ReduceKind::kProd || kind == cpu::ReduceKind::kNormP ||
+      kind == cpu::ReduceKind::kNormInf || kind == cpu::ReduceKind::kNormNegInf) {
+    reduce_more(out, in, geom, kind, p);
+    return;
+  }
   kernels::RedOp op;
   switch (kind) {
     case cpu::ReduceKind::kSum: op = kernels::RedOp::sum; break;
     case cpu::ReduceKind::kMean: op = kernels::RedOp::mean; break;
     case cpu::ReduceKind::kMax: op = kernels::RedOp::max; break;
     case cpu::ReduceKind::kMin: op = kernels::RedOp::min; break;
-    default: EMBER_THROW(NotImplemented, "prod/norm reductions on CUDA tensors are not supported yet");
+    default: EMBER_THROW(ValueError, "reduction on CUDA: unknown reduction kind ", static_cast<int>(kind));
   }
   const FloatType t = float_type(in.dtype(), "reduction");
   const int64_t outer = geom.outer, size = geom.size, inner = geom.inner;
@@ -467,6 +543,119 @@ void dropout(const Tensor& out, const Tensor& mask, const Tensor& x, double p, G
   DeviceGuard guard(dev);
   EMBER_CUDA_CHECK(kernels::dropout(t, out.data_ptr(), mask.data_ptr(), x.data_ptr(), x.numel(), state.seed,
                                     state.offset, p, current_stream(dev)));
+}
+
+}  // namespace ember::cuda_backend
+
+// ------------------------------------------------------------------ more reductions, clamp (kernels/reduce_ext.cu,
+// kernels/elementwise_int.cu)
+namespace ember::cuda_backend {
+namespace {
+
+/// The device of `in`, checked, with `out` (and any other defined tensor) on it and contiguous.
+int reduction_device(const char* op, const Tensor& in, std::initializer_list<const Tensor*> outs) {
+  const int dev = in.device().index;
+  check_device(dev, op);
+  EMBER_CHECK(in.is_contiguous(), ValueError, op, " on CUDA: expected a contiguous (outer, size, inner) block");
+  for (const Tensor* o : outs) {
+    if (!o->defined()) continue;
+    EMBER_CHECK(o->device() == in.device(), DeviceError, op, ": expected all tensors on ", in.device().str(),
+                ", got one on ", o->device().str());
+    EMBER_CHECK(o->is_contiguous(), ValueError, op, " on CUDA: expected contiguous outputs");
+  }
+  return dev;
+}
+
+void reduce_more(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, cpu::ReduceKind kind, double p) {
+  using K = kernels::ExtRedOp;
+  const bool floating = is_floating(in.dtype());
+  K op;
+  switch (kind) {
+    case cpu::ReduceKind::kSum: op = K::sum; break;
+    case cpu::ReduceKind::kProd: op = K::prod; break;
+    case cpu::ReduceKind::kMax: op = K::max; break;
+    case cpu::ReduceKind::kMin: op = K::min; break;
+    case cpu::ReduceKind::kNormInf: op = K::norm_inf; break;
+    case cpu::ReduceKind::kNormNegInf: op = K::norm_neg_inf; break;
+    case cpu::ReduceKind::kNormP:
+      op = p == 0.0 ? K::norm0 : p == 1.0 ? K::norm1 : p == 2.0 ? K::norm2 : K::norm_p;
+      break;
+    default:
+      EMBER_THROW(DTypeError, "reduction on CUDA: dtype ", dtype_name(in.dtype()),
+                  " is not supported by this reduction (mean needs a floating-point input)");
+  }
+  EMBER_CHECK(floating || op == K::sum || op == K::prod || op == K::max || op == K::min, DTypeError,
+              "norm on CUDA: expected a floating-point input, got ", dtype_name(in.dtype()));
+  const DType want = (!floating && (op == K::sum || op == K::prod)) ? kInt64 : in.dtype();
+  EMBER_CHECK(out.dtype() == want, DTypeError, "reduction on CUDA: expected a ", dtype_name(want), " output, got ",
+              dtype_name(out.dtype()));
+  const int dev = reduction_device("reduction", in, {&out});
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::reduce_ext(op, elem_type(in.dtype()), out.data_ptr(), in.data_ptr(), g.outer, g.size,
+                                       g.inner, p, current_stream(dev)));
+}
+
+}  // namespace
+
+void reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& in, const cpu::ReduceGeom& g, bool is_max) {
+  const char* name = is_max ? "argmax" : "argmin";
+  const int dev = reduction_device(name, in, {&values, &indices});
+  EMBER_CHECK(indices.dtype() == kInt64, DTypeError, name, " on CUDA: indices must be int64, got ",
+              dtype_name(indices.dtype()));
+  EMBER_CHECK(!values.defined() || values.dtype() == in.dtype(), DTypeError, name,
+              " on CUDA: values must have the input's dtype ", dtype_name(in.dtype()));
+  if (g.outer * g.inner == 0) return;
+  EMBER_CHECK(g.size > 0, IndexError, name, " on CUDA: cannot reduce over a dimension of size 0");
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::reduce_arg(elem_type(in.dtype()), values.defined() ? values.data_ptr() : nullptr,
+                                       static_cast<int64_t*>(indices.data_ptr()), in.data_ptr(), g.outer, g.size,
+                                       g.inner, is_max, current_stream(dev)));
+}
+
+void var(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, int64_t correction, bool take_sqrt) {
+  const char* name = take_sqrt ? "std" : "var";
+  const FloatType t = float_type(in.dtype(), name);
+  const int dev = reduction_device(name, in, {&out});
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::variance(t, out.data_ptr(), in.data_ptr(), g.outer, g.size, g.inner, correction,
+                                     take_sqrt, current_stream(dev)));
+}
+
+void scatter_reduced(const Tensor& gx, const Tensor& gy, const Tensor& indices, const cpu::ReduceGeom& g) {
+  const char* name = "max/min backward";
+  const FloatType t = float_type(gx.dtype(), name);
+  const int dev = reduction_device(name, gx, {&gy, &indices});
+  EMBER_CHECK(gy.dtype() == gx.dtype() && indices.dtype() == kInt64, DTypeError, name,
+              " on CUDA: expected gy of the gradient's dtype and int64 indices");
+  DeviceGuard guard(dev);
+  EMBER_CUDA_CHECK(kernels::scatter_reduced(t, gx.data_ptr(), gy.data_ptr(),
+                                            static_cast<const int64_t*>(indices.data_ptr()), g.outer, g.size, g.inner,
+                                            current_stream(dev)));
+}
+
+void clamp(const Tensor& out, const Tensor& x_in, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi) {
+  const char* name = "clamp";
+  EMBER_CHECK(out.dtype() == x_in.dtype() && out.dtype() != kBool, DTypeError, name,
+              " on CUDA: expected a numeric input and output of one dtype, got ", dtype_name(x_in.dtype()), " and ",
+              dtype_name(out.dtype()));
+  if (out.numel() == 0) return;
+  const int dev = out.device().index;
+  check_device(dev, name);
+  DeviceGuard guard(dev);
+  Tensor x = on_device(x_in, out, name);
+  kernels::ClampBounds b;
+  b.has_lo = lo.has_value();
+  b.has_hi = hi.has_value();
+  if (lo) {
+    b.lo_f = lo->to_double();
+    b.lo_i = is_floating(out.dtype()) ? 0 : lo->to_int();
+  }
+  if (hi) {
+    b.hi_f = hi->to_double();
+    b.hi_i = is_floating(out.dtype()) ? 0 : hi->to_int();
+  }
+  const kernels::ElementwiseArgs g = layout(out, &x, nullptr, name);
+  EMBER_CUDA_CHECK(kernels::clamp(elem_type(out.dtype()), g, b, current_stream(dev)));
 }
 
 }  // namespace ember::cuda_backend

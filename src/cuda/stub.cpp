@@ -23,7 +23,7 @@ void binary(cpu::BinaryOp, const Tensor&, const Tensor&, const Tensor&, const Sc
 }
 void unary(cpu::UnaryOp, const Tensor&, const Tensor&) { no_cuda("elementwise op on a CUDA tensor"); }
 void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { no_cuda("where on CUDA tensors"); }
-void reduce(const Tensor&, const Tensor&, const cpu::ReduceGeom&, cpu::ReduceKind) {
+void reduce(const Tensor&, const Tensor&, const cpu::ReduceGeom&, cpu::ReduceKind, double) {
   no_cuda("reduction on a CUDA tensor");
 }
 void softmax(const Tensor&, const Tensor&, const cpu::ReduceGeom&, bool) { no_cuda("softmax on a CUDA tensor"); }
@@ -87,6 +87,18 @@ void batch_norm_backward_input(const Tensor&, const Tensor&, const Tensor&, cons
 }
 void dropout(const Tensor&, const Tensor&, const Tensor&, double, GeneratorState) {
   no_cuda("dropout on a CUDA tensor");
+}
+
+// ---- More reductions and clamp.
+void reduce_arg(const Tensor&, const Tensor&, const Tensor&, const cpu::ReduceGeom&, bool) {
+  no_cuda("argmax/argmin on a CUDA tensor");
+}
+void var(const Tensor&, const Tensor&, const cpu::ReduceGeom&, int64_t, bool) { no_cuda("var/std on a CUDA tensor"); }
+void scatter_reduced(const Tensor&, const Tensor&, const Tensor&, const cpu::ReduceGeom&) {
+  no_cuda("max/min backward on a CUDA tensor");
+}
+void clamp(const Tensor&, const Tensor&, const std::optional<Scalar>&, const std::optional<Scalar>&) {
+  no_cuda("clamp on a CUDA tensor");
 }
 
 }  // namespace ember::cuda_backend

@@ -36,11 +36,9 @@ Tensor compare(BinaryOp op, const char* name, const Tensor& a, const Scalar& b) 
 Tensor logical(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
   check_operand(a, name);
   check_operand(b, name);
-  check_cpu_only(a, name);
-  check_cpu_only(b, name);
-  Tensor out = empty(broadcast_shapes(a.shape(), b.shape(), name), {.dtype = kBool});
+  Tensor out = empty(broadcast_shapes(a.shape(), b.shape(), name), {.dtype = kBool, .device = result_device(a, b)});
   NoGradGuard ng;
-  cpu::binary(op, out, cast(a, kBool), cast(b, kBool));
+  run_binary(op, out, cast(a, kBool), cast(b, kBool));
   return out;
 }
 

@@ -195,9 +195,14 @@ DType clamp_dtype(const Tensor& x, const std::optional<Scalar>& lo, const std::o
 
 void check_clamp(const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi, const char* op) {
   check_operand(x, op);
-  check_cpu_only(x, op);
   EMBER_CHECK(lo.has_value() || hi.has_value(), ValueError, op, ": at least one of min and max must be given");
   EMBER_CHECK(x.dtype() != DType::boolean, DTypeError, op, ": bool tensors are not supported");
+}
+
+/// out = clamp(x) on out's device.
+void run_clamp(const Tensor& out, const Tensor& x, const std::optional<Scalar>& lo, const std::optional<Scalar>& hi) {
+  if (out.is_cuda()) cuda_backend::clamp(out, x, lo, hi);
+  else cpu::clamp(out, x, lo, hi);
 }
 
 /// Gradient passes where lo <= x <= hi.
@@ -213,10 +218,10 @@ Tensor clamp_grad(const Tensor& g, const Tensor& x, const std::optional<Scalar>&
 Tensor clamp(const Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   check_clamp(x, lo, hi, "clamp");
   const DType dt = clamp_dtype(x, lo, hi);
-  Tensor out = empty(x.shape(), {.dtype = dt});
+  Tensor out = empty(x.shape(), {.dtype = dt, .device = x.device()});
   {
     NoGradGuard ng;
-    cpu::clamp(out, cast(x, dt), lo, hi);
+    run_clamp(out, cast(x, dt), lo, hi);
   }
   return record_unary("ClampBackward1", x, out, x,
                       [lo, hi](const Tensor& g, const Tensor& v) { return clamp_grad(g, v, lo, hi); });
@@ -233,7 +238,7 @@ Tensor& clamp_(Tensor& x, std::optional<Scalar> lo, std::optional<Scalar> hi) {
   {
     NoGradGuard ng;
     if (grad) old = x.clone();  // the mask needs the values before clamping
-    cpu::clamp(x, x, lo, hi);
+    run_clamp(x, x, lo, hi);
   }
   x.storage()->bump_version();
   if (grad) {
@@ -265,20 +270,18 @@ Tensor& relu_(Tensor& x) {
 // ------------------------------------------------------------------ logical and tests
 Tensor logical_not(const Tensor& x) {
   check_operand(x, "logical_not");
-  check_cpu_only(x, "logical_not");
-  Tensor out = empty(x.shape(), {.dtype = kBool});
+  Tensor out = empty(x.shape(), {.dtype = kBool, .device = x.device()});
   NoGradGuard ng;
-  cpu::unary(UnaryOp::logical_not, out, cast(x, kBool));
+  run_unary(UnaryOp::logical_not, out, cast(x, kBool));
   return out;
 }
 
 namespace {
 Tensor test_op(UnaryOp op, const char* name, const Tensor& x) {
   check_operand(x, name);
-  check_cpu_only(x, name);
-  Tensor out = empty(x.shape(), {.dtype = kBool});
+  Tensor out = empty(x.shape(), {.dtype = kBool, .device = x.device()});
   NoGradGuard ng;
-  cpu::unary(op, out, x);
+  run_unary(op, out, x);
   return out;
 }
 }  // namespace

@@ -31,15 +31,21 @@ Tensor run_reduce(const Tensor& x, const ReducePlan& p, cpu::ReduceKind kind, DT
                   double norm_p = 2.0) {
   NoGradGuard ng;
   Tensor out = empty(p.out_shape, {.dtype = out_dtype, .device = x.device()});
-  if (x.is_cuda()) cuda_backend::reduce(out, p.input, p.geom, kind);
+  if (x.is_cuda()) cuda_backend::reduce(out, p.input, p.geom, kind, norm_p);
   else cpu::reduce(out, p.input, p.geom, kind, norm_p);
   return keepdim ? out.view(p.keep_shape) : out;
 }
 
 DType sum_dtype(DType t) { return is_floating(t) ? t : kInt64; }
 
-/// sum, mean, amax/amin (and max()/min()) also run on CUDA tensors (floating dtypes); the other
-/// reductions are CPU-only for now (check_cpu).
+/// max/min with indices on x's device.
+void run_reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& in, const cpu::ReduceGeom& g,
+                    bool is_max) {
+  if (in.is_cuda()) cuda_backend::reduce_arg(values, indices, in, g, is_max);
+  else cpu::reduce_arg(values, indices, in, g, is_max);
+}
+
+/// Every reduction here runs on CUDA tensors too, except logsumexp and cumsum (check_cpu).
 void check_defined(const Tensor& x, const char* op) {
   EMBER_CHECK(x.defined(), ValueError, op, ": got an undefined tensor");
 }
@@ -103,12 +109,12 @@ Tensor prod_backward(const Tensor& x, const Tensor& g) {
   } else if (nzeros == 1) {
     r[static_cast<size_t>(zero_at)] = gv * others;
   }
-  return tensor(r, {static_cast<int64_t>(r.size())}).reshape(x.shape()).to(x.dtype());
+  return tensor(r, {static_cast<int64_t>(r.size())}).reshape(x.shape()).to(x.dtype()).to(x.device());
 }
 }  // namespace
 
 Tensor prod(const Tensor& x) {
-  check_cpu(x, "prod");
+  check_defined(x, "prod");
   ReducePlan p = plan_reduce(x, {}, "prod");
   Tensor out = run_reduce(x, p, cpu::ReduceKind::kProd, sum_dtype(x.dtype()), false);
   if (!is_floating(x.dtype())) return out;
@@ -149,7 +155,7 @@ void check_nonempty(const Tensor& x, const char* op) {
 
 /// max/min along one dim with indices; ties pick the first index.
 std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max, const char* op) {
-  check_cpu(x, op);
+  check_defined(x, op);
   ReducePlan p = plan_reduce(x, {dim}, op);
   const int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), op);
   EMBER_CHECK(p.geom.size > 0, IndexError, op, "(): expected reduction dim ", d, " to have non-zero size (input shape ",
@@ -157,9 +163,9 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim
   Tensor values, indices;
   {
     NoGradGuard ng;
-    values = empty(p.out_shape, {.dtype = x.dtype()});
-    indices = empty(p.out_shape, {.dtype = kInt64});
-    cpu::reduce_arg(values, indices, p.input, p.geom, is_max);
+    values = empty(p.out_shape, {.dtype = x.dtype(), .device = x.device()});
+    indices = empty(p.out_shape, {.dtype = kInt64, .device = x.device()});
+    run_reduce_arg(values, indices, p.input, p.geom, is_max);
     if (keepdim) {
       values = values.view(p.keep_shape);
       indices = indices.view(p.keep_shape);
@@ -169,29 +175,31 @@ std::pair<Tensor, Tensor> extreme_dim(const Tensor& x, int64_t dim, bool keepdim
   const cpu::ReduceGeom sg = x.dim() == 0 ? cpu::ReduceGeom{1, 1, 1} : detail::dim_geom(x, d);
   values = record(is_max ? "MaxBackward0" : "MinBackward0", {x}, values,
                   [si = SavedTensor(indices), sg, p = p.meta(), dt = x.dtype()](const Grads& g, const Needs&) {
-                    Tensor gx = zeros(p.in_shape, {.dtype = dt});
+                    const Tensor idx = si.get().contiguous();
+                    Tensor gx = zeros(p.in_shape, {.dtype = dt, .device = idx.device()});
                     Tensor gy = g[0].to(dt).contiguous();
-                    cpu::scatter_reduced(gx, gy, si.get().contiguous(), sg);
+                    if (gx.is_cuda()) cuda_backend::scatter_reduced(gx, gy, idx, sg);
+                    else cpu::scatter_reduced(gx, gy, idx, sg);
                     return Grads{gx};
                   });
   return {values, indices};
 }
 
 Tensor arg_extreme(const Tensor& x, std::optional<int64_t> dim, bool keepdim, bool is_max, const char* op) {
-  check_cpu(x, op);
+  check_defined(x, op);
   if (dim.has_value()) {
     ReducePlan p = plan_reduce(x, {*dim}, op);
     EMBER_CHECK(p.geom.size > 0, IndexError, op, "(): expected reduction dim ", wrap_dim(*dim, x.dim(), op),
                 " to have non-zero size (input shape ", shape_str(x.shape()), ")");
-    Tensor idx = empty(p.out_shape, {.dtype = kInt64});
-    cpu::reduce_arg(Tensor(), idx, p.input, p.geom, is_max);
+    Tensor idx = empty(p.out_shape, {.dtype = kInt64, .device = x.device()});
+    run_reduce_arg(Tensor(), idx, p.input, p.geom, is_max);
     return keepdim ? idx.view(p.keep_shape) : idx;
   }
   check_nonempty(x, op);
   NoGradGuard ng;
   Tensor flat = x.contiguous().reshape({x.numel()});
-  Tensor idx = empty({}, {.dtype = kInt64});
-  cpu::reduce_arg(Tensor(), idx, flat, {1, x.numel(), 1}, is_max);
+  Tensor idx = empty({}, {.dtype = kInt64, .device = x.device()});
+  run_reduce_arg(Tensor(), idx, flat, {1, x.numel(), 1}, is_max);
   return keepdim ? idx.reshape(Shape(static_cast<size_t>(x.dim()), 1)) : idx;
 }
 }  // namespace
@@ -232,14 +240,15 @@ void check_floating(const Tensor& x, const char* op) {
 }
 
 Tensor var_std(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim, bool take_sqrt, const char* op) {
-  check_cpu(x, op);
+  check_defined(x, op);
   check_floating(x, op);
   ReducePlan p = plan_reduce(x, dims, op);
   Tensor out, out_keep;
   {
     NoGradGuard ng;
-    out = empty(p.out_shape, {.dtype = x.dtype()});
-    cpu::var(out, p.input, p.geom, correction, take_sqrt);
+    out = empty(p.out_shape, {.dtype = x.dtype(), .device = x.device()});
+    if (x.is_cuda()) cuda_backend::var(out, p.input, p.geom, correction, take_sqrt);
+    else cpu::var(out, p.input, p.geom, correction, take_sqrt);
     out_keep = out.view(p.keep_shape);
     if (keepdim) out = out_keep;
   }
@@ -269,7 +278,7 @@ Tensor std(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim)
 // ------------------------------------------------------------------ norm
 
 Tensor norm(const Tensor& x, double p_ord, const Shape& dims, bool keepdim) {
-  check_cpu(x, "norm");
+  check_defined(x, "norm");
   check_floating(x, "norm");
   EMBER_CHECK(!std::isnan(p_ord), ValueError, "norm(): the order p must not be NaN");
   ReducePlan p = plan_reduce(x, dims, "norm");

@@ -99,7 +99,7 @@ TEST(CudaAutograd, MixedDevicesAreErrors) {
   EXPECT_THROW(g + h, DeviceError);
   EXPECT_THROW(matmul(ones({2, 2}, {.device = Device::cuda(0)}), ones({2, 2})), DeviceError);
   EXPECT_THROW(where(gt(h, 0), g, g), DeviceError);
-  EXPECT_THROW(g.clamp(0, 1), NotImplemented);
+  EXPECT_EQ(g.clamp(0, 0.5).cpu().to_vector<float>(), (std::vector<float>{0.5, 0.5, 0.5, 0.5}));
   EXPECT_EQ(where(gt(g, 0), g * 2.0, 0.0).cpu().to_vector<float>(), (std::vector<float>{2, 2, 2, 2}));
   // A 0-d CPU tensor beside a CUDA tensor is a wrapped scalar.
   EXPECT_EQ((g * scalar_tensor(3.0)).cpu().to_vector<float>(), (std::vector<float>{3, 3, 3, 3}));

@@ -25,14 +25,19 @@ EMBER_API void fill(const Tensor& dst, const Scalar& value);
 // dtypes only (f32, f64, f16, bf16); others throw NotImplemented. Kernels run on the current
 // stream; nothing synchronises the host.
 
-/// out = op(a, b); a and b broadcast to out's shape (see cpu::BinaryOp; logical ops excluded).
+/// out = op(a, b); a and b broadcast to out's shape (see cpu::BinaryOp). Integer and bool inputs
+/// are supported by the arithmetic (not div), comparison and logical ops (logical ops: bool inputs).
 EMBER_API void binary(cpu::BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, const Scalar& alpha = 1);
-/// out = op(x); x broadcasts to out's shape (see cpu::UnaryOp; logical/isnan ops excluded).
+/// out = op(x); x broadcasts to out's shape (see cpu::UnaryOp). logical_not/isfinite/isnan/isinf
+/// take any dtype and write bool; neg, abs, sign, square and relu also take integers.
 EMBER_API void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x);
-/// out = cond ? a : b (cond bool; out, a and b one floating dtype; all broadcast to out).
+/// out = cond ? a : b (cond bool; out, a and b one dtype, any; all broadcast to out).
 EMBER_API void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
-/// out[o, i] = reduce_k in[o, k, i] for kSum, kMean, kMax, kMin over a contiguous block.
-EMBER_API void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, cpu::ReduceKind kind);
+/// out[o, i] = reduce_k in[o, k, i] over a contiguous block, every cpu::ReduceKind (p: the norm
+/// order of kNormP). Integer and bool inputs: kSum/kProd into int64, kMax/kMin (as the CPU).
+/// Floating sum/mean/max/min accumulate in f32 (f64 for f64); prod and the norms in double.
+EMBER_API void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, cpu::ReduceKind kind,
+                      double p = 2.0);
 /// Softmax / log-softmax along the middle axis of a contiguous block.
 EMBER_API void softmax(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool log);
 /// The gradient of softmax / log-softmax (see cpu::softmax_backward).
@@ -116,5 +121,21 @@ EMBER_API void batch_norm_backward_input(const Tensor& gx, const Tensor& gy, con
 /// out = x·mask and mask = (kept ? 1/(1−p) : 0) in x's dtype, the mask drawn from (seed,
 /// offset) exactly as the CPU dropout draws it (one Philox word per element); 0 <= p < 1.
 EMBER_API void dropout(const Tensor& out, const Tensor& mask, const Tensor& x, double p, GeneratorState state);
+
+// ---- More reductions and clamp (kernels/reduce_ext.cu, kernels/elementwise_int.cu); the
+// meaning and preconditions of the cpu:: functions of the same names, contiguous blocks.
+
+/// Max/min along the middle axis with the first index of the extreme (NaN wins); values may be
+/// undefined; indices int64. Any dtype.
+EMBER_API void reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& in, const cpu::ReduceGeom& g,
+                          bool is_max);
+/// Variance (two passes in double) / standard deviation along the middle axis; floating dtypes.
+EMBER_API void var(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, int64_t correction,
+                   bool take_sqrt = false);
+/// gx[o, indices[o, i], i] = gy[o, i] into a zero-filled contiguous gx (max/min backward).
+EMBER_API void scatter_reduced(const Tensor& gx, const Tensor& gy, const Tensor& indices, const cpu::ReduceGeom& g);
+/// out = min(max(x, lo), hi), absent bounds not applied; out and x one numeric dtype (not bool).
+EMBER_API void clamp(const Tensor& out, const Tensor& x, const std::optional<Scalar>& lo,
+                     const std::optional<Scalar>& hi);
 
 }  // namespace ember::cuda_backend

@@ -1,0 +1,401 @@
+// Differential tests (CPU backend = truth) for the CUDA ops added after the first backend:
+// integer and bool elementwise ops, predicates and logical ops, where on any dtype, integer/bool
+// reductions, the ops optim::StepGuard chains, argmax/argmin and max/min along a dim, clamp,
+// prod, norm, var/std. Odd sizes, non-contiguous views (made inside the function, so both
+// backends see the same view), broadcasting, CPU scalars, every dtype; gradients where
+// differentiable. Every test that needs a device skips without one.
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <random>
+#include <string>
+
+#include "cuda_diff.hpp"
+#include "ember/backend/cpu.hpp"
+#include "ember/backend/cuda.hpp"
+
+using namespace ember;
+using namespace ember::cuda_test;
+using Inputs = std::vector<Tensor>;
+
+namespace {
+
+const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
+const std::vector<DType> kIntTypes = {DType::i32, DType::i64, DType::u8};
+const std::vector<DType> kEveryType = {DType::f32, DType::f64, DType::f16, DType::bf16,
+                                      DType::i32, DType::i64, DType::u8,  DType::boolean};
+const Device kDev = Device::cuda(0);
+const Tol kExact{0, 0};
+
+/// Uniform integers in [lo, hi] of the given shape and dtype (bool: value odd), on the CPU.
+Tensor random_ints(const Shape& shape, DType dt, uint32_t seed, int64_t lo, int64_t hi) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> u(lo, hi);
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  for (int64_t& x : v) x = dt == DType::boolean ? (u(rng) & 1) : u(rng);
+  Tensor t = tensor<int64_t>(v, shape);
+  return dt == DType::boolean ? ne(t, 0) : t.to(dt);
+}
+
+/// Values of dtype dt in a range that fits it (u8: 0..200, bool: 0/1, others -50..50).
+Tensor values_of(const Shape& shape, DType dt, uint32_t seed) {
+  if (is_floating(dt)) return random_ints(shape, DType::f64, seed, -6, 6).to(dt) * 0.5;  // ties on purpose
+  if (dt == DType::u8) return random_ints(shape, dt, seed, 0, 200);
+  return random_ints(shape, dt, seed, -50, 50);
+}
+
+/// Layouts every binary test runs: contiguous, broadcast, transposed, sliced, CPU 0-d scalar.
+struct Layout {
+  const char* name;
+  Shape a, b;
+  std::function<Tensor(const Tensor&)> view_a = [](const Tensor& t) { return t; };
+  std::function<Tensor(const Tensor&)> view_b = [](const Tensor& t) { return t; };
+};
+
+std::vector<Layout> layouts() {
+  return {
+      {"contiguous_odd", {1001}, {1001}},
+      {"broadcast", {37, 1}, {1, 53}},
+      {"transposed", {53, 37}, {37, 53}, [](const Tensor& t) { return t.t(); }},
+      {"sliced", {13, 17}, {13, 34}, [](const Tensor& t) { return t; },
+       [](const Tensor& t) { return t.slice(-1, 0, t.size(-1), 2); }},
+      {"scalar_b", {5, 7, 9}, {}},
+  };
+}
+
+/// fn on CPU inputs and on CUDA copies; outputs compared exactly (integers, bools).
+void expect_exact_on_cuda(const std::function<Tensor(const Inputs&)>& fn, const Inputs& in) {
+  expect_same_on_cuda(fn, in, kExact, /*with_grad=*/false);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ integer and bool elementwise
+
+TEST(CudaOps2, IntegerArithmeticMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kIntTypes)
+    for (const Layout& l : layouts()) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + l.name);
+      Tensor a = values_of(l.a, dt, 1), b = values_of(l.b, dt, 2);
+      expect_exact_on_cuda([&](const Inputs& v) { return add(l.view_a(v[0]), l.view_b(v[1]), 3); }, {a, b});
+      expect_exact_on_cuda([&](const Inputs& v) { return sub(l.view_a(v[0]), l.view_b(v[1])); }, {a, b});
+      expect_exact_on_cuda([&](const Inputs& v) { return mul(l.view_a(v[0]), l.view_b(v[1])); }, {a, b});
+      expect_exact_on_cuda([&](const Inputs& v) { return maximum(l.view_a(v[0]), l.view_b(v[1])); }, {a, b});
+      expect_exact_on_cuda([&](const Inputs& v) { return minimum(l.view_a(v[0]), l.view_b(v[1])); }, {a, b});
+      Tensor e = random_ints(l.b, dt, 3, 0, 5);
+      expect_exact_on_cuda([&](const Inputs& v) { return pow(l.view_a(v[0]), l.view_b(v[1])); }, {a, e});
+      // Integer division is true division: float results on both backends.
+      expect_same_on_cuda([&](const Inputs& v) { return div(l.view_a(v[0]), l.view_b(v[1]) + Scalar(int64_t{300})); }, {a, b},
+                          tol_for(DType::f32), false);
+    }
+}
+
+TEST(CudaOps2, IntegerOverflowWrapsAsOnCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  Tensor a = tensor<int64_t>(std::vector<int64_t>{std::numeric_limits<int32_t>::max(), 200, -7}, {3});
+  expect_exact_on_cuda([](const Inputs& v) { return add(v[0], v[0]); }, {a.to(kInt32)});
+  expect_exact_on_cuda([](const Inputs& v) { return mul(v[0], v[0]); }, {a.to(kInt32)});
+  Tensor u = tensor<int64_t>(std::vector<int64_t>{250, 3, 0}, {3}).to(kUInt8);
+  expect_exact_on_cuda([](const Inputs& v) { return v[0] + Scalar(int64_t{10}); }, {u});
+  expect_exact_on_cuda([](const Inputs& v) { return neg(v[0]); }, {u});
+  expect_exact_on_cuda([](const Inputs& v) { return v[0] - Scalar(int64_t{5}); }, {u});
+}
+
+TEST(CudaOps2, IntegerUnaryMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kIntTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = values_of({31, 9}, dt, 7);
+    expect_exact_on_cuda([](const Inputs& v) { return neg(v[0]); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return abs(v[0].t()); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return sign(v[0]); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return square(v[0].slice(0, 1, 31, 3)); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return relu(v[0]); }, {x});
+  }
+  expect_exact_on_cuda([](const Inputs& v) { return sign(v[0]); }, {values_of({17}, kBool, 8)});
+}
+
+TEST(CudaOps2, BoolArithmeticAndLogicalOpsMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (const Layout& l : layouts()) {
+    SCOPED_TRACE(l.name);
+    Tensor a = values_of(l.a, kBool, 11), b = values_of(l.b, kBool, 12);
+    expect_exact_on_cuda([&](const Inputs& v) { return add(l.view_a(v[0]), l.view_b(v[1])); }, {a, b});
+    expect_exact_on_cuda([&](const Inputs& v) { return mul(l.view_a(v[0]), l.view_b(v[1])); }, {a, b});
+    expect_exact_on_cuda([&](const Inputs& v) { return maximum(l.view_a(v[0]), l.view_b(v[1])); }, {a, b});
+    expect_exact_on_cuda([&](const Inputs& v) { return logical_and(l.view_a(v[0]), l.view_b(v[1])); }, {a, b});
+    expect_exact_on_cuda([&](const Inputs& v) { return logical_or(l.view_a(v[0]), l.view_b(v[1])); }, {a, b});
+    expect_exact_on_cuda([&](const Inputs& v) { return logical_not(l.view_a(v[0])); }, {a});
+  }
+  // Logical ops of non-bool tensors (converted to bool first), NaN counting as true.
+  for (DType dt : kEveryType) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor a = values_of({41}, dt, 13), b = values_of({41}, dt, 14);
+    if (is_floating(dt)) a = where(le(a, 2), a, std::numeric_limits<double>::quiet_NaN());
+    expect_exact_on_cuda([](const Inputs& v) { return logical_and(v[0], v[1]); }, {a, b});
+    expect_exact_on_cuda([](const Inputs& v) { return logical_or(v[0], v[1]); }, {a, b});
+    expect_exact_on_cuda([](const Inputs& v) { return logical_not(v[0]); }, {a});
+  }
+}
+
+TEST(CudaOps2, ComparisonsOnEveryDtypeMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kEveryType)
+    for (const Layout& l : layouts()) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + l.name);
+      Tensor a = values_of(l.a, dt, 21), b = values_of(l.b, dt, 22);
+      for (int op = 0; op < 6; ++op) {
+        expect_exact_on_cuda(
+            [&](const Inputs& v) {
+              const Tensor x = l.view_a(v[0]), y = l.view_b(v[1]);
+              switch (op) {
+                case 0: return eq(x, y);
+                case 1: return ne(x, y);
+                case 2: return lt(x, y);
+                case 3: return le(x, y);
+                case 4: return gt(x, y);
+                default: return ge(x, y);
+              }
+            },
+            {a, b});
+      }
+    }
+  // Mixed dtypes (promotion before the kernel) and a Scalar operand.
+  expect_exact_on_cuda([](const Inputs& v) { return lt(v[0], v[1]); },
+                       {values_of({19}, kInt32, 23), values_of({19}, kFloat32, 24)});
+  expect_exact_on_cuda([](const Inputs& v) { return ne(v[0], Scalar(int64_t{3})); }, {values_of({19}, kInt64, 25)});
+}
+
+TEST(CudaOps2, PredicatesMatchCpuWithNonFiniteValues) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  for (DType dt : kEveryType) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = values_of({7, 13}, dt, 31);
+    if (is_floating(dt)) {
+      x = where(ne(x, 1.0), x, inf);
+      x = where(ne(x, -1.0), x, -inf);
+      x = where(ne(x, 0.5), x, nan);
+    }
+    expect_exact_on_cuda([](const Inputs& v) { return isfinite(v[0]); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return isnan(v[0].t()); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return isinf(v[0].slice(1, 0, 13, 2)); }, {x});
+  }
+}
+
+TEST(CudaOps2, WhereOnEveryDtypeMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kEveryType) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor c = values_of({9, 1}, kBool, 41);
+    Tensor a = values_of({1, 11}, dt, 42), b = values_of({9, 11}, dt, 43);
+    expect_exact_on_cuda([](const Inputs& v) { return where(v[0], v[1], v[2].t().t()); }, {c, a, b});
+    expect_exact_on_cuda([](const Inputs& v) { return where(v[0], v[1], v[2].slice(1, 0, 11, 2).t().t()); },
+                         {c, a, b});
+  }
+  // A Scalar branch (a one-element CPU tensor beside CUDA tensors), as StepGuard uses it.
+  expect_exact_on_cuda([](const Inputs& v) { return where(v[0], v[1], Scalar(int64_t{0})); },
+                       {values_of({5}, kBool, 44), values_of({5}, kInt64, 45)});
+}
+
+// ------------------------------------------------------------------ integer/bool reductions
+
+TEST(CudaOps2, SumProdMaxMinOfIntegerAndBoolTensorsMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const std::vector<Shape> dims_list = {{}, {0}, {1}, {0, 2}, {-1}};
+  for (DType dt : {DType::i32, DType::i64, DType::u8, DType::boolean}) {
+    for (const Shape& dims : dims_list) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " dims " + shape_str(dims));
+      Tensor x = values_of({6, 131, 5}, dt, 51);
+      expect_exact_on_cuda([&](const Inputs& v) { return sum(v[0], dims, false); }, {x});
+      expect_exact_on_cuda([&](const Inputs& v) { return sum(v[0].transpose(0, 2), dims, true); }, {x});
+      expect_exact_on_cuda([&](const Inputs& v) { return amax(v[0], dims, false); }, {x});
+      expect_exact_on_cuda([&](const Inputs& v) { return amin(v[0], dims, false); }, {x});
+    }
+    // A long single row (one block) and a product small enough not to overflow.
+    expect_exact_on_cuda([](const Inputs& v) { return sum(v[0]); }, {values_of({100003}, dt, 52)});
+    expect_exact_on_cuda([](const Inputs& v) { return prod(v[0]); }, {random_ints({13}, dt == kBool ? kBool : dt, 53, 1, 3)});
+  }
+  // sum of a bool tensor is int64 on both backends.
+  Tensor s = sum(values_of({77}, kBool, 54).to(kDev));
+  EXPECT_EQ(s.dtype(), kInt64);
+}
+
+// ------------------------------------------------------------------ the StepGuard chain
+
+TEST(CudaOps2, StepGuardOpChainMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (bool poison : {false, true}) {
+    SCOPED_TRACE(poison ? "non-finite gradient" : "finite gradient");
+    Tensor loss = scalar_tensor(1.5, {.dtype = kFloat32});
+    Tensor g = random_tensor({129, 7}, kFloat32, 61);
+    if (poison) g = where(le(g, 1.9), g, nan);
+    Tensor counter = full({}, int64_t{4}, {.dtype = kInt64});
+    expect_exact_on_cuda(
+        [](const Inputs& v) {
+          Tensor bad = logical_not(isfinite(v[0]));
+          bad = logical_or(bad, ne(sum(isfinite(v[1])), Scalar(v[1].numel())));
+          Tensor skipped = v[2] + bad.to(kInt64);
+          Tensor consecutive = where(bad, v[2] + Scalar(int64_t{1}), Scalar(int64_t{0}));
+          return stack({skipped, consecutive, bad.to(kInt64)});
+        },
+        {loss, g, counter});
+  }
+}
+
+// ------------------------------------------------------------------ argmax / argmin, max / min along a dim
+
+TEST(CudaOps2, ArgmaxArgminMatchCpuWithTiesAndNaN) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (DType dt : kEveryType) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = values_of({5, 300, 3}, dt, 71);
+    if (is_floating(dt)) x = where(ne(x, 2.5), x, nan);
+    for (bool is_max : {true, false}) {
+      auto arg = [is_max](const Tensor& t, std::optional<int64_t> d, bool keep) {
+        return is_max ? argmax(t, d, keep) : argmin(t, d, keep);
+      };
+      expect_exact_on_cuda([&](const Inputs& v) { return arg(v[0], std::nullopt, false); }, {x});
+      expect_exact_on_cuda([&](const Inputs& v) { return arg(v[0], 1, false); }, {x});  // columns (inner 3)
+      expect_exact_on_cuda([&](const Inputs& v) { return arg(v[0].transpose(1, 2), 2, true); }, {x});  // rows
+      expect_exact_on_cuda([&](const Inputs& v) { return arg(v[0], 0, false); }, {x});
+    }
+  }
+}
+
+TEST(CudaOps2, MaxMinAlongDimMatchCpuWithGradient) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = random_tensor({7, 201}, dt, 81);
+    for (int64_t d : {0, 1, -1}) {
+      expect_same_on_cuda([d](const Inputs& v) { return max(v[0], d, false).first; }, {x}, tol_for(dt));
+      expect_same_on_cuda([d](const Inputs& v) { return min(v[0].t(), d, true).first; }, {x}, tol_for(dt));
+      expect_exact_on_cuda([d](const Inputs& v) { return max(v[0], d, false).second; }, {x});
+    }
+  }
+  expect_exact_on_cuda([](const Inputs& v) { return min(v[0], 1, false).first; }, {values_of({4, 9}, kInt32, 82)});
+}
+
+// ------------------------------------------------------------------ clamp
+
+TEST(CudaOps2, ClampMatchesCpuWithGradient) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = random_tensor({33, 17}, dt, 91);
+    Tensor special = tensor<double>(std::vector<double>{nan, inf, -inf, 0.25}, {4}).to(dt);
+    expect_same_on_cuda([](const Inputs& v) { return clamp(v[0], -0.5, 0.75); }, {x}, tol_for(dt));
+    expect_same_on_cuda([](const Inputs& v) { return clamp(v[0].t(), std::nullopt, 0.3); }, {x}, tol_for(dt));
+    expect_same_on_cuda([](const Inputs& v) { return clamp(v[0].slice(0, 0, 33, 2), -0.1, std::nullopt); }, {x}, tol_for(dt));
+    expect_same_on_cuda([](const Inputs& v) { return clamp(v[0], -1.0, 1.0); }, {special}, tol_for(dt), false);
+  }
+  for (DType dt : kIntTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = values_of({45}, dt, 92);
+    expect_exact_on_cuda([](const Inputs& v) { return clamp(v[0], int64_t{10}, int64_t{30}); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return clamp(v[0], std::nullopt, int64_t{5}); }, {x});
+    // A float bound makes an integer tensor's result float.
+    expect_same_on_cuda([](const Inputs& v) { return clamp(v[0], 2.5, std::nullopt); }, {x}, tol_for(kFloat32), false);
+  }
+  // In place, with the gradient through the clone of the old values.
+  expect_same_on_cuda(
+      [](const Inputs& v) {
+        Tensor y = v[0] * 1.0;
+        clamp_(y, -0.2, 0.2);
+        return y;
+      },
+      {random_tensor({50}, kFloat32, 93)}, tol_for(kFloat32));
+}
+
+// ------------------------------------------------------------------ prod, norm, var / std
+
+TEST(CudaOps2, ProdMatchesCpuWithGradient) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = random_tensor({23}, dt, 101, 0.8, 1.2);
+    expect_same_on_cuda([](const Inputs& v) { return prod(v[0]); }, {x}, tol_for(dt));
+    expect_same_on_cuda([](const Inputs& v) { return prod(v[0].reshape({23, 1}).expand({23, 3}).t()); }, {x},
+                        tol_for(dt));
+    // A zero: the gradient goes to the zero's slot only.
+    Tensor z = x.clone();
+    z.slice(0, 4, 5).fill_(0.0);
+    expect_same_on_cuda([](const Inputs& v) { return prod(v[0]); }, {z}, tol_for(dt));
+  }
+}
+
+TEST(CudaOps2, NormMatchesCpuWithGradient) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<double> orders = {0.0, 1.0, 2.0, 3.0, 0.5, inf, -inf};
+  for (DType dt : kFloatTypes)
+    for (double p : orders) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " p=" + std::to_string(p));
+      Tensor x = random_tensor({9, 150}, dt, 111);
+      const Tol t{tol_for(dt).atol * 10, tol_for(dt).rtol * 10};
+      expect_same_on_cuda([p](const Inputs& v) { return norm(v[0], p, {}, false); }, {x}, t, p != 0.0);
+      expect_same_on_cuda([p](const Inputs& v) { return norm(v[0], p, {1}, true); }, {x}, t, p != 0.0);
+      expect_same_on_cuda([p](const Inputs& v) { return norm(v[0].t(), p, {1}, false); }, {x}, t, p != 0.0);
+    }
+}
+
+TEST(CudaOps2, VarStdMatchCpuWithGradient) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kFloatTypes)
+    for (int64_t correction : {0, 1}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " correction " + std::to_string(correction));
+      Tensor x = random_tensor({6, 257, 3}, dt, 121, 10.0, 12.0);  // far from 0: two passes matter
+      const Tol t{tol_for(dt).atol * 10, tol_for(dt).rtol * 10};
+      for (const Shape& dims : std::vector<Shape>{{}, {1}, {0, 2}, {2}}) {
+        expect_same_on_cuda([&](const Inputs& v) { return var(v[0], dims, correction, false); }, {x}, t);
+        expect_same_on_cuda([&](const Inputs& v) { return ember::std(v[0].transpose(0, 1), dims, correction, true); },
+                            {x}, t);
+      }
+    }
+}
+
+// ------------------------------------------------------------------ backend errors
+
+TEST(CudaOps2, BackendRejectsWhatItCannotDo) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  Tensor f = zeros({4}, {.device = kDev}), b = zeros({4}, {.dtype = kBool, .device = kDev});
+  Tensor i = zeros({4}, {.dtype = kInt64, .device = kDev});
+  try {
+    cuda_backend::binary(cpu::BinaryOp::logical_and, b, f, f);
+    ADD_FAILURE() << "expected DTypeError";
+  } catch (const DTypeError& e) {
+    EXPECT_NE(std::string(e.what()).find("logical_and/logical_or take bool inputs, got float32"), std::string::npos)
+        << e.what();
+  }
+  try {
+    cuda_backend::binary(cpu::BinaryOp::div, i, i, i);
+    ADD_FAILURE() << "expected DTypeError";
+  } catch (const DTypeError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs floating-point inputs, got int64"), std::string::npos) << e.what();
+  }
+  try {
+    cuda_backend::unary(cpu::UnaryOp::exp, i, i);
+    ADD_FAILURE() << "expected DTypeError";
+  } catch (const DTypeError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a floating-point input, got int64"), std::string::npos) << e.what();
+  }
+  try {
+    Tensor out = empty({}, {.dtype = kInt64, .device = kDev});
+    cuda_backend::reduce(out, i, {1, 4, 1}, cpu::ReduceKind::kNormP, 2.0);
+    ADD_FAILURE() << "expected DTypeError";
+  } catch (const DTypeError& e) {
+    EXPECT_NE(std::string(e.what()).find("norm on CUDA: expected a floating-point input, got int64"),
+              std::string::npos)
+        << e.what();
+  }
+  // The op layer's own checks stay in front of the kernels.
+  EXPECT_THROW(argmax(zeros({0, 3}, {.device = kDev}), 0), IndexError);
+  EXPECT_THROW(logsumexp(f, {0}), NotImplemented);
+}
