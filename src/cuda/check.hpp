@@ -31,3 +31,18 @@ namespace ember::cuda_backend::detail {
     if (ember_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                                    \
       ::ember::cuda_backend::detail::throw_cublas_error(ember_cublas_status_, #call, __FILE__, __LINE__); \
   } while (0)
+
+namespace ember::cuda_backend::detail {
+// cuDNN statuses travel as int so that this header needs no cuDNN header (a CUDA build may
+// lack cuDNN). Defined in src/cuda/cudnn.cpp: OutOfMemory for allocation failures, DeviceError
+// otherwise, with cuDNN's own text for the status and its last error message when loaded.
+[[noreturn]] EMBER_API void throw_cudnn_error(int status, const char* call, const char* file, int line);
+}  // namespace ember::cuda_backend::detail
+
+/// Throws when a cuDNN call does not return CUDNN_STATUS_SUCCESS (0).
+#define EMBER_CUDNN_CHECK(call)                                                                         \
+  do {                                                                                                  \
+    const int ember_cudnn_status_ = static_cast<int>(call);                                             \
+    if (ember_cudnn_status_ != 0)                                                                       \
+      ::ember::cuda_backend::detail::throw_cudnn_error(ember_cudnn_status_, #call, __FILE__, __LINE__); \
+  } while (0)

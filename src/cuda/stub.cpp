@@ -89,6 +89,23 @@ void dropout(const Tensor&, const Tensor&, const Tensor&, double, GeneratorState
   no_cuda("dropout on a CUDA tensor");
 }
 
+// ---- Convolution (cuDNN).
+void conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const ConvGeom&) {
+  no_cuda("conv2d on CUDA tensors");
+}
+void conv2d_backward_input(const Tensor&, const Tensor&, const Tensor&, const ConvGeom&) {
+  no_cuda("conv2d backward on CUDA tensors");
+}
+void conv2d_backward_weight(const Tensor&, const Tensor&, const Tensor&, const ConvGeom&) {
+  no_cuda("conv2d backward on CUDA tensors");
+}
+ConvPlanCacheStats conv_plan_cache_stats() { no_cuda("conv_plan_cache_stats"); }
+void clear_conv_plan_cache() {}  // nothing is cached without CUDA
+bool cudnn_available(std::string* why) {
+  if (why != nullptr) *why = "this build of Ember has no CUDA support";
+  return false;
+}
+
 // ---- More reductions and clamp.
 void reduce_arg(const Tensor&, const Tensor&, const Tensor&, const cpu::ReduceGeom&, bool) {
   no_cuda("argmax/argmin on a CUDA tensor");

@@ -1,10 +1,12 @@
-// conv2d: validation at the public edge, the CPU kernels in src/cpu/conv.cpp, and one autograd
-// node whose backward computes only the gradients asked for (the first layer's input never
-// needs one).
+// conv2d: validation at the public edge, the CPU kernels in src/cpu/conv.cpp or, for CUDA
+// tensors, cuDNN through the CUDA backend (src/cuda/conv.cpp; bias added and its gradient
+// summed with ordinary ops), and one autograd node whose backward computes only the gradients
+// asked for (the first layer's input never needs one).
 #include "ember/ops/conv.hpp"
 
 #include "../cpu/conv.hpp"
 #include "ember/autograd/node.hpp"
+#include "ember/backend/cuda.hpp"
 #include "ember/core/grad_mode.hpp"
 
 namespace ember {
@@ -24,9 +26,13 @@ std::string pair_str(IntPair p) {
 void check_conv_args(const Tensor& input, const Tensor& weight, const Tensor& bias, IntPair stride, IntPair padding,
                      IntPair dilation, int64_t groups) {
   EMBER_CHECK(input.defined() && weight.defined(), ValueError, "conv2d: expected a defined input and weight");
+  EMBER_CHECK(input.is_cpu() || input.is_cuda(), NotImplemented, "conv2d: expected a CPU or CUDA input, got one on ",
+              input.device().str());
   for (const Tensor* t : {&input, &weight, &bias}) {
     if (!t->defined()) continue;
-    EMBER_CHECK(t->is_cpu(), NotImplemented, "conv2d: CUDA tensors are not supported yet");
+    EMBER_CHECK(t->device() == input.device(), DeviceError,
+                "conv2d: input, weight and bias must be on one device, got input on ", input.device().str(), " and ",
+                t == &weight ? "weight" : "bias", " on ", t->device().str());
     EMBER_CHECK(is_floating(t->dtype()), DTypeError, "conv2d: expected floating tensors, got ", dtype_name(t->dtype()));
     EMBER_CHECK(t->dtype() == input.dtype(), DTypeError, "conv2d: input, weight and bias must share one dtype, got ",
                 dtype_name(input.dtype()), " and ", dtype_name(t->dtype()));
@@ -71,24 +77,58 @@ Tensor conv2d_4d(const Tensor& input, const Tensor& weight, const Tensor& bias, 
   g.oh = (g.h + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
   g.ow = (g.w + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
 
+  const Device dev = input.device();
+  const cuda_backend::ConvGeom cg{g.n,  g.c,  g.h,  g.w,  g.o,  g.kh, g.kw, g.oh,
+                                  g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups};
   Tensor x, w, b, out;
   {
     NoGradGuard ng;
     x = input.contiguous();
     w = weight.contiguous();
     if (bias.defined()) b = bias.contiguous();
-    out = empty({g.n, g.o, g.oh, g.ow}, {.dtype = input.dtype()});
-    if (g.n > 0) cpu::conv2d_forward(out, x, w, b, g);
+    out = empty({g.n, g.o, g.oh, g.ow}, {.dtype = input.dtype(), .device = dev});
+    if (dev.is_cuda()) {
+      if (g.n > 0) {
+        cuda_backend::conv2d_forward(out, x, w, cg);
+        if (b.defined()) out.add_(b.view({1, g.o, 1, 1}));
+      }
+    } else if (g.n > 0) {
+      cpu::conv2d_forward(out, x, w, b, g);
+    }
   }
   if (!autograd::needs_grad({input, weight, bias})) return out;
-  const bool want_w = weight.requires_grad() || bias.requires_grad();
+  // x is needed for the weight gradient (and on the CPU for the bias gradient, computed with it).
+  const bool want_w = weight.requires_grad() || (bias.requires_grad() && dev.is_cpu());
   autograd::SavedTensor sx = want_w ? autograd::SavedTensor(x) : autograd::SavedTensor();
   autograd::SavedTensor sw = input.requires_grad() ? autograd::SavedTensor(w) : autograd::SavedTensor();
   const DType dt = input.dtype();
   return autograd::record("ConvolutionBackward", {input, weight, bias}, out,
-                          [sx, sw, g, dt](const Grads& grads, const Needs& needs) {
+                          [sx, sw, g, cg, dt, dev](const Grads& grads, const Needs& needs) {
                             Grads r(3);
                             const Tensor gy = grads[0].contiguous();
+                            if (dev.is_cuda()) {
+                              NoGradGuard ng;
+                              if (needs[0]) {
+                                r[0] = empty({g.n, g.c, g.h, g.w}, {.dtype = dt, .device = dev});
+                                if (g.n > 0) cuda_backend::conv2d_backward_input(r[0], gy, sw.get(), cg);
+                              }
+                              if (needs[1]) {
+                                r[1] = empty({g.o, g.c / g.groups, g.kh, g.kw}, {.dtype = dt, .device = dev});
+                                if (g.n > 0)
+                                  cuda_backend::conv2d_backward_weight(r[1], gy, sx.get(), cg);
+                                else
+                                  r[1].zero_();
+                              }
+                              if (needs[2]) {
+                                if (g.n > 0) {
+                                  r[2] = gy.sum({0, 2, 3});
+                                } else {
+                                  r[2] = empty({g.o}, {.dtype = dt, .device = dev});
+                                  r[2].zero_();
+                                }
+                              }
+                              return r;
+                            }
                             if (needs[0]) {
                               r[0] = empty({g.n, g.c, g.h, g.w}, {.dtype = dt});
                               if (g.n > 0) cpu::conv2d_backward_input(r[0], gy, sw.get(), g);
@@ -116,8 +156,9 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
   check_conv_args(input, weight, bias, stride, padding, dilation, groups);
   if (input.dim() == 3) return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0);
   const DType dt = input.dtype();
-  if (dt == kFloat16 || dt == kBFloat16) {
-    // 16-bit floats compute in f32; the conversions carry the gradients back.
+  if ((dt == kFloat16 || dt == kBFloat16) && input.is_cpu()) {
+    // On the CPU 16-bit floats compute in f32; the conversions carry the gradients back. (cuDNN
+    // takes them as they are and accumulates in f32.)
     return conv2d_4d(input.to(kFloat32), weight.to(kFloat32), bias.defined() ? bias.to(kFloat32) : Tensor(), stride,
                      padding, dilation, groups)
         .to(dt);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include "ember/backend/cpu.hpp"
 #include "ember/core/generator.hpp"
@@ -137,5 +138,37 @@ EMBER_API void scatter_reduced(const Tensor& gx, const Tensor& gy, const Tensor&
 /// out = min(max(x, lo), hi), absent bounds not applied; out and x one numeric dtype (not bool).
 EMBER_API void clamp(const Tensor& out, const Tensor& x, const std::optional<Scalar>& lo,
                      const std::optional<Scalar>& hi);
+
+// ---- Convolution through cuDNN 9's graph API (src/cuda/conv.cpp; src/ops/conv.cpp).
+// Contiguous NCHW tensors on one CUDA device, one dtype (f32, f64, f16, bf16; 16-bit data
+// accumulate in f32; f32 uses TF32 only when cuda::allow_tf32()); outputs preallocated there and
+// overwritten. An empty batch is left to the caller. Plans are cached per device.
+
+/// Geometry of one 2-d convolution (cpu::ConvGeom's fields): input (n, c, h, w), weight
+/// (o, c / groups, kh, kw), output (n, o, oh, ow).
+struct ConvGeom {
+  int64_t n, c, h, w;
+  int64_t o, kh, kw;
+  int64_t oh, ow;
+  int64_t sh, sw, ph, pw, dh, dw;
+  int64_t groups;
+};
+/// out = conv(x, w) (no bias: the op layer adds it).
+EMBER_API void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w, const ConvGeom& g);
+/// gx = the input gradient given the output gradient gy.
+EMBER_API void conv2d_backward_input(const Tensor& gx, const Tensor& gy, const Tensor& w, const ConvGeom& g);
+/// gw = the weight gradient given gy and the saved input x.
+EMBER_API void conv2d_backward_weight(const Tensor& gw, const Tensor& gy, const Tensor& x, const ConvGeom& g);
+/// Execution-plan cache counters over all devices since the process started (hits, misses)
+/// and the plans held now (entries).
+struct ConvPlanCacheStats {
+  int64_t hits = 0, misses = 0, entries = 0;
+};
+EMBER_API ConvPlanCacheStats conv_plan_cache_stats();
+/// Drops every cached convolution plan (the counters keep counting).
+EMBER_API void clear_conv_plan_cache();
+/// True when a CUDA device is present and cuDNN 9 could be loaded; otherwise false with the
+/// reason in `why` (when given).
+EMBER_API bool cudnn_available(std::string* why = nullptr);
 
 }  // namespace ember::cuda_backend
