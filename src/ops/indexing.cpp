@@ -3,6 +3,7 @@
 #include "ember/ops/indexing.hpp"
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cpu.hpp"
+#include "ember/ops/elementwise.hpp"
 #include "indexing_checks.hpp"
 
 namespace ember {
@@ -17,11 +18,28 @@ Tensor leading_region(const Tensor& t, const Shape& sizes) {
   return t.as_strided(sizes, t.strides(), t.storage_offset());
 }
 
-/// A fresh copy of t (no autograd), contiguous.
+/// A fresh copy of t (no autograd), contiguous, on t's device.
 Tensor plain_copy(const Tensor& t) {
-  Tensor out = empty(t.shape(), {.dtype = t.dtype()});
-  cpu::copy(out, t);
+  Tensor out = empty(t.shape(), {.dtype = t.dtype(), .device = t.device()});
+  NoGradGuard ng;
+  out.copy_(t);
   return out;
+}
+
+/// CUDA tensors: masked_fill as where(mask, value, x) into a fresh tensor (no autograd).
+Tensor cuda_masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
+  NoGradGuard ng;
+  EMBER_CHECK(mask.device() == x.device(), DeviceError, "masked_fill: the mask is on ", mask.device().str(),
+              " but the input is on ", x.device().str());
+  return where(mask, x.detach(), scalar_tensor(value, {.dtype = x.dtype()}));
+}
+
+/// Where the last two dims of a (rows, cols) matrix keep their values in triu/tril (on the CPU).
+Tensor triangle_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper) {
+  std::vector<uint8_t> keep(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) keep[r * cols + c] = upper ? c - r >= diagonal : c - r <= diagonal;
+  return ne(tensor<uint8_t>(keep, {rows, cols}), 0);
 }
 }  // namespace
 
@@ -138,8 +156,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
 
 namespace {
 void check_mask(const Tensor& x, const Tensor& mask, const char* op) {
-  detail::check_cpu(x, op);
-  detail::check_cpu(mask, op);
+  EMBER_CHECK(x.defined() && mask.defined(), ValueError, op, ": got an undefined tensor");
   EMBER_CHECK(mask.dtype() == kBool, DTypeError, op, ": mask must be a bool tensor, got ", dtype_name(mask.dtype()));
   const Shape b = broadcast_shapes(x.shape(), mask.shape(), op);
   EMBER_CHECK(b == x.shape(), ShapeError, op, ": mask of shape ", shape_str(mask.shape()),
@@ -147,6 +164,7 @@ void check_mask(const Tensor& x, const Tensor& mask, const char* op) {
 }
 
 Tensor masked_fill_backward(const Tensor& g, const Tensor& mask) {
+  if (g.is_cuda()) return cuda_masked_fill(g, mask, 0);
   Tensor r = plain_copy(g);
   cpu::masked_fill(r, mask, 0);
   return r;
@@ -155,8 +173,15 @@ Tensor masked_fill_backward(const Tensor& g, const Tensor& mask) {
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
   check_mask(x, mask, "masked_fill");
-  Tensor out = plain_copy(x);
-  cpu::masked_fill(out, mask, value);
+  Tensor out;
+  if (x.is_cuda()) {
+    out = cuda_masked_fill(x, mask, value);
+  } else {
+    EMBER_CHECK(mask.is_cpu(), DeviceError, "masked_fill: the input is on cpu but the mask is on ",
+                mask.device().str());
+    out = plain_copy(x);
+    cpu::masked_fill(out, mask, value);
+  }
   return autograd::record("MaskedFillBackward", {x}, out, [sm = SavedTensor(mask)](const Grads& g, const Needs&) {
     return Grads{masked_fill_backward(g[0], sm.get())};
   });
@@ -165,7 +190,14 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
 Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& value) {
   check_mask(x, mask, "masked_fill_");
   autograd::check_inplace(x, "masked_fill_");
-  cpu::masked_fill(x, mask, value);
+  if (x.is_cuda()) {
+    NoGradGuard ng;
+    x.copy_(cuda_masked_fill(x, mask, value));
+  } else {
+    EMBER_CHECK(mask.is_cpu(), DeviceError, "masked_fill_: the input is on cpu but the mask is on ",
+                mask.device().str());
+    cpu::masked_fill(x, mask, value);
+  }
   x.storage()->bump_version();
   autograd::record("MaskedFillBackward", {x}, x, [sm = SavedTensor(mask)](const Grads& g, const Needs&) {
     return Grads{masked_fill_backward(g[0], sm.get())};
@@ -176,11 +208,18 @@ Tensor& masked_fill_(Tensor& x, const Tensor& mask, const Scalar& value) {
 namespace {
 Tensor triangle(const Tensor& x, int64_t diagonal, bool upper) {
   const char* op = upper ? "triu" : "tril";
-  detail::check_cpu(x, op);
+  EMBER_CHECK(x.defined(), ValueError, op, ": got an undefined tensor");
   EMBER_CHECK(x.dim() >= 2, ShapeError, op, ": input must have at least 2 dimensions, got shape ",
               shape_str(x.shape()));
-  Tensor out = plain_copy(x);
-  cpu::triangle_zero(out, diagonal, upper);
+  Tensor out;
+  if (x.is_cuda()) {
+    NoGradGuard ng;
+    const Tensor keep = triangle_mask(x.size(-2), x.size(-1), diagonal, upper).to(x.device());
+    out = where(keep, x.detach(), scalar_tensor(0, {.dtype = x.dtype()}));
+  } else {
+    out = plain_copy(x);
+    cpu::triangle_zero(out, diagonal, upper);
+  }
   return autograd::record(upper ? "TriuBackward" : "TrilBackward", {x}, out,
                           [diagonal, upper](const Grads& g, const Needs&) {
                             return Grads{upper ? triu(g[0], diagonal) : tril(g[0], diagonal)};
@@ -192,11 +231,12 @@ Tensor triu(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, tr
 Tensor tril(const Tensor& x, int64_t diagonal) { return triangle(x, diagonal, false); }
 
 Tensor one_hot(const Tensor& indices, int64_t num_classes) {
-  detail::check_cpu(indices, "one_hot");
+  EMBER_CHECK(indices.defined(), ValueError, "one_hot: got an undefined tensor");
   detail::check_index_dtype(indices, "one_hot", "indices");
   EMBER_CHECK(num_classes >= -1, ValueError, "one_hot: num_classes must be -1 (infer) or non-negative, got ",
               num_classes);
-  auto [lo, hi] = cpu::index_min_max(indices);
+  // The range check reads the values on the host (a CUDA index is copied back: a synchronisation).
+  auto [lo, hi] = cpu::index_min_max(indices.is_cpu() ? indices : indices.cpu());
   if (num_classes == -1) {
     EMBER_CHECK(indices.numel() > 0, ValueError,
                 "one_hot: cannot infer num_classes from an empty tensor; pass num_classes explicitly");
@@ -209,6 +249,14 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes) {
   }
   Shape out_shape = indices.shape();
   out_shape.push_back(num_classes);
+  if (indices.is_cuda()) {
+    // eq against 0 .. num_classes-1 broadcast over a new last dim, as int64.
+    NoGradGuard ng;
+    std::vector<int64_t> classes(static_cast<size_t>(num_classes));
+    for (int64_t c = 0; c < num_classes; ++c) classes[c] = c;
+    const Tensor ks = tensor<int64_t>(classes, {num_classes}).to(indices.device());
+    return eq(indices.detach().to(kInt64).unsqueeze(-1), ks).to(kInt64);
+  }
   Tensor out = zeros(out_shape, {.dtype = kInt64});
   cpu::one_hot(out, indices.detach().contiguous());
   return out;

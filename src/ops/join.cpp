@@ -161,7 +161,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 }
 
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
-  detail::check_cpu(x, "pad");
+  EMBER_CHECK(x.defined(), ValueError, "pad: got an undefined tensor");
   const int64_t np = static_cast<int64_t>(pads.size());
   EMBER_CHECK(np % 2 == 0 && np / 2 <= x.dim(), ValueError,
               "pad: padding length must be even and at most 2 * ndim = ", 2 * x.dim(), " for an input of shape ",
@@ -178,7 +178,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
   Tensor out;
   {
     NoGradGuard ng;
-    out = full(out_shape, value, {.dtype = x.dtype()});
+    out = full(out_shape, value, {.dtype = x.dtype(), .device = x.device()});
     Tensor src = x, dst = out;
     bool empty_region = false;
     for (int64_t k = 0; k < np / 2; ++k) {
@@ -193,7 +193,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
       src = src.narrow(d, src_start, length);
       dst = dst.narrow(d, std::max<int64_t>(0, l), length);
     }
-    if (!empty_region && src.numel() > 0) cpu::copy(dst, src);
+    if (!empty_region && src.numel() > 0) dst.copy_(src);  // on either device
   }
   std::vector<int64_t> inverse(pads.size());
   for (size_t i = 0; i < pads.size(); ++i) inverse[i] = -pads[i];

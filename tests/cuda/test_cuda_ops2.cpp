@@ -399,3 +399,53 @@ TEST(CudaOps2, BackendRejectsWhatItCannotDo) {
   EXPECT_THROW(argmax(zeros({0, 3}, {.device = kDev}), 0), IndexError);
   EXPECT_THROW(logsumexp(f, {0}), NotImplemented);
 }
+
+// ------------------------------------------------------------------ masked_fill, triu / tril, one_hot, pad
+
+TEST(CudaOps2, MaskedFillMatchesCpuWithGradient) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kEveryType) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = values_of({9, 14}, dt, 131), m = values_of({1, 14}, kBool, 132);
+    const bool grad = is_floating(dt);
+    expect_same_on_cuda([](const Inputs& v) { return masked_fill(v[0], v[1], 3); }, {x, m}, tol_for(dt), grad);
+    expect_same_on_cuda([](const Inputs& v) { return masked_fill(v[0].t(), v[1].t(), 1); },
+                        {x, values_of({9, 1}, kBool, 133)}, tol_for(dt), grad);
+    expect_same_on_cuda(
+        [](const Inputs& v) {
+          Tensor y = v[0] * 1;
+          masked_fill_(y, v[1], 0);
+          return y;
+        },
+        {x, m}, tol_for(dt), grad);
+  }
+  // A CPU mask beside a CUDA input is a device error.
+  EXPECT_THROW(masked_fill(zeros({3}, {.device = kDev}), zeros({3}, {.dtype = kBool}), 1), DeviceError);
+}
+
+TEST(CudaOps2, TriangleOneHotPadMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : {DType::f32, DType::bf16, DType::i64}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = values_of({3, 7, 5}, dt, 141);
+    const bool grad = is_floating(dt);
+    for (int64_t d : {-2, 0, 1, 4}) {
+      expect_same_on_cuda([d](const Inputs& v) { return triu(v[0], d); }, {x}, tol_for(dt), grad);
+      expect_same_on_cuda([d](const Inputs& v) { return tril(v[0].transpose(1, 2), d); }, {x}, tol_for(dt), grad);
+    }
+    expect_same_on_cuda([](const Inputs& v) { return pad(v[0], {1, 2, 0, 3}, 0.5); }, {x}, tol_for(dt), grad);
+    expect_same_on_cuda([](const Inputs& v) { return pad(v[0].t(), {-1, 2}); }, {x}, tol_for(dt), grad);
+  }
+  for (DType it : {DType::i64, DType::i32}) {
+    Tensor idx = random_ints({4, 6}, it, 142, 0, 9);
+    expect_exact_on_cuda([](const Inputs& v) { return one_hot(v[0], 10); }, {idx});
+    expect_exact_on_cuda([](const Inputs& v) { return one_hot(v[0].t(), -1); }, {idx});
+  }
+  try {
+    one_hot(full({3}, int64_t{5}, {.dtype = kInt64, .device = kDev}), 4);
+    ADD_FAILURE() << "expected IndexError";
+  } catch (const IndexError& e) {
+    EXPECT_NE(std::string(e.what()).find("class value 5 must be smaller than num_classes = 4"), std::string::npos)
+        << e.what();
+  }
+}
