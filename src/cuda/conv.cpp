@@ -160,6 +160,13 @@ std::string describe(const Key& k, DType dt) {
                                 "), dilation (", k.conv[4], ", ", k.conv[5], "), groups ", k.groups);
 }
 
+// Configurations that fail to finalize leave cuDNN's last error message behind; read it away
+// so that it does not end up in the message of an unrelated later failure.
+void clear_last_error() {
+  char sink[512];
+  cudnn::api().GetLastErrorString(sink, sizeof(sink));
+}
+
 std::unique_ptr<Plan> build_plan(const Key& k, DType dt, cudnnHandle_t h) {
   auto p = std::make_unique<Plan>();
   const cudnnDataType_t type = data_type(dt);
@@ -291,14 +298,12 @@ std::unique_ptr<Plan> build_plan(const Key& k, DType dt, cudnnHandle_t h) {
         p->keep.push_back(std::move(op));
         p->keep.push_back(std::move(graph));
         p->keep.push_back(std::move(cfg));
+        clear_last_error();  // what the configurations tried before this one left behind
         return p;
       }
     }
   }
-  // A failed plan search leaves cuDNN's last error behind; clear it so that it does not end up
-  // in the message of an unrelated later failure.
-  char sink[256];
-  a.GetLastErrorString(sink, sizeof(sink));
+  clear_last_error();
   EMBER_THROW(NotImplemented, "conv2d on CUDA: cuDNN has no usable engine for the ", describe(k, dt),
               " (heuristics offered ", offered, " configurations: ", refused, " refused for precision",
               dt == DType::f32 && !k.tf32 ? " (TF32 is off)" : "", ", ", failed, " failed to build, ", too_big,
