@@ -1,6 +1,7 @@
 // The public API of Ember.
 #pragma once
 
+#include "ember/amp/amp.hpp"
 #include "ember/autograd/engine.hpp"
 #include "ember/autograd/function.hpp"
 #include "ember/autograd/gradcheck.hpp"

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "../cpu/conv.hpp"
+#include "ember/amp/autocast.hpp"
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cuda.hpp"
 #include "ember/core/grad_mode.hpp"
@@ -109,6 +110,11 @@ Tensor batch_norm_cuda(const Tensor& input, const Tensor& running_mean, const Te
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   EMBER_CHECK(input.defined(), ValueError, "batch_norm: expected a defined input");
+  if (amp::is_autocast_enabled(input.device().type) && input.dtype() != kFloat32) {
+    // Autocast (include/ember/amp/autocast.hpp): normalisation runs in f32 (16-bit input upcast).
+    const Tensor x = amp::autocast_f32(input);
+    if (x.dtype() != input.dtype()) return batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps);
+  }
   EMBER_CHECK(input.is_cpu() || input.is_cuda(), NotImplemented,
               "batch_norm: expected a CPU or CUDA tensor, got one on ", input.device().str());
   EMBER_CHECK(is_floating(input.dtype()), DTypeError, "batch_norm: expected a floating input, got ",

@@ -3,6 +3,7 @@
 // summed with ordinary ops), and one autograd node whose backward computes only the gradients
 // asked for (the first layer's input never needs one).
 #include "ember/ops/conv.hpp"
+#include "ember/amp/autocast.hpp"
 
 #include "../cpu/conv.hpp"
 #include "ember/autograd/node.hpp"
@@ -153,6 +154,13 @@ Tensor conv2d_4d(const Tensor& input, const Tensor& weight, const Tensor& bias, 
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntPair stride, IntPair padding,
               IntPair dilation, int64_t groups) {
+  if (input.defined() && amp::is_autocast_enabled(input.device().type)) {
+    // Autocast (include/ember/amp/autocast.hpp): the floating operands in the autocast dtype.
+    const Tensor ci = amp::autocast_low(input), cw = amp::autocast_low(weight), cb = amp::autocast_low(bias);
+    if (ci.dtype() != input.dtype() || (weight.defined() && cw.dtype() != weight.dtype()) ||
+        (bias.defined() && cb.dtype() != bias.dtype()))
+      return conv2d(ci, cw, cb, stride, padding, dilation, groups);
+  }
   check_conv_args(input, weight, bias, stride, padding, dilation, groups);
   if (input.dim() == 3) return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0);
   const DType dt = input.dtype();

@@ -5,6 +5,7 @@
 // one of them with views (unsqueeze / squeeze / reshape), whose own backward undoes the
 // reshaping. linear has its own node so that its backward is exactly one GEMM per gradient.
 #include "ember/ops/linalg.hpp"
+#include "ember/amp/autocast.hpp"
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cpu.hpp"
 #include "ember/backend/cuda.hpp"
@@ -41,6 +42,17 @@ void check_pair(const char* op, const Tensor& a, const Tensor& b) {
 void check_align(const char* op, const Tensor& a, const Tensor& b, int64_t ka, int64_t kb) {
   EMBER_CHECK(ka == kb, ShapeError, op, ": shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
               " do not align: ", ka, " != ", kb);
+}
+
+/// Autocast (include/ember/amp/autocast.hpp): when it is on for the operands' device, the
+/// floating operands cast to the autocast dtype (differentiable casts); false when nothing changes.
+bool autocast_operands(Tensor& a, Tensor& b, Tensor* c = nullptr) {
+  if (!a.defined() || !amp::is_autocast_enabled(a.device().type)) return false;
+  const DType da = a.dtype(), db = b.defined() ? b.dtype() : da, dc = c && c->defined() ? c->dtype() : da;
+  a = amp::autocast_low(a);
+  b = amp::autocast_low(b);
+  if (c) *c = amp::autocast_low(*c);
+  return a.dtype() != da || (b.defined() && b.dtype() != db) || (c && c->defined() && c->dtype() != dc);
 }
 
 Shape drop_last(const Shape& s, size_t n) { return Shape(s.begin(), s.end() - static_cast<std::ptrdiff_t>(n)); }
@@ -130,6 +142,10 @@ Tensor dot_op(const Tensor& a, const Tensor& b) {
 
 // ------------------------------------------------------------------ public ops
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  {
+    Tensor ca = a, cb = b;
+    if (autocast_operands(ca, cb)) return matmul(ca, cb);
+  }
   check_pair("matmul", a, b);
   const int64_t da = a.dim(), db = b.dim();
   EMBER_CHECK(da >= 1 && db >= 1, ShapeError, "matmul: both arguments need at least 1 dimension, got ", da, "-d and ",
@@ -170,6 +186,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 Tensor Tensor::matmul(const Tensor& other) const { return ember::matmul(*this, other); }
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  {
+    Tensor ca = a, cb = b;
+    if (autocast_operands(ca, cb)) return mm(ca, cb);
+  }
   check_pair("mm", a, b);
   EMBER_CHECK(a.dim() == 2 && b.dim() == 2, ShapeError, "mm: expected 2-d tensors, got ", a.dim(), "-d and ", b.dim(),
               "-d (shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()), ")");
@@ -178,6 +198,10 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  {
+    Tensor ca = a, cb = b;
+    if (autocast_operands(ca, cb)) return bmm(ca, cb);
+  }
   check_pair("bmm", a, b);
   EMBER_CHECK(a.dim() == 3 && b.dim() == 3, ShapeError, "bmm: expected 3-d tensors, got ", a.dim(), "-d and ", b.dim(),
               "-d (shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()), ")");
@@ -197,6 +221,10 @@ Tensor dot(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  {
+    Tensor cx = x, cw = w, cb = bias;
+    if (autocast_operands(cx, cw, &cb)) return linear(cx, cw, cb);
+  }
   check_pair("linear", x, w);
   EMBER_CHECK(x.dim() >= 1, ShapeError, "linear: input must have at least 1 dimension, got a 0-d tensor");
   EMBER_CHECK(w.dim() == 2, ShapeError, "linear: weight must be 2-d (out_features, in_features), got shape ",

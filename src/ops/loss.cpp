@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "../cpu/cross_entropy.hpp"
+#include "ember/amp/autocast.hpp"
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cuda.hpp"
 #include "ember/core/dispatch.hpp"
@@ -68,6 +69,12 @@ Tensor cross_entropy_cuda(const Tensor& logits, const Tensor& target_in, const T
 
 Tensor cross_entropy_2d(const Tensor& logits, const Tensor& target_in, const Tensor& weight_in, int64_t ignore_index,
                         double eps, LossReduction reduction) {
+  if (logits.defined() && amp::is_autocast_enabled(logits.device().type)) {
+    // Autocast (include/ember/amp/autocast.hpp): the loss runs in f32 (a 16-bit input is upcast;
+    // the cast's backward hands the gradient back in the input's dtype).
+    const Tensor x = amp::autocast_f32(logits);
+    if (x.dtype() != logits.dtype()) return cross_entropy_2d(x, target_in, weight_in, ignore_index, eps, reduction);
+  }
   EMBER_CHECK(logits.dim() == 2, ShapeError, "cross_entropy: expected logits of shape (N, C), got ",
               shape_str(logits.shape()));
   EMBER_CHECK(is_floating(logits.dtype()), DTypeError, "cross_entropy: logits must be floating point, got ",
