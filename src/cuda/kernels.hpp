@@ -338,3 +338,104 @@ cudaError_t scatter_reduced(FloatType t, void* gx, const void* gy, const int64_t
                             int64_t inner, cudaStream_t stream);
 
 }  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ indexing (kernels/indexing.cu)
+namespace ember::cuda_backend::kernels {
+
+/// Where kernels record the first out-of-range index they meet. It lives in host-mapped
+/// (zero-copy) memory, so the host reads it without synchronising: a thread that finds a bad
+/// index claims the record (atomicCAS on `claimed`), writes the fields, fences (system scope)
+/// and sets `ready`. The host reads `ready` (volatile) and clears the record after reporting.
+struct IndexErrorRecord {
+  int32_t claimed;
+  int32_t ready;
+  int32_t op;   // IndexOpCode
+  int32_t dim;
+  int64_t index;
+  int64_t size;
+};
+enum class IndexOpCode : int32_t { index_select, gather, scatter_add, index_add, embedding };
+
+/// An indexed iteration over `sizes` (gather, scatter_add: the index's shape; index_select:
+/// the output's; index_add: the source's). Element strides of the indexed operand `a` (read
+/// by gather/index_select, added into by scatter_add/index_add: position p with p[dim]
+/// replaced by the index), of the other operand `b` (written by gather, read by scatter: at
+/// p) and of the index (index_select/index_add: 0 except in dim). dim_size: a's size in dim.
+struct IndexGeometry {
+  int32_t ndim = 0;
+  int32_t dim = 0;
+  int64_t dim_size = 0;
+  int64_t sizes[kMaxDims] = {};
+  int64_t a_strides[kMaxDims] = {};
+  int64_t b_strides[kMaxDims] = {};
+  int64_t index_strides[kMaxDims] = {};
+};
+
+/// b[p] = a[p with p[dim] = index[p]] for elements of element_size bytes (1, 2, 4, 8; any
+/// dtype: values are copied). An index outside [0, dim_size) writes zero bytes and is recorded
+/// in *err (op names the caller).
+cudaError_t indexed_read(int element_size, const void* a, void* b, const int64_t* index, const IndexGeometry& g,
+                         IndexOpCode op, IndexErrorRecord* err, cudaStream_t stream);
+/// a[p with p[dim] = index[p]] += b[p] with atomics, for t in f32, f64, i32, i64 (others give
+/// cudaErrorInvalidValue: the host accumulates 16-bit floats in an f32 copy). An index out of
+/// range adds nothing and is recorded in *err.
+cudaError_t indexed_add(ElemType t, void* a, const void* b, const int64_t* index, const IndexGeometry& g,
+                        IndexOpCode op, IndexErrorRecord* err, cudaStream_t stream);
+
+/// Deterministic embedding backward: gw (rows, cols) += Σ_j g[order[j], :] for the runs of
+/// equal sorted_idx; sorted_idx/order: the n indices sorted stably with their positions (so
+/// each row sums its contributions in position order, as the CPU's index_add). One block
+/// column-strip per run; no atomics. gw and g: contiguous, t in f32/f64 (16-bit through f32
+/// by the host). Out-of-range indices add nothing and are recorded in *err.
+cudaError_t embedding_backward_sorted(FloatType t, void* gw, const void* g, const int64_t* sorted_idx,
+                                      const int64_t* order, int64_t n, int64_t rows, int64_t cols,
+                                      IndexErrorRecord* err, cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ sorting, multinomial (kernels/sort.cu)
+namespace ember::cuda_backend::kernels {
+
+/// Sorts the `rows` contiguous rows of n elements of x (type t, any) stably: values get the
+/// sorted elements (copied bit for bit through the permutation), indices (int64) their
+/// positions. NaN sorts above every number (all NaNs alike) and -0 equals +0, as the CPU's
+/// sort_rows; ties keep position order in both directions. rows·n < 2^31. Temporary memory
+/// comes from `alloc` (bytes → device pointer kept alive by the caller until the stream has
+/// run the sort).
+using ScratchAlloc = void* (*)(void* ctx, size_t bytes);
+cudaError_t sort_rows(ElemType t, const void* x, void* values, int64_t* indices, int64_t rows, int64_t n,
+                      bool descending, ScratchAlloc alloc, void* alloc_ctx, cudaStream_t stream);
+
+/// Multinomial sampling with the CPU's draws (src/ops/sort.cpp): w (rows, cats) f64 weights,
+/// already validated (status[r] = 0) or not: the kernel validates each row first and writes
+/// status[r] = 1 (non-finite or negative weight), 2 (zero total), 3 (fewer non-zero
+/// categories than samples without replacement), else 0. With replacement: out (rows,
+/// samples) by inverse CDF (sequential double prefix sum per row, as the CPU). Without:
+/// keys (rows, cats) = log(u)/w (−inf for w = 0) for the caller to sort descending.
+cudaError_t multinomial_validate(const double* w, int64_t rows, int64_t cats, int64_t samples, bool replacement,
+                                 int32_t* status, cudaStream_t stream);
+cudaError_t multinomial_with_replacement(const double* w, double* cdf, int64_t rows, int64_t cats, int64_t samples,
+                                         uint64_t seed, uint64_t offset, int64_t* out, cudaStream_t stream);
+cudaError_t multinomial_keys(const double* w, int64_t rows, int64_t cats, uint64_t seed, uint64_t offset,
+                             double* keys, cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ layer norm (kernels/layer_norm.cu)
+namespace ember::cuda_backend::kernels {
+
+/// Fused LayerNorm over the last n elements of `rows` contiguous rows: mean and rstd
+/// (accumulator type: float, double for f64; biased variance, two passes) saved per row,
+/// y = (x − mean)·rstd·w + b (w, b: n elements of t, may be null). One block per row.
+cudaError_t layer_norm_forward(FloatType t, const void* x, const void* w, const void* b, void* y, void* mean,
+                               void* rstd, int64_t rows, int64_t n, double eps, cudaStream_t stream);
+/// dx = rstd·(g·w − mean(g·w) − x̂·mean(g·w·x̂)), x̂ = (x − mean)·rstd, one block per row;
+/// dw = Σ_rows g·x̂ and db = Σ_rows g (either may be null) from per-chunk partial sums in
+/// `partial` (2·chunks·n accumulators, chunks = layer_norm_chunks(rows)) reduced in a second
+/// kernel, deterministic.
+int64_t layer_norm_chunks(int64_t rows);
+cudaError_t layer_norm_backward(FloatType t, const void* g, const void* x, const void* w, const void* mean,
+                                const void* rstd, void* dx, void* dw, void* db, void* partial, int64_t rows, int64_t n,
+                                cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels

@@ -118,6 +118,25 @@ void clamp(const Tensor&, const Tensor&, const std::optional<Scalar>&, const std
   no_cuda("clamp on a CUDA tensor");
 }
 
+// ---- Indexing, sorting, sampling, LayerNorm.
+void check_index_errors(int, bool) { no_cuda("check_index_errors"); }
+void index_select(const Tensor&, const Tensor&, int64_t, const Tensor&) { no_cuda("index_select on a CUDA tensor"); }
+void embedding(const Tensor&, const Tensor&, const Tensor&) { no_cuda("embedding on a CUDA tensor"); }
+void index_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { no_cuda("index_add on a CUDA tensor"); }
+void gather(const Tensor&, const Tensor&, int64_t, const Tensor&) { no_cuda("gather on a CUDA tensor"); }
+void scatter_add(const Tensor&, int64_t, const Tensor&, const Tensor&) { no_cuda("scatter_add on a CUDA tensor"); }
+void embedding_backward(const Tensor&, const Tensor&, const Tensor&) { no_cuda("embedding backward on a CUDA tensor"); }
+void sort_rows(const Tensor&, const Tensor&, const Tensor&, bool) { no_cuda("sort on a CUDA tensor"); }
+Tensor multinomial(const Tensor&, int64_t, bool, Generator&) { no_cuda("multinomial on a CUDA tensor"); }
+void layer_norm_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                        double) {
+  no_cuda("layer_norm on a CUDA tensor");
+}
+void layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                         const Tensor&, const Tensor&) {
+  no_cuda("layer_norm backward on a CUDA tensor");
+}
+
 }  // namespace ember::cuda_backend
 
 namespace ember::cuda {

@@ -43,77 +43,117 @@ Tensor triangle_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper) {
 }
 }  // namespace
 
+namespace {
+/// x defined; an index on the CPU or on x's device (a CUDA x may take a CPU index).
+void check_operands(const Tensor& x, const Tensor& index, const char* op, const char* what = "index") {
+  EMBER_CHECK(x.defined() && index.defined(), ValueError, op, ": got an undefined tensor");
+  if (x.is_cpu())
+    EMBER_CHECK(index.is_cpu(), DeviceError, op, ": the input is on cpu but the ", what, " is on ",
+                index.device().str());
+  detail::check_index_dtype(index, op, what);
+}
+}  // namespace
+
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-  detail::check_cpu(x, "index_select");
-  detail::check_cpu(index, "index_select");
-  detail::check_index_dtype(index, "index_select");
+  check_operands(x, index, "index_select");
   EMBER_CHECK(index.dim() <= 1, ShapeError, "index_select: index must be 0-d or 1-d, got shape ",
               shape_str(index.shape()));
   dim = wrap_dim(dim, x.dim(), "index_select");
   // A 0-d input behaves as one element along dim 0.
   const Tensor xv = x.dim() == 0 ? x.detach().reshape({1}) : x.detach();
-  const Tensor idx = index.detach().reshape({-1});
-  detail::check_index_range(idx, xv.size(dim), "index_select", dim);
+  Tensor idx = index.detach().reshape({-1});
+  if (x.is_cuda())
+    idx = detail::device_index(idx, x, xv.size(dim), "index_select", dim);
+  else
+    detail::check_index_range(idx, xv.size(dim), "index_select", dim);
   Shape out_shape = xv.shape();
   out_shape[dim] = idx.numel();
   // The result is a fresh tensor (not a view) even when it must be 0-d.
-  Tensor out = empty(x.dim() == 0 && index.dim() == 0 ? Shape{} : out_shape, {.dtype = x.dtype()});
-  cpu::index_select(out.view(out_shape), xv, dim, idx);
+  Tensor out = empty(x.dim() == 0 && index.dim() == 0 ? Shape{} : out_shape, {.dtype = x.dtype(), .device = x.device()});
+  if (x.is_cuda())
+    cuda_backend::index_select(out.view(out_shape), xv, dim, idx);
+  else
+    cpu::index_select(out.view(out_shape), xv, dim, idx);
   const Shape in_shape = xv.shape(), x_shape = x.shape();
   return autograd::record("IndexSelectBackward", {x}, out,
                           [si = SavedTensor(idx), dim, in_shape, x_shape, out_shape](const Grads& g, const Needs&) {
                             // Scatter-add the rows back: an index listed twice receives both.
-                            Tensor r = zeros(in_shape, {.dtype = g[0].dtype()});
-                            cpu::index_add(r, dim, si.get(), g[0].reshape(out_shape));
+                            Tensor r = zeros(in_shape, {.dtype = g[0].dtype(), .device = g[0].device()});
+                            detail::index_add_any(r, dim, si.get(), g[0].reshape(out_shape));
                             return Grads{r.reshape(x_shape)};
                           });
 }
 
-Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  detail::check_cpu(x, "gather");
-  detail::check_cpu(index, "gather");
-  detail::check_index_dtype(index, "gather");
-  EMBER_CHECK(index.dim() == x.dim(), ShapeError, "gather: index ", shape_str(index.shape()),
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
+  check_operands(x, index_in, "gather");
+  EMBER_CHECK(index_in.dim() == x.dim(), ShapeError, "gather: index ", shape_str(index_in.shape()),
               " must have as many dimensions as the input ", shape_str(x.shape()));
   dim = wrap_dim(dim, x.dim(), "gather");
   for (int64_t d = 0; d < x.dim(); ++d) {
-    EMBER_CHECK(d == dim || index.size(d) <= x.size(d), ShapeError, "gather: index shape ", shape_str(index.shape()),
-                " exceeds input shape ", shape_str(x.shape()), " in dimension ", d, " (only dimension ", dim,
-                " may be larger)");
+    EMBER_CHECK(d == dim || index_in.size(d) <= x.size(d), ShapeError, "gather: index shape ",
+                shape_str(index_in.shape()), " exceeds input shape ", shape_str(x.shape()), " in dimension ", d,
+                " (only dimension ", dim, " may be larger)");
   }
-  detail::check_index_range(index, x.dim() == 0 ? 1 : x.size(dim), "gather", dim);
-  Tensor out = empty(index.shape(), {.dtype = x.dtype()});
-  cpu::gather(out, x, dim, index);
+  const int64_t size = x.dim() == 0 ? 1 : x.size(dim);
+  Tensor index = index_in.detach();
+  if (x.is_cuda())
+    index = detail::device_index(index, x, size, "gather", dim);
+  else
+    detail::check_index_range(index, size, "gather", dim);
+  Tensor out = empty(index.shape(), {.dtype = x.dtype(), .device = x.device()});
+  if (x.is_cuda()) {
+    // 0-d operands as (1,): the kernels iterate over at least one dimension.
+    const bool scalar = x.dim() == 0;
+    cuda_backend::gather(scalar ? out.reshape({1}) : out, scalar ? x.detach().reshape({1}) : x.detach(), dim,
+                         scalar ? index.reshape({1}) : index);
+  } else {
+    cpu::gather(out, x, dim, index);
+  }
   const Shape x_shape = x.shape();
   return autograd::record("GatherBackward", {x}, out,
                           [si = SavedTensor(index), dim, x_shape](const Grads& g, const Needs&) {
-                            Tensor r = zeros(x_shape, {.dtype = g[0].dtype()});
-                            cpu::scatter_add(r, dim, si.get(), g[0]);
+                            Tensor r = zeros(x_shape, {.dtype = g[0].dtype(), .device = g[0].device()});
+                            const Tensor idx = si.get();
+                            if (x_shape.empty() && r.is_cuda())
+                              detail::scatter_add_any(r.reshape({1}), 0, idx.reshape({1}), g[0].reshape({1}));
+                            else
+                              detail::scatter_add_any(r, dim, idx, g[0]);
                             return Grads{r};
                           });
 }
 
-Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  detail::check_cpu(x, "scatter_add");
-  detail::check_cpu(index, "scatter_add");
-  detail::check_cpu(src, "scatter_add");
-  detail::check_index_dtype(index, "scatter_add");
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index_in, const Tensor& src) {
+  check_operands(x, index_in, "scatter_add");
+  EMBER_CHECK(src.defined(), ValueError, "scatter_add: got an undefined tensor");
+  EMBER_CHECK(src.device() == x.device(), DeviceError, "scatter_add: src is on ", src.device().str(),
+              " but the input is on ", x.device().str());
   EMBER_CHECK(src.dtype() == x.dtype(), DTypeError, "scatter_add: src dtype ", dtype_name(src.dtype()),
               " must equal the input dtype ", dtype_name(x.dtype()));
-  EMBER_CHECK(index.dim() == x.dim() && src.dim() == x.dim(), ShapeError, "scatter_add: input ", shape_str(x.shape()),
-              ", index ", shape_str(index.shape()), " and src ", shape_str(src.shape()),
+  EMBER_CHECK(index_in.dim() == x.dim() && src.dim() == x.dim(), ShapeError, "scatter_add: input ",
+              shape_str(x.shape()), ", index ", shape_str(index_in.shape()), " and src ", shape_str(src.shape()),
               " must have the same number of dimensions");
   dim = wrap_dim(dim, x.dim(), "scatter_add");
   for (int64_t d = 0; d < x.dim(); ++d) {
-    EMBER_CHECK(index.size(d) <= src.size(d), ShapeError, "scatter_add: index shape ", shape_str(index.shape()),
+    EMBER_CHECK(index_in.size(d) <= src.size(d), ShapeError, "scatter_add: index shape ", shape_str(index_in.shape()),
                 " exceeds src shape ", shape_str(src.shape()), " in dimension ", d);
-    EMBER_CHECK(d == dim || index.size(d) <= x.size(d), ShapeError, "scatter_add: index shape ",
-                shape_str(index.shape()), " exceeds input shape ", shape_str(x.shape()), " in dimension ", d,
+    EMBER_CHECK(d == dim || index_in.size(d) <= x.size(d), ShapeError, "scatter_add: index shape ",
+                shape_str(index_in.shape()), " exceeds input shape ", shape_str(x.shape()), " in dimension ", d,
                 " (only dimension ", dim, " may be larger)");
   }
-  detail::check_index_range(index, x.dim() == 0 ? 1 : x.size(dim), "scatter_add", dim);
+  const int64_t size = x.dim() == 0 ? 1 : x.size(dim);
+  Tensor index = index_in.detach();
+  if (x.is_cuda())
+    index = detail::device_index(index, x, size, "scatter_add", dim);
+  else
+    detail::check_index_range(index, size, "scatter_add", dim);
   Tensor out = plain_copy(x);
-  cpu::scatter_add(out, dim, index, src);
+  if (x.is_cuda()) {
+    const bool scalar = x.dim() == 0;
+    cuda_backend::scatter_add(scalar ? out.reshape({1}) : out, dim, scalar ? index.reshape({1}) : index,
+                              scalar ? src.detach().reshape({1}) : src.detach());
+  } else {
+    cpu::scatter_add(out, dim, index, src);
+  }
   const Shape src_shape = src.shape();
   return autograd::record("ScatterAddBackward", {x, src}, out,
                           [si = SavedTensor(index), dim, src_shape](const Grads& g, const Needs& needs) {
@@ -121,35 +161,50 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
                             if (needs[0]) r[0] = g[0];
                             if (needs[1]) {
                               const Tensor idx = si.get();
-                              r[1] = zeros(src_shape, {.dtype = g[0].dtype()});
-                              cpu::gather(leading_region(r[1], idx.shape()), g[0], dim, idx);
+                              r[1] = zeros(src_shape, {.dtype = g[0].dtype(), .device = g[0].device()});
+                              if (src_shape.empty() && r[1].is_cuda())
+                                detail::gather_any(r[1].reshape({1}), g[0].reshape({1}), 0, idx.reshape({1}));
+                              else
+                                detail::gather_any(leading_region(r[1], idx.shape()), g[0], dim, idx);
                             }
                             return r;
                           });
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
-  detail::check_cpu(weight, "embedding");
-  detail::check_cpu(indices, "embedding");
-  detail::check_index_dtype(indices, "embedding", "indices");
+  check_operands(weight, indices, "embedding", "indices");
   EMBER_CHECK(weight.dim() == 2, ShapeError, "embedding: weight must be 2-d (num_embeddings, embedding_dim), got ",
               shape_str(weight.shape()));
   const int64_t rows = weight.size(0), cols = weight.size(1);
-  const Tensor flat = indices.detach().reshape({-1});
-  auto [lo, hi] = cpu::index_min_max(flat);
-  EMBER_CHECK(flat.numel() == 0 || (lo >= 0 && hi < rows), IndexError, "embedding: index ", lo < 0 ? lo : hi,
-              " is out of range for a table of ", rows, " rows (weight shape ", shape_str(weight.shape()), ")");
+  Tensor flat = indices.detach().reshape({-1});
+  if (flat.is_cpu()) {
+    auto [lo, hi] = cpu::index_min_max(flat);
+    EMBER_CHECK(flat.numel() == 0 || (lo >= 0 && hi < rows), IndexError, "embedding: index ", lo < 0 ? lo : hi,
+                " is out of range for a table of ", rows, " rows (weight shape ", shape_str(weight.shape()), ")");
+  }
+  if (weight.is_cuda()) {
+    // The range of a CPU index was checked above; one on the device is checked by the kernel.
+    flat = detail::device_index(flat, weight, rows, "embedding", 0);
+  }
   Shape out_shape = indices.shape();
   out_shape.push_back(cols);
-  Tensor out = empty(out_shape, {.dtype = weight.dtype()});
-  cpu::index_select(out.view({flat.numel(), cols}), weight.detach(), 0, flat);
+  Tensor out = empty(out_shape, {.dtype = weight.dtype(), .device = weight.device()});
+  if (weight.is_cuda())
+    cuda_backend::embedding(out.view({flat.numel(), cols}), weight.detach(), flat);
+  else
+    cpu::index_select(out.view({flat.numel(), cols}), weight.detach(), 0, flat);
   const Shape w_shape = weight.shape();
   return autograd::record("EmbeddingBackward", {weight}, out,
                           [si = SavedTensor(flat), w_shape](const Grads& g, const Needs&) {
-                            // Dense gradient; rows hit by several indices sum their contributions.
+                            // Dense gradient; rows hit by several indices sum their contributions
+                            // (in position order on both devices: CUDA sorts the indices).
                             const Tensor idx = si.get();
-                            Tensor r = zeros(w_shape, {.dtype = g[0].dtype()});
-                            cpu::index_add(r, 0, idx, g[0].reshape({idx.numel(), w_shape[1]}));
+                            Tensor r = zeros(w_shape, {.dtype = g[0].dtype(), .device = g[0].device()});
+                            const Tensor gr = g[0].reshape({idx.numel(), w_shape[1]});
+                            if (r.is_cuda())
+                              cuda_backend::embedding_backward(r, idx, gr);
+                            else
+                              cpu::index_add(r, 0, idx, gr);
                             return Grads{r};
                           });
 }

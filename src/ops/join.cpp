@@ -32,7 +32,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
     EMBER_CHECK(t.defined(), ValueError, "cat: tensor ", i, " is undefined");
-    detail::check_cpu(t, "cat");
+    EMBER_CHECK(t.device() == tensors[0].device(), DeviceError, "cat: expected all tensors on ",
+                tensors[0].device().str(), ", got tensor ", i, " on ", t.device().str());
     EMBER_CHECK(t.dim() > 0, ShapeError, "cat: zero-dimensional tensor (at position ", i,
                 ") cannot be concatenated; unsqueeze it or use stack");
     dtype = i == 0 ? t.dtype() : promote_types(dtype, t.dtype());
@@ -40,12 +41,12 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   }
   if (ref < 0) {
     // Only 1-d empty tensors: the result is one as well.
-    Tensor out = empty({0}, {.dtype = dtype});
+    Tensor out = empty({0}, {.dtype = dtype, .device = tensors[0].device()});
     return autograd::record("CatBackward", tensors, out,
                             [tensors_n = tensors.size()](const Grads& g, const Needs& needs) {
                               Grads r(tensors_n);
                               for (size_t i = 0; i < tensors_n; ++i)
-                                if (needs[i]) r[i] = zeros({0}, {.dtype = g[0].dtype()});
+                                if (needs[i]) r[i] = zeros({0}, {.dtype = g[0].dtype(), .device = g[0].device()});
                               return r;
                             });
   }
@@ -75,12 +76,16 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     out_shape[dim] += t.size(dim);
   }
 
-  Tensor out = empty(out_shape, {.dtype = dtype});
+  Tensor out = empty(out_shape, {.dtype = dtype, .device = first.device()});
   {
     NoGradGuard ng;
     for (size_t i = 0; i < tensors.size(); ++i) {
       if (pieces[i].skipped || pieces[i].length == 0) continue;
-      cpu::copy(out.narrow(dim, pieces[i].offset, pieces[i].length), tensors[i]);
+      // CUDA: copy_ into the slice (strided, converting the dtype on the device).
+      if (out.is_cuda())
+        out.narrow(dim, pieces[i].offset, pieces[i].length).copy_(tensors[i].detach());
+      else
+        cpu::copy(out.narrow(dim, pieces[i].offset, pieces[i].length), tensors[i]);
     }
   }
   return autograd::record("CatBackward", tensors, out, [pieces, dim](const Grads& g, const Needs& needs) {

@@ -18,8 +18,13 @@ using Needs = std::vector<bool>;
 /// x with `dim` moved last, as a fresh contiguous tensor (no autograd). 0-d becomes (1,).
 Tensor rows_last(const Tensor& x, int64_t dim) {
   Tensor v = x.dim() == 0 ? x.detach().reshape({1}) : x.detach().transpose(dim, -1);
-  Tensor out = empty(v.shape(), {.dtype = v.dtype()});
-  cpu::copy(out, v);
+  Tensor out = empty(v.shape(), {.dtype = v.dtype(), .device = v.device()});
+  if (v.is_cuda()) {
+    NoGradGuard ng;
+    out.copy_(v);
+  } else {
+    cpu::copy(out, v);
+  }
   return out;
 }
 
@@ -28,8 +33,13 @@ Tensor rows_last(const Tensor& x, int64_t dim) {
 Tensor rows_back(const Tensor& rows, const Tensor& x, int64_t dim) {
   // A 0-d input gives 0-d results, except for topk with k = 0, which keeps the empty (0,).
   Tensor v = x.dim() == 0 ? (rows.numel() == 1 ? rows.reshape({}) : rows) : rows.transpose(dim, -1);
-  Tensor out = empty(v.shape(), {.dtype = v.dtype()});
-  cpu::copy(out, v);
+  Tensor out = empty(v.shape(), {.dtype = v.dtype(), .device = v.device()});
+  if (v.is_cuda()) {
+    NoGradGuard ng;
+    out.copy_(v);
+  } else {
+    cpu::copy(out, v);
+  }
   return out;
 }
 
@@ -37,12 +47,12 @@ Tensor rows_back(const Tensor& rows, const Tensor& x, int64_t dim) {
 void record_selection(const char* name, const Tensor& x, const Tensor& values, const Tensor& indices, int64_t dim) {
   const Shape x_shape = x.shape();
   autograd::record(name, {x}, values, [si = SavedTensor(indices), dim, x_shape](const Grads& g, const Needs&) {
-    Tensor r = zeros(x_shape, {.dtype = g[0].dtype()});
+    Tensor r = zeros(x_shape, {.dtype = g[0].dtype(), .device = g[0].device()});
     const Tensor idx = si.get();
     if (x_shape.empty()) {
-      cpu::scatter_add(r.reshape({1}), 0, idx.reshape({-1}), g[0].reshape({-1}));
+      detail::scatter_add_any(r.reshape({1}), 0, idx.reshape({-1}), g[0].reshape({-1}));
     } else {
-      cpu::scatter_add(r, dim, idx, g[0]);
+      detail::scatter_add_any(r, dim, idx, g[0]);
     }
     return Grads{r};
   });
@@ -50,11 +60,17 @@ void record_selection(const char* name, const Tensor& x, const Tensor& values, c
 }  // namespace
 
 std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending) {
-  detail::check_cpu(x, "sort");
+  EMBER_CHECK(x.defined(), ValueError, "sort: got an undefined tensor");
   dim = wrap_dim(dim, x.dim(), "sort");
   Tensor rows = rows_last(x, dim);
-  Tensor idx = empty(rows.shape(), {.dtype = kInt64});
-  cpu::sort_rows(rows, idx, descending);
+  Tensor idx = empty(rows.shape(), {.dtype = kInt64, .device = x.device()});
+  if (x.is_cuda()) {
+    Tensor sorted = empty(rows.shape(), {.dtype = x.dtype(), .device = x.device()});
+    cuda_backend::sort_rows(sorted, idx, rows, descending);
+    rows = sorted;
+  } else {
+    cpu::sort_rows(rows, idx, descending);
+  }
   Tensor values = rows_back(rows, x, dim), indices = rows_back(idx, x, dim);
   if (is_floating(x.dtype())) record_selection("SortBackward", x, values, indices, dim);
   return {values, indices};
@@ -68,7 +84,7 @@ Tensor argsort(const Tensor& x, int64_t dim, bool descending) {
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted) {
   // The kernel always returns the k elements in order, which satisfies sorted = false too.
   (void)sorted;
-  detail::check_cpu(x, "topk");
+  EMBER_CHECK(x.defined(), ValueError, "topk: got an undefined tensor");
   EMBER_CHECK(x.dtype() != kBool, DTypeError, "topk: dtype bool is not supported");
   dim = wrap_dim(dim, x.dim(), "topk");
   const int64_t n = x.dim() == 0 ? 1 : x.size(dim);
@@ -77,15 +93,27 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool lar
   Tensor rows = rows_last(x, dim);
   Shape out_shape = rows.shape();
   out_shape.back() = k;
-  Tensor v = empty(out_shape, {.dtype = x.dtype()}), i = empty(out_shape, {.dtype = kInt64});
-  cpu::topk_rows(v, i, rows, k, largest);
+  Tensor v, i;
+  if (x.is_cuda()) {
+    // A full stable sort in the direction of `largest` puts the CPU's top k first, in its
+    // order (NaNs leading for largest, trailing otherwise; ties by position).
+    Tensor sv = empty(rows.shape(), {.dtype = x.dtype(), .device = x.device()});
+    Tensor si = empty(rows.shape(), {.dtype = kInt64, .device = x.device()});
+    cuda_backend::sort_rows(sv, si, rows, largest);
+    v = sv.narrow(-1, 0, k);
+    i = si.narrow(-1, 0, k);
+  } else {
+    v = empty(out_shape, {.dtype = x.dtype()});
+    i = empty(out_shape, {.dtype = kInt64});
+    cpu::topk_rows(v, i, rows, k, largest);
+  }
   Tensor values = rows_back(v, x, dim), indices = rows_back(i, x, dim);
   if (is_floating(x.dtype())) record_selection("TopkBackward", x, values, indices, dim);
   return {values, indices};
 }
 
 Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, Generator* gen) {
-  detail::check_cpu(probs, "multinomial");
+  EMBER_CHECK(probs.defined(), ValueError, "multinomial: got an undefined tensor");
   EMBER_CHECK(is_floating(probs.dtype()), DTypeError, "multinomial: probs must be a floating-point tensor, got ",
               dtype_name(probs.dtype()));
   EMBER_CHECK(probs.dim() == 1 || probs.dim() == 2, ShapeError, "multinomial: probs must be 1-d or 2-d, got shape ",
@@ -94,6 +122,13 @@ Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, G
   const int64_t rows = probs.dim() == 1 ? 1 : probs.size(0);
   const int64_t cats = probs.size(-1);
   EMBER_CHECK(cats > 0, ValueError, "multinomial: probs has no categories (shape ", shape_str(probs.shape()), ")");
+  if (probs.is_cuda()) {
+    // Same validation, messages and draws as below (kernels/sort.cu).
+    NoGradGuard ng;
+    Tensor out = cuda_backend::multinomial(probs.detach().reshape({rows, cats}), num_samples, replacement,
+                                           gen ? *gen : default_generator());
+    return probs.dim() == 1 ? out.reshape({num_samples}) : out;
+  }
 
   Tensor w = empty({rows, cats}, {.dtype = kFloat64});
   cpu::copy(w, probs.detach().reshape({rows, cats}));

@@ -356,17 +356,17 @@ TEST(IndexingGradients, ExpandedUpstreamGradient) {
   EXPECT_EQ(m.grad().to_vector<double>(), (std::vector<double>{1, 0, 0, 0}));
 }
 
-TEST(IndexingCuda, NotImplementedYet) {
+TEST(IndexingCuda, RunOnCuda) {
+  // tests/cuda/test_cuda_indexing.cpp compares these with the CPU in detail.
   if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  Tensor x = zeros({2, 3}).cuda();
-  Tensor i = zeros({2}, {.dtype = kInt64}).cuda();
-  EXPECT_THROW(index_select(x, 0, i), NotImplemented);
-  EXPECT_THROW(gather(x, 0, zeros({2, 3}, {.dtype = kInt64}).cuda()), NotImplemented);
-  EXPECT_THROW(embedding(x, i), NotImplemented);
-  EXPECT_THROW(cat({x, x}), NotImplemented);
-  EXPECT_THROW(sort(x), NotImplemented);
-  EXPECT_THROW(topk(x, 1), NotImplemented);
-  EXPECT_THROW(multinomial(ones({3}).cuda(), 1), NotImplemented);
+  Tensor x = tensor<float>({1, 2, 3, 4, 5, 6}, {2, 3}).cuda();
+  Tensor i = tensor<int64_t>({1, 0}, {2}).cuda();
+  EXPECT_EQ(index_select(x, 0, i).cpu().to_vector<float>(), (std::vector<float>{4, 5, 6, 1, 2, 3}));
+  EXPECT_EQ(embedding(x, i).cpu().to_vector<float>(), (std::vector<float>{4, 5, 6, 1, 2, 3}));
+  EXPECT_EQ(cat({x, x}).cpu().numel(), 12);
+  EXPECT_EQ(sort(x, -1, true).first.cpu().to_vector<float>(), (std::vector<float>{3, 2, 1, 6, 5, 4}));
+  EXPECT_EQ(topk(x, 1).second.cpu().to_vector<int64_t>(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(multinomial(tensor<float>({0, 1, 0}).cuda(), 1).cpu().to_vector<int64_t>(), (std::vector<int64_t>{1}));
 }
 
 TEST(IndexingDtypes, EveryDtype) {

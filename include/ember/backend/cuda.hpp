@@ -171,4 +171,49 @@ EMBER_API void clear_conv_plan_cache();
 /// reason in `why` (when given).
 EMBER_API bool cudnn_available(std::string* why = nullptr);
 
+// ---- Indexing, sorting, sampling, LayerNorm (src/cuda/indexing.cpp; kernels/indexing.cu,
+// sort.cu, layer_norm.cu). The meaning of the cpu:: functions of the same names; all tensors
+// on one CUDA device; index tensors int64 on that device, any strides; data tensors any
+// strides unless said otherwise. Out-of-range indices on the device are not checked on the
+// host (that would wait for the device): the kernel skips them (reads give 0, adds add
+// nothing) and records the first one; the next CUDA indexing op on that device, or
+// check_index_errors, throws IndexError for it. src/ops checks CPU index tensors on the host.
+
+/// Throws IndexError for an out-of-range index a kernel on `device` has recorded (and clears
+/// the record); with `synchronize`, waits for the device first so every launched kernel counts.
+EMBER_API void check_index_errors(int device, bool synchronize = true);
+/// out = x with dim replaced by the 1-d index (out.size(dim) == index.numel()).
+EMBER_API void index_select(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
+/// out (n, cols) = weight.index_select(0, indices) for 1-d indices (errors name embedding).
+EMBER_API void embedding(const Tensor& out, const Tensor& weight, const Tensor& indices);
+/// out.select(dim, index[i]) += src.select(dim, i); duplicates accumulate (atomics: the order
+/// of the additions varies; f16/bf16 accumulate in an f32 copy rounded once, u8/bool in int64).
+EMBER_API void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+/// out[p] = x[p with p[dim] = index[p]] over index's shape.
+EMBER_API void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index);
+/// out[p with p[dim] = index[p]] += src[p] over index's shape (accumulation as index_add).
+EMBER_API void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+/// grad_weight (rows, cols; contiguous, floating) += the rows of grad (n, cols) at indices (n):
+/// deterministic (indices sorted stably, each row summed in position order, no atomics).
+EMBER_API void embedding_backward(const Tensor& grad_weight, const Tensor& indices, const Tensor& grad);
+/// Stable sort of each row (last dim) of contiguous x into contiguous values (x's dtype) and
+/// int64 indices; NaN above every number, -0 == +0, ties in position order (cpu::sort_rows).
+/// Any dtype; fewer than 2^31 elements.
+EMBER_API void sort_rows(const Tensor& values, const Tensor& indices, const Tensor& x, bool descending);
+/// Samples (rows, num_samples) int64 from 2-d probabilities with the CPU's draws from `gen`
+/// (same generator state: same samples, up to the last-bit rounding of log on the device for
+/// sampling without replacement). Invalid rows throw ValueError as on the CPU; checking them
+/// copies one status per row back (a synchronisation).
+EMBER_API Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement, Generator& gen);
+/// Fused LayerNorm over contiguous rows of x (rows = mean.numel(), row length x.numel() / rows):
+/// y = (x − mean)·rstd·weight + bias; mean and rstd (f32, f64 for f64 data) saved per row;
+/// weight and bias (row length, x's dtype, contiguous) may be undefined.
+EMBER_API void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                                  const Tensor& weight, const Tensor& bias, double eps);
+/// Gradients of layer_norm_forward given grad (contiguous, x's dtype): dx, dw, db (each may be
+/// undefined: not computed). The parameter gradients reduce per-chunk partial sums in a fixed
+/// order (deterministic).
+EMBER_API void layer_norm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& grad,
+                                   const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd);
+
 }  // namespace ember::cuda_backend
