@@ -1,6 +1,9 @@
 // nn::functional: thin wrappers over ops, losses with PyTorch's reduction rules, layer_norm.
 #include "ember/nn/functional.hpp"
 
+#include "ember/autograd/node.hpp"
+#include "ember/backend/cuda.hpp"
+
 #include "ember/ops/indexing.hpp"
 #include "ember/ops/ops.hpp"
 #include "ember/ops/loss.hpp"
@@ -18,6 +21,50 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) { return ember:
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) { return ember::dropout(x, p, training, gen); }
 Tensor embedding(const Tensor& indices, const Tensor& weight) { return ember::embedding(weight, indices); }
 
+namespace {
+/// The fused CUDA LayerNorm (kernels/layer_norm.cu) with an autograd node that keeps the
+/// per-row mean and rstd. Used for a floating CUDA x whose weight and bias (when given) have
+/// its dtype and device; the CPU keeps the composed ops below.
+bool fused_layer_norm_applies(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (!x.is_cuda() || !is_floating(x.dtype())) return false;
+  for (const Tensor* p : {&weight, &bias})
+    if (p->defined() && (p->dtype() != x.dtype() || p->device() != x.device())) return false;
+  return true;
+}
+
+Tensor fused_layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                        double eps) {
+  int64_t n = 1;
+  for (int64_t s : normalized_shape) n *= s;
+  const int64_t rows = n == 0 ? 0 : x.numel() / n;
+  const DType acc = x.dtype() == kFloat64 ? kFloat64 : kFloat32;
+  const TensorOptions opts{.dtype = x.dtype(), .device = x.device()};
+  Tensor xc = x.detach().contiguous();
+  Tensor w = weight.defined() ? weight.detach().contiguous() : Tensor();
+  Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
+  Tensor y = empty(x.shape(), opts);
+  Tensor mean = empty({rows}, {.dtype = acc, .device = x.device()});
+  Tensor rstd = empty({rows}, {.dtype = acc, .device = x.device()});
+  cuda_backend::layer_norm_forward(y, mean, rstd, xc, w, b, eps);
+  const Shape x_shape = x.shape(), w_shape = normalized_shape;
+  return autograd::record(
+      "LayerNormBackward", {x, weight, bias}, y,
+      [sx = autograd::SavedTensor(xc), sw = autograd::SavedTensor(w), mean, rstd, x_shape, w_shape,
+       has_w = w.defined()](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
+        const Tensor xs = sx.get();
+        const Tensor ws = has_w ? sw.get() : Tensor();
+        const TensorOptions o{.dtype = xs.dtype(), .device = xs.device()};
+        Tensor dx = needs[0] ? empty(x_shape, o) : Tensor();
+        Tensor dw = needs.size() > 1 && needs[1] ? empty(w_shape, o) : Tensor();
+        Tensor db = needs.size() > 2 && needs[2] ? empty(w_shape, o) : Tensor();
+        Tensor gy = g[0].contiguous();
+        if (gy.dtype() != xs.dtype()) gy = gy.to(xs.dtype());
+        cuda_backend::layer_norm_backward(dx, dw, db, gy, xs, ws, mean, rstd);
+        return std::vector<Tensor>{dx, dw, db};
+      });
+}
+}  // namespace
+
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
@@ -31,6 +78,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   if (bias.defined())
     EMBER_CHECK(bias.shape() == normalized_shape, ShapeError, "layer_norm: bias has shape ", shape_str(bias.shape()),
                 ", expected ", shape_str(normalized_shape));
+  if (fused_layer_norm_applies(x, weight, bias)) return fused_layer_norm(x, normalized_shape, weight, bias, eps);
   Shape dims;
   for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
   Tensor mu = x.mean(dims, true);
