@@ -71,6 +71,7 @@ struct Options {
   uint64_t seed = 0;
   int threads = 0;  // 0: the machine's hardware threads
   std::string device = "cpu";
+  std::string amp = "off";  // off, bf16 or fp16 (autocast on --device; fp16 adds a GradScaler)
   std::string data_dir = data::FashionMNIST::kDefaultDir;
   bool no_shuffle = false;
   int64_t max_steps = 0;  // 0: no limit
@@ -182,6 +183,7 @@ const std::vector<ConfigField>& config_fields() {
       field("seed", &Options::seed, true),
       field("threads", &Options::threads),
       field("device", &Options::device),
+      field("amp", &Options::amp),
       field("data", &Options::data_dir),
       field("no-shuffle", &Options::no_shuffle, true),
       field("max-steps", &Options::max_steps),
@@ -289,16 +291,19 @@ struct EvalResult {
 };
 
 // Accuracy and mean cross-entropy over the whole test set, in eval mode and without autograd.
-EvalResult evaluate(nn::Sequential& model, data::DataLoader& loader, ember::Device device) {
+EvalResult evaluate(nn::Sequential& model, data::DataLoader& loader, ember::Device device,
+                    std::optional<ember::DType> amp_dtype) {
   model.eval();
   ember::NoGradGuard no_grad;
+  // Inference under the training run's autocast setting (cross_entropy itself runs in f32).
+  ember::amp::AutocastGuard autocast(amp_dtype.value_or(ember::kBFloat16), device.type, amp_dtype.has_value());
   int64_t correct = 0;
   int64_t total = 0;
   double loss_sum = 0.0;
   loader.set_epoch(0);
   for (auto& [x, y] : loader) {
-    const Tensor xd = x.to(device);
-    const Tensor yd = y.to(device);
+    const Tensor xd = x.to(device, /*non_blocking=*/true);
+    const Tensor yd = y.to(device, /*non_blocking=*/true);
     const Tensor logits = model.forward(xd);
     loss_sum += nn::functional::cross_entropy(logits, yd, {.reduction = nn::functional::Reduction::sum}).item<double>();
     correct += ember::eq(logits.argmax(1), yd).sum().item<int64_t>();
@@ -495,9 +500,21 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
   // Data: pixels / 255, no normalisation (as the LibTorch reference).
   auto train_set = data::FashionMNIST::train(opt.data_dir);
   auto test_set = data::FashionMNIST::test(opt.data_dir);
-  data::DataLoader train_loader(std::move(train_set),
-                                {.batch_size = opt.batch_size, .shuffle = !opt.no_shuffle, .seed = opt.seed});
-  data::DataLoader test_loader(std::move(test_set), {.batch_size = opt.eval_batch_size});
+  // On CUDA the batches come in pinned memory, so the non-blocking copies below are direct DMA
+  // transfers that the host does not wait for (a no-op on the CPU).
+  data::DataLoader train_loader(std::move(train_set), {.batch_size = opt.batch_size,
+                                                       .shuffle = !opt.no_shuffle,
+                                                       .seed = opt.seed,
+                                                       .pin_memory = device.is_cuda()});
+  data::DataLoader test_loader(std::move(test_set), {.batch_size = opt.eval_batch_size, .pin_memory = device.is_cuda()});
+
+  // Mixed precision: autocast runs the matrix products and convolutions in bf16/f16 while the
+  // parameters stay f32; f16's narrow range needs dynamic loss scaling, bf16's does not.
+  const std::optional<ember::DType> amp_dtype =
+      opt.amp == "bf16" ? std::optional(ember::kBFloat16)
+                        : (opt.amp == "fp16" ? std::optional(ember::kFloat16) : std::nullopt);
+  std::optional<ember::amp::GradScaler> scaler;
+  if (opt.amp == "fp16") scaler.emplace();
 
   // Model (initialised from the seeded default generator) and optimizer.
   auto model = fashion_mnist::make_model(opt.model);
@@ -529,6 +546,8 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
     if (const auto it = t.generators.find("default"); it != t.generators.end())
       ember::default_generator().set_state(it->second);
     if (guard) guard->load_state(t.counters);
+    // A checkpoint written without fp16 has no scaler state: the scaler starts fresh.
+    if (scaler && !t.grad_scaler.empty()) scaler->load_state_dict(t.grad_scaler);
     st = from_trainer_state(t);
     if (st.epoch_step > 0) {
       EMBER_CHECK(t.loader.epoch == st.epoch && t.loader.batch == st.epoch_step, ember::ValueError,
@@ -576,6 +595,7 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
     t.generators["default"] = ember::default_generator().state();
     if (guard)
       for (const auto& [k, v] : guard->state()) t.counters[k] = v;
+    if (scaler) t.grad_scaler = scaler->state_dict();
     t.config = config;
     return checkpoints->save(model->state_dict(), optimizer->state_dict(), std::move(t));
   };
@@ -625,9 +645,13 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
     const auto t0 = std::chrono::steady_clock::now();
     if (st.epoch_step < epoch_steps) {
       for (auto& [x, y] : train_loader) {
-        const Tensor xd = x.to(device);
-        const Tensor yd = y.to(device);
-        Tensor loss = nn::functional::cross_entropy(model->forward(xd), yd);
+        const Tensor xd = x.to(device, /*non_blocking=*/true);
+        const Tensor yd = y.to(device, /*non_blocking=*/true);
+        Tensor loss;
+        {
+          ember::amp::AutocastGuard autocast(amp_dtype.value_or(ember::kBFloat16), device.type, amp_dtype.has_value());
+          loss = nn::functional::cross_entropy(model->forward(xd), yd);  // f32 under autocast
+        }
         const int64_t this_step = st.step + 1;
         if (opt.inject_nan_at > 0 && this_step >= opt.inject_nan_at &&
             this_step < opt.inject_nan_at + opt.inject_nan_steps)
@@ -635,11 +659,23 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
         if (opt.inject_spike_at > 0 && this_step == opt.inject_spike_at)
           loss = loss * 100.0;  // testing only: a loss spike
         optimizer->zero_grad();
-        loss.backward();
+        if (scaler) {
+          scaler->scale(loss).backward();
+          // The guard judges the true gradients; the scaler's own overflow check ors into the
+          // same skip flag (an overflow skip also counts as a skipped step).
+          scaler->unscale_(*optimizer);
+        } else {
+          loss.backward();
+        }
         if (guard) guard->check(loss);
         set_lr(st.step);
         const double lr = optimizer->param_groups()[0].lr();
-        optimizer->step();
+        if (scaler) {
+          scaler->step(*optimizer);
+          scaler->update();
+        } else {
+          optimizer->step();
+        }
 
         const double l = loss.item<double>();
         ++st.step;
@@ -703,7 +739,7 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
     st.trained_samples += st.epoch_samples;
     st.last_epoch_loss = mean_loss();
 
-    st.last_eval = evaluate(*model, test_loader, device);
+    st.last_eval = evaluate(*model, test_loader, device, amp_dtype);
     const double rate = static_cast<double>(st.epoch_samples) / secs;
     std::printf("epoch %lld: train_loss %.4f  test_loss %.4f  test_accuracy %.4f  %.3f s  %.0f img/s\n",
                 static_cast<long long>(epoch + 1), st.last_epoch_loss, st.last_eval.loss, st.last_eval.accuracy, secs,
@@ -798,6 +834,11 @@ int main(int argc, char** argv) {
   app.add_option("--seed", opt.seed, "seed of the initial weights, the shuffle and dropout")->capture_default_str();
   app.add_option("--threads", opt.threads, "CPU threads (default: all hardware threads)")->check(CLI::Range(1, 4096));
   app.add_option("--device", opt.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  app.add_option("--amp", opt.amp,
+                 "mixed precision: bf16 or fp16 autocast for matmul/conv with f32 master weights (fp16 adds dynamic "
+                 "loss scaling), or off")
+      ->check(CLI::IsMember({"off", "bf16", "fp16"}))
+      ->capture_default_str();
   app.add_option("--data", opt.data_dir, "directory with the Fashion-MNIST IDX files (.gz or raw)")
       ->capture_default_str();
   app.add_flag("--no-shuffle", opt.no_shuffle, "visit the training images in file order");

@@ -11,6 +11,7 @@
 
 #include "cuda/check.hpp"
 #include "cuda/kernels.hpp"
+#include "cuda/pinned.hpp"
 #include "cuda/runtime.hpp"
 #include "ember/backend/cuda.hpp"
 #include "ember/core/allocator.hpp"
@@ -407,7 +408,12 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
     const int dev = dst.device().index;
     DeviceGuard guard(dev);
     const cudaStream_t stream = current_stream(dev);
-    if (non_blocking && bytes <= kMaxStagedBytes) {
+    if (non_blocking && pinned_owns(src.data_ptr())) {
+      // Already page-locked (cuda_backend::pin_memory): copied straight from it; the allocator
+      // keeps the block out of reuse until the copy has finished.
+      EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyHostToDevice, stream));
+      pinned_record_use(src.data_ptr(), stream);
+    } else if (non_blocking && bytes <= kMaxStagedBytes) {
       PinnedPool::Buffer* buf = pinned_pool().acquire(bytes);
       std::memcpy(buf->ptr, src.data_ptr(), bytes);
       EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), buf->ptr, bytes, cudaMemcpyHostToDevice, stream));

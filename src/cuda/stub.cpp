@@ -16,6 +16,12 @@ namespace {
 bool available() { return false; }
 int device_count() { return 0; }
 void copy_across(const Tensor&, const Tensor&, bool) { no_cuda("copy to/from a CUDA tensor"); }
+Tensor pin_memory(const Tensor& t) {
+  EMBER_CHECK(t.defined(), ValueError, "pin_memory: got an undefined tensor");
+  EMBER_CHECK(t.is_cpu(), DeviceError, "pin_memory: expected a CPU tensor, got one on ", t.device().str());
+  return t;  // no CUDA: pageable memory is all there is
+}
+bool is_pinned(const Tensor&) { return false; }
 void copy(const Tensor&, const Tensor&) { no_cuda("copy on a CUDA tensor"); }
 void fill(const Tensor&, const Scalar&) { no_cuda("fill on a CUDA tensor"); }
 void binary(cpu::BinaryOp, const Tensor&, const Tensor&, const Tensor&, const Scalar&) {

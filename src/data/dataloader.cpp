@@ -11,6 +11,7 @@
 #include <numeric>
 #include <thread>
 
+#include "ember/backend/cuda.hpp"
 #include "ember/core/generator.hpp"
 #include "ember/core/grad_mode.hpp"
 
@@ -127,6 +128,10 @@ Example DataLoader::build_batch(int64_t epoch, const std::vector<int64_t>& order
               e.x.defined() ? shape_str(e.x.shape()) : std::string("<undefined>"), "; expected a first dimension of ",
               indices.size());
   apply_transforms(e.x, indices, options_.transforms, seed_, epoch);
+  if (options_.pin_memory) {
+    e.x = cuda_backend::pin_memory(e.x);
+    if (e.y.defined()) e.y = cuda_backend::pin_memory(e.y);
+  }
   return e;
 }
 

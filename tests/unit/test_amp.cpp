@@ -10,6 +10,7 @@
 #include <limits>
 #include <thread>
 
+#include "ember/backend/cuda.hpp"
 #include "test_util.hpp"
 
 namespace ember::test {
@@ -428,6 +429,30 @@ TEST(GradScaler, ErrorPaths) {
   sd["growth_tracker"] = 2000;
   expect_error<ValueError>([&] { l.load_state_dict(sd); }, "growth_tracker (2000) must be below growth_interval (2000)");
   EXPECT_EQ(l.get_scale(), 65536.0);  // a failed load changes nothing
+}
+
+// ------------------------------------------------------------------ pinned batches
+
+TEST(PinMemory, DataLoaderOptionIsANoOpWithoutCuda) {
+  if (cuda::is_available()) GTEST_SKIP() << "tests/cuda/test_cuda_amp.cpp covers pinned batches on a GPU";
+  const Tensor x = random_tensor({10, 3}, 51, kFloat32);
+  const Tensor y = tensor<int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  data::TensorDataset ds(x, y);
+  data::DataLoader plain(ds, {.batch_size = 4, .shuffle = true, .seed = 5});
+  data::DataLoader pinned(ds, {.batch_size = 4, .shuffle = true, .num_workers = 1, .seed = 5, .pin_memory = true});
+  EXPECT_TRUE(pinned.options().pin_memory);
+  std::vector<data::Example> a, b;
+  for (auto& e : plain) a.push_back(e);
+  for (auto& e : pinned) b.push_back(e);
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(bit_equal(a[i].x, b[i].x)) << i;
+    EXPECT_TRUE(bit_equal(a[i].y, b[i].y)) << i;
+    EXPECT_FALSE(cuda_backend::is_pinned(b[i].x));
+  }
+  EXPECT_TRUE(bit_equal(cuda_backend::pin_memory(x), x));
+  expect_error<ValueError>([] { cuda_backend::pin_memory(Tensor()); }, "pin_memory: got an undefined tensor");
 }
 
 }  // namespace

@@ -16,6 +16,13 @@ EMBER_API bool available();
 EMBER_API int device_count();
 /// Copies between any two devices (at least one of them CUDA), same dtype, both contiguous.
 EMBER_API void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking);
+/// A copy of CPU tensor `t` in page-locked (pinned) host memory from a caching allocator, so that
+/// a non-blocking copy to a device reads it directly (no staging) while the host goes on; `t`
+/// itself when it is already pinned, empty, or no CUDA device is available (then a no-op).
+/// DeviceError for a tensor that is not on the CPU.
+EMBER_API Tensor pin_memory(const Tensor& t);
+/// Whether `t` lives in memory from pin_memory.
+EMBER_API bool is_pinned(const Tensor& t);
 /// dst[i] = convert(src[i]) on one CUDA device, any two dtypes; src broadcasts to dst.
 EMBER_API void copy(const Tensor& dst, const Tensor& src);
 EMBER_API void fill(const Tensor& dst, const Scalar& value);

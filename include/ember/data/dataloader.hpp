@@ -35,6 +35,10 @@ struct DataLoaderOptions {
   std::optional<uint64_t> seed;
   /// Augmentations applied per sample to each batch's x (float32, (B, ..., H, W)).
   TransformList transforms;
+  /// Deliver every batch's x and y in page-locked (pinned) host memory (cuda_backend::pin_memory,
+  /// done by the thread that builds the batch), so that x.to(cuda, /*non_blocking=*/true) is a
+  /// direct asynchronous copy. A no-op when no CUDA device is available.
+  bool pin_memory = false;
 };
 
 /// A loader's position: the epoch and how many of its batches were already delivered.
