@@ -42,7 +42,7 @@ template <class K>
 __device__ __forceinline__ K float_key(K bits, K exp_mask, K mant_mask, K quiet) {
   const K sign = KeyBits<K>::sign;
   if ((bits & exp_mask) == exp_mask && (bits & mant_mask) != 0) bits = exp_mask | quiet;  // any NaN
-  if ((bits & static_cast<K>(~sign)) == 0) bits = 0;                                       // -0 → +0
+  if ((bits & static_cast<K>(~sign)) == 0) bits = 0;                                      // -0 → +0
   return (bits & sign) ? static_cast<K>(~bits) : static_cast<K>(bits | sign);
 }
 
@@ -222,11 +222,9 @@ cudaError_t sort_rows(ElemType t, const void* x, void* values, int64_t* indices,
       return sort_typed<BFloatBits, uint16_t, uint16_t>(x, values, indices, rows, n, descending, alloc, alloc_ctx,
                                                         stream);
     case ElemType::i32:
-      return sort_typed<int32_t, uint32_t, uint32_t>(x, values, indices, rows, n, descending, alloc, alloc_ctx,
-                                                     stream);
+      return sort_typed<int32_t, uint32_t, uint32_t>(x, values, indices, rows, n, descending, alloc, alloc_ctx, stream);
     case ElemType::i64:
-      return sort_typed<int64_t, uint64_t, uint64_t>(x, values, indices, rows, n, descending, alloc, alloc_ctx,
-                                                     stream);
+      return sort_typed<int64_t, uint64_t, uint64_t>(x, values, indices, rows, n, descending, alloc, alloc_ctx, stream);
     case ElemType::u8:
     case ElemType::boolean:
       return sort_typed<uint8_t, uint16_t, uint8_t>(x, values, indices, rows, n, descending, alloc, alloc_ctx, stream);
@@ -244,8 +242,8 @@ cudaError_t multinomial_with_replacement(const double* w, double* cdf, int64_t r
   return launch(with_replacement_kernel, rows, 128, 0, stream, w, cdf, rows, cats, samples, seed, offset, out);
 }
 
-cudaError_t multinomial_keys(const double* w, int64_t rows, int64_t cats, uint64_t seed, uint64_t offset,
-                             double* keys, cudaStream_t stream) {
+cudaError_t multinomial_keys(const double* w, int64_t rows, int64_t cats, uint64_t seed, uint64_t offset, double* keys,
+                             cudaStream_t stream) {
   return launch(keys_kernel, rows * cats, kThreads, 0, stream, w, rows * cats, cats, seed, offset, keys);
 }
 

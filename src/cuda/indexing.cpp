@@ -35,7 +35,8 @@ kernels::FloatType float_of(DType d, const char* op) {
     case DType::f16: return kernels::FloatType::f16;
     case DType::bf16: return kernels::FloatType::bf16;
     default:
-      EMBER_THROW(DTypeError, op, " on CUDA: expected a floating-point tensor (float32, float64, float16, bfloat16), got ",
+      EMBER_THROW(DTypeError, op,
+                  " on CUDA: expected a floating-point tensor (float32, float64, float16, bfloat16), got ",
                   dtype_name(d));
   }
 }
@@ -150,8 +151,8 @@ void indexed_add_any(const Tensor& out, const Tensor& src, const Tensor& index, 
   IndexErrorRecord* err = device_record(dev);
   const auto* idx = static_cast<const int64_t*>(index.data_ptr());
   if (acc == out.dtype()) {
-    EMBER_CUDA_CHECK(kernels::indexed_add(elem_of(acc), out.data_ptr(), src.data_ptr(), idx, g, op, err,
-                                          current_stream(dev)));
+    EMBER_CUDA_CHECK(
+        kernels::indexed_add(elem_of(acc), out.data_ptr(), src.data_ptr(), idx, g, op, err, current_stream(dev)));
     return;
   }
   Tensor a = empty(out.shape(), {.dtype = acc, .device = out.device()});
@@ -161,8 +162,8 @@ void indexed_add_any(const Tensor& out, const Tensor& src, const Tensor& index, 
   for (int64_t d = 0; d < out.dim(); ++d) g.a_strides[d] = a.stride(d);
   for (int64_t d = 0; d < src.dim(); ++d) g.b_strides[d] = b.stride(d);
   (void)index_is_1d;
-  EMBER_CUDA_CHECK(kernels::indexed_add(elem_of(acc), a.data_ptr(), b.data_ptr(), idx, g, op, err,
-                                        current_stream(dev)));
+  EMBER_CUDA_CHECK(
+      kernels::indexed_add(elem_of(acc), a.data_ptr(), b.data_ptr(), idx, g, op, err, current_stream(dev)));
   copy(out, a);
 }
 
@@ -211,9 +212,9 @@ void embedding(const Tensor& out, const Tensor& weight, const Tensor& indices) {
   IndexGeometry g = geometry(out.shape(), weight, out, 0, weight.size(0));
   g.index_strides[0] = indices.stride(0);
   DeviceGuard guard(dev);
-  EMBER_CUDA_CHECK(kernels::indexed_read(static_cast<int>(itemsize(weight.dtype())), weight.data_ptr(),
-                                         out.data_ptr(), static_cast<const int64_t*>(indices.data_ptr()), g,
-                                         IndexOpCode::embedding, device_record(dev), current_stream(dev)));
+  EMBER_CUDA_CHECK(kernels::indexed_read(static_cast<int>(itemsize(weight.dtype())), weight.data_ptr(), out.data_ptr(),
+                                         static_cast<const int64_t*>(indices.data_ptr()), g, IndexOpCode::embedding,
+                                         device_record(dev), current_stream(dev)));
 }
 
 void gather(const Tensor& out, const Tensor& x, int64_t dim, const Tensor& index) {
@@ -283,9 +284,10 @@ void embedding_backward(const Tensor& grad_weight, const Tensor& indices, const 
     copy(gw, grad_weight);
     g = g32;
   }
-  EMBER_CUDA_CHECK(kernels::embedding_backward_sorted(
-      native ? ft : kernels::FloatType::f32, gw.data_ptr(), g.data_ptr(), static_cast<const int64_t*>(sorted.data_ptr()),
-      static_cast<const int64_t*>(order.data_ptr()), n, rows, cols, device_record(dev), current_stream(dev)));
+  EMBER_CUDA_CHECK(kernels::embedding_backward_sorted(native ? ft : kernels::FloatType::f32, gw.data_ptr(),
+                                                      g.data_ptr(), static_cast<const int64_t*>(sorted.data_ptr()),
+                                                      static_cast<const int64_t*>(order.data_ptr()), n, rows, cols,
+                                                      device_record(dev), current_stream(dev)));
   if (!native) copy(grad_weight, gw);
 }
 
@@ -361,12 +363,12 @@ void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd,
   const kernels::FloatType t = float_of(x.dtype(), op);
   const int64_t rows = mean.numel(), n = rows == 0 ? 0 : x.numel() / rows;
   const DType acc = x.dtype() == kFloat64 ? kFloat64 : kFloat32;
-  EMBER_CHECK(x.is_contiguous() && y.is_contiguous() && mean.dtype() == acc && rstd.dtype() == acc &&
-                  rstd.numel() == rows && (!weight.defined() || (weight.numel() == n && weight.is_contiguous() &&
-                                                                 weight.dtype() == x.dtype())) &&
-                  (!bias.defined() || (bias.numel() == n && bias.is_contiguous() && bias.dtype() == x.dtype())),
-              ValueError, op, " on CUDA: expected contiguous rows, ", dtype_name(acc),
-              " per-row statistics and weight/bias of the input's dtype and row length");
+  EMBER_CHECK(
+      x.is_contiguous() && y.is_contiguous() && mean.dtype() == acc && rstd.dtype() == acc && rstd.numel() == rows &&
+          (!weight.defined() || (weight.numel() == n && weight.is_contiguous() && weight.dtype() == x.dtype())) &&
+          (!bias.defined() || (bias.numel() == n && bias.is_contiguous() && bias.dtype() == x.dtype())),
+      ValueError, op, " on CUDA: expected contiguous rows, ", dtype_name(acc),
+      " per-row statistics and weight/bias of the input's dtype and row length");
   if (rows == 0 || n == 0) return;
   DeviceGuard guard(dev);
   EMBER_CUDA_CHECK(kernels::layer_norm_forward(t, x.data_ptr(), weight.defined() ? weight.data_ptr() : nullptr,
@@ -395,11 +397,11 @@ void layer_norm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, c
     const DType acc = x.dtype() == kFloat64 ? kFloat64 : kFloat32;
     partial = empty({2 * kernels::layer_norm_chunks(rows) * n}, {.dtype = acc, .device = x.device()});
   }
-  EMBER_CUDA_CHECK(kernels::layer_norm_backward(
-      t, grad.data_ptr(), x.data_ptr(), weight.defined() ? weight.data_ptr() : nullptr, mean.data_ptr(),
-      rstd.data_ptr(), dx.defined() ? dx.data_ptr() : nullptr, dw.defined() ? dw.data_ptr() : nullptr,
-      db.defined() ? db.data_ptr() : nullptr, partial.defined() ? partial.data_ptr() : nullptr, rows, n,
-      current_stream(dev)));
+  EMBER_CUDA_CHECK(
+      kernels::layer_norm_backward(t, grad.data_ptr(), x.data_ptr(), weight.defined() ? weight.data_ptr() : nullptr,
+                                   mean.data_ptr(), rstd.data_ptr(), dx.defined() ? dx.data_ptr() : nullptr,
+                                   dw.defined() ? dw.data_ptr() : nullptr, db.defined() ? db.data_ptr() : nullptr,
+                                   partial.defined() ? partial.data_ptr() : nullptr, rows, n, current_stream(dev)));
 }
 
 }  // namespace ember::cuda_backend

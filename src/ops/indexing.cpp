@@ -69,7 +69,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Shape out_shape = xv.shape();
   out_shape[dim] = idx.numel();
   // The result is a fresh tensor (not a view) even when it must be 0-d.
-  Tensor out = empty(x.dim() == 0 && index.dim() == 0 ? Shape{} : out_shape, {.dtype = x.dtype(), .device = x.device()});
+  const Shape result_shape = x.dim() == 0 && index.dim() == 0 ? Shape{} : out_shape;
+  Tensor out = empty(result_shape, {.dtype = x.dtype(), .device = x.device()});
   if (x.is_cuda())
     cuda_backend::index_select(out.view(out_shape), xv, dim, idx);
   else

@@ -28,7 +28,6 @@ inline void check_index_range(const Tensor& index, int64_t size, const char* op,
   EMBER_CHECK(hi < size, IndexError, op, ": index ", hi, " is out of bounds for dimension ", dim, " with size ", size);
 }
 
-
 /// The index for a CUDA op on `x`'s device as int64: a CPU index is range-checked on the host
 /// (exact, immediate IndexError as on the CPU) and copied over; an index already on x's device
 /// is converted to int64 there and its range is checked by the kernel (reported lazily: see
@@ -36,7 +35,7 @@ inline void check_index_range(const Tensor& index, int64_t size, const char* op,
 inline Tensor device_index(const Tensor& index, const Tensor& x, int64_t size, const char* op, int64_t dim) {
   if (index.is_cpu()) {
     check_index_range(index, size, op, dim);
-    return index.to(kInt64).to(x.device());
+    return index.to(kInt64).contiguous().to(x.device());
   }
   EMBER_CHECK(index.device() == x.device(), DeviceError, op, ": the index is on ", index.device().str(),
               " but the input is on ", x.device().str());

@@ -22,7 +22,7 @@ namespace {
 
 const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
 const std::vector<DType> kEveryType = {DType::f32, DType::f64, DType::f16, DType::bf16,
-                                      DType::i32, DType::i64, DType::u8,  DType::boolean};
+                                       DType::i32, DType::i64, DType::u8,  DType::boolean};
 const Device kDev = Device::cuda(0);
 const Tol kExact{0, 0};
 
@@ -81,9 +81,8 @@ TEST(CudaIndexing, IndexSelectMatchesCpuEveryDtype) {
       expect_same_on_cuda([&](const Inputs& v) { return index_select(v[0], dim, v[1]); }, {x, i}, grad_tol(dt), grad);
     }
     // Non-contiguous input and index, index still on the CPU (host-checked, copied over).
-    expect_same_on_cuda(
-        [&](const Inputs& v) { return index_select(v[0].transpose(0, 1), 0, idx.slice(0, 0, 11, 2)); }, {x},
-        grad_tol(dt), grad);
+    expect_same_on_cuda([&](const Inputs& v) { return index_select(v[0].transpose(0, 1), 0, idx.slice(0, 0, 11, 2)); },
+                        {x}, grad_tol(dt), grad);
   }
 }
 
@@ -99,8 +98,8 @@ TEST(CudaIndexing, GatherMatchesCpu) {
     expect_same_on_cuda([](const Inputs& v) { return gather(v[0], 1, v[1]); }, {x, i1}, grad_tol(dt), grad);
     // Transposed input and transposed index.
     Tensor i2 = random_index({4, 9, 6}, 8, 0, 3);
-    expect_same_on_cuda([](const Inputs& v) { return gather(v[0].transpose(0, 2), 0, v[1].transpose(1, 2)); },
-                        {x, i2}, grad_tol(dt), grad);
+    expect_same_on_cuda([](const Inputs& v) { return gather(v[0].transpose(0, 2), 0, v[1].transpose(1, 2)); }, {x, i2},
+                        grad_tol(dt), grad);
   }
 }
 
@@ -116,8 +115,8 @@ TEST(CudaIndexing, ScatterAddMatchesCpu) {
     const Tol tol = is_floating(dt) ? grad_tol(dt) : kExact;
     expect_same_on_cuda([](const Inputs& v) { return scatter_add(v[0], 0, v[2], v[1]); }, {x, src, idx}, tol, grad);
     Tensor idx1 = random_index({5, 4}, 12, 0, 6);
-    expect_same_on_cuda([](const Inputs& v) { return scatter_add(v[0], 1, v[2], v[1].t().t()); }, {x, src, idx1},
-                        tol, grad);
+    expect_same_on_cuda([](const Inputs& v) { return scatter_add(v[0], 1, v[2], v[1].t().t()); }, {x, src, idx1}, tol,
+                        grad);
   }
 }
 
@@ -146,8 +145,7 @@ TEST(CudaIndexing, DeviceIndexOutOfRangeIsReportedLazily) {
     ADD_FAILURE() << "expected IndexError";
   } catch (const IndexError& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("index_select: index 7 is out of bounds for dimension 0 with size 3"), std::string::npos)
-        << msg;
+    EXPECT_NE(msg.find("index_select: index 7 is out of bounds for dimension 0 with size 3"), std::string::npos) << msg;
   }
   // The bad row was skipped (zeros), the others read; the record was cleared.
   EXPECT_EQ(y.cpu().to_vector<float>(), (std::vector<float>{5, 6, 0, 0, 1, 2}));
@@ -173,17 +171,22 @@ TEST(CudaIndexing, ErrorPaths) {
     cat({x, zeros({3, 4})});
     ADD_FAILURE() << "expected DeviceError";
   } catch (const DeviceError& e) {
-    EXPECT_NE(std::string(e.what()).find("cat: expected all tensors on cuda:0, got tensor 1 on cpu"),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("cat: expected all tensors on cuda:0, got tensor 1 on cpu"), std::string::npos)
         << e.what();
   }
   EXPECT_THROW(index_select(zeros({3}), 0, tensor<int64_t>({0}, {1}).to(kDev)), DeviceError);
   EXPECT_THROW(scatter_add(x, 0, zeros({1, 4}, {.dtype = kInt64}).to(kDev), zeros({1, 4})), DeviceError);
   expect_throw_containing([&] { multinomial(zeros({2, 3}).to(kDev), 1); }, "row 0 of probs sums to zero");
-  expect_throw_containing([&] { multinomial(tensor<float>({1, -1, 1}).to(kDev), 1); },
-                          "probabilities must be finite and non-negative, got -1 at row 0, category 1");
-  expect_throw_containing([&] { multinomial(tensor<float>({1, 0, 1}).to(kDev), 3); },
-                          "which has only 2 categories of non-zero probability");
+  expect_throw_containing(
+      [&] {
+        multinomial(tensor<float>({1, -1, 1}).to(kDev), 1);
+      },
+      "probabilities must be finite and non-negative, got -1 at row 0, category 1");
+  expect_throw_containing(
+      [&] {
+        multinomial(tensor<float>({1, 0, 1}).to(kDev), 3);
+      },
+      "which has only 2 categories of non-zero probability");
   EXPECT_THROW(multinomial(zeros({2, 3}).to(kDev), 1), ValueError);
 }
 
@@ -231,13 +234,19 @@ TEST(CudaIndexing, CatMatchesCpu) {
     SCOPED_TRACE(dtype_name(dt));
     Tensor a = tied_values({3, 5, 2}, dt, 30), b = tied_values({3, 1, 2}, dt, 31), c = tied_values({2, 3, 5}, dt, 32);
     const bool grad = is_floating(dt);
-    expect_same_on_cuda([](const Inputs& v) { return cat({v[0], v[1], v[2].permute({2, 0, 1})}, 1); }, {a, b, c},
-                        kExact, grad);
+    expect_same_on_cuda(
+        [](const Inputs& v) {
+          return cat({v[0], v[1], v[2].permute({2, 0, 1})}, 1);
+        },
+        {a, b, c}, kExact, grad);
     expect_same_on_cuda([](const Inputs& v) { return cat({v[0], v[0].slice(0, 0, 3, 2)}, 0); }, {a}, kExact, grad);
   }
   // Mixed dtypes promote; a 1-d empty tensor is skipped.
-  expect_same_on_cuda([](const Inputs& v) { return cat({v[0], v[1].to(kInt32), v[2]}, 0); },
-                      {random_tensor({4}, kFloat32, 33), random_index({3}, 34, -5, 5), zeros({0})}, kExact);
+  expect_same_on_cuda(
+      [](const Inputs& v) {
+        return cat({v[0], v[1].to(kInt32), v[2]}, 0);
+      },
+      {random_tensor({4}, kFloat32, 33), random_index({3}, 34, -5, 5), zeros({0})}, kExact);
 }
 
 // ------------------------------------------------------------------ sort, argsort, topk
@@ -357,8 +366,11 @@ TEST(CudaIndexing, LayerNormMatchesCpuWithGradients) {
   }
   // Two normalized dims.
   Tensor x = random_tensor({6, 5, 9}, kFloat64, 73), w = random_tensor({5, 9}, kFloat64, 74);
-  expect_same_on_cuda([](const Inputs& v) { return nn::functional::layer_norm(v[0], {5, 9}, v[1]); }, {x, w},
-                      tol_for(kFloat64));
+  expect_same_on_cuda(
+      [](const Inputs& v) {
+        return nn::functional::layer_norm(v[0], {5, 9}, v[1]);
+      },
+      {x, w}, tol_for(kFloat64));
 }
 
 TEST(CudaIndexing, LayerNorm16BitMatchesF32Reference) {
