@@ -186,7 +186,7 @@ void check_index_errors(int device, bool synchronize) {
   check_device(device, "check_index_errors");
   if (synchronize) {
     DeviceGuard guard(device);
-    EMBER_CUDA_CHECK(cudaDeviceSynchronize());
+    EMBER_CUDA_HOST_SYNC(cudaDeviceSynchronize());
   }
   report_record(device);
 }

@@ -3,6 +3,7 @@
 // per-device caching allocator, and copy/fill between and on devices.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -82,6 +83,15 @@ const DeviceInfo& device_info() {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------------ host synchronisations
+namespace {
+std::atomic<uint64_t> g_host_syncs{0};
+}  // namespace
+
+void count_host_sync() noexcept { g_host_syncs.fetch_add(1, std::memory_order_relaxed); }
+
+uint64_t host_syncs() noexcept { return g_host_syncs.load(std::memory_order_relaxed); }
 
 // ------------------------------------------------------------------ devices, streams
 namespace {
@@ -270,13 +280,13 @@ class CudaCachingAllocator final : public Allocator {
 
   void release_cached_locked() {
     for (Pending& pd : pending_) {
-      EMBER_CUDA_CHECK(cudaEventSynchronize(pd.event));
+      EMBER_CUDA_HOST_SYNC(cudaEventSynchronize(pd.event));
       free_[pd.cls].push_back(pd.block);
       events_.push_back(pd.event);
     }
     pending_.clear();
     for (auto& [cls, list] : free_) {
-      for (const Block& b : list) EMBER_CUDA_CHECK(cudaFree(b.ptr));  // cudaFree waits for the device
+      for (const Block& b : list) EMBER_CUDA_HOST_SYNC(cudaFree(b.ptr));  // cudaFree waits for the device
       stats_.reserved_bytes -= static_cast<int64_t>(cls * list.size());
       list.clear();
     }
@@ -418,10 +428,17 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
       std::memcpy(buf->ptr, src.data_ptr(), bytes);
       EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), buf->ptr, bytes, cudaMemcpyHostToDevice, stream));
       pinned_pool().release_after(buf, stream);
-    } else {
-      // From pageable memory the call returns once the source has been read, so the caller may
-      // free or change it at once; ordering on the stream is kept.
+    } else if (pinned_owns(src.data_ptr())) {
+      // A blocking copy from page-locked memory: cudaMemcpyAsync would return at once, and the
+      // caller may change or free the source as soon as this returns, so wait for the copy.
       EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyHostToDevice, stream));
+      EMBER_CUDA_HOST_SYNC(cudaStreamSynchronize(stream));
+    } else {
+      // From pageable memory the call returns once the source has been read (into the driver's
+      // staging buffers, waiting for earlier transfers when they are full), so the caller may
+      // free or change it at once; ordering on the stream is kept. Counted as a host sync.
+      EMBER_CUDA_HOST_SYNC(
+          cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyHostToDevice, stream));
     }
   } else if (dst.is_cpu() && src.is_cuda()) {
     // The host reads the result next: wait for the stream (and only that stream).
@@ -429,7 +446,7 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
     DeviceGuard guard(dev);
     const cudaStream_t stream = current_stream(dev);
     EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToHost, stream));
-    EMBER_CUDA_CHECK(cudaStreamSynchronize(stream));
+    EMBER_CUDA_HOST_SYNC(cudaStreamSynchronize(stream));
   } else if (dst.is_cuda() && src.is_cuda()) {
     if (dst.device() == src.device()) {
       const int dev = dst.device().index;
@@ -438,7 +455,7 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
           cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice, current_stream(dev)));
     } else {
       // Across devices: synchronous, so both devices' streams are out of the picture.
-      EMBER_CUDA_CHECK(cudaMemcpyPeer(dst.data_ptr(), dst.device().index, src.data_ptr(), src.device().index, bytes));
+      EMBER_CUDA_HOST_SYNC(cudaMemcpyPeer(dst.data_ptr(), dst.device().index, src.data_ptr(), src.device().index, bytes));
     }
   } else {
     std::memcpy(dst.data_ptr(), src.data_ptr(), bytes);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "cuda/check.hpp"
 #include "ember/core/tensor.hpp"
 
 namespace ember::cuda_backend {
@@ -35,8 +36,24 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
+/// Counts one blocking of the host on a device (cuda::host_sync_count()). Every such call in
+/// src/cuda goes through EMBER_CUDA_HOST_SYNC (or calls this right before a call that must not
+/// throw).
+void count_host_sync() noexcept;
+/// The count so far.
+uint64_t host_syncs() noexcept;
+
 /// `bytes` of scratch memory on `device` from the caching allocator, tied to the current
 /// stream: keep the returned tensor alive until the kernels using it are enqueued.
 Tensor scratch(int device, int64_t bytes);
 
 }  // namespace ember::cuda_backend
+
+/// A CUDA runtime call that blocks the host until device work has finished (a synchronize, a
+/// device-to-host or pageable host-to-device copy, cudaFree): counted for cuda::host_sync_count()
+/// and checked like EMBER_CUDA_CHECK.
+#define EMBER_CUDA_HOST_SYNC(call)                  \
+  do {                                              \
+    ::ember::cuda_backend::count_host_sync();       \
+    EMBER_CUDA_CHECK(call);                         \
+  } while (0)

@@ -54,7 +54,7 @@ void synchronize(int device) {
   const int d = resolve(device);
   cuda_backend::check_device(d, "synchronize");
   cuda_backend::DeviceGuard guard(d);
-  EMBER_CUDA_CHECK(cudaDeviceSynchronize());
+  EMBER_CUDA_HOST_SYNC(cudaDeviceSynchronize());
 }
 
 // ------------------------------------------------------------------ Stream
@@ -93,6 +93,7 @@ Stream::~Stream() {
   if (!owned_ || handle_ == nullptr) return;
   auto s = static_cast<cudaStream_t>(handle_);
   // Wait for the stream's work, then recycle it (see StreamPool).
+  cuda_backend::count_host_sync();
   if (cudaError_t st = cudaStreamSynchronize(s); st != cudaSuccess) log_error("cudaStreamSynchronize", st);
   if (cuda_backend::current_stream(device_) == s) cuda_backend::clear_current_stream(device_);
   unsigned flags = 0;
@@ -125,7 +126,7 @@ Stream& Stream::operator=(Stream&& o) noexcept {
 
 void Stream::synchronize() const {
   cuda_backend::DeviceGuard guard(device_);
-  EMBER_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
+  EMBER_CUDA_HOST_SYNC(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
 }
 
 bool Stream::query() const {
@@ -174,7 +175,7 @@ void Event::record() { record(current_stream(device_)); }
 
 void Event::synchronize() const {
   EMBER_CHECK(handle_ != nullptr, ValueError, "Event::synchronize: the event was moved from");
-  EMBER_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)));
+  EMBER_CUDA_HOST_SYNC(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)));
 }
 
 bool Event::query() const {
@@ -237,6 +238,8 @@ void empty_cache() {
 }
 
 void reset_peak_memory_stats(int device) { allocator_for(Device::cuda(resolve(device))).reset_peak_stats(); }
+
+uint64_t host_sync_count() { return cuda_backend::host_syncs(); }
 
 void set_allow_tf32(bool allow) { g_allow_tf32.store(allow); }
 bool allow_tf32() { return g_allow_tf32.load(); }

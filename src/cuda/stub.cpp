@@ -195,6 +195,8 @@ AllocatorStats memory_stats(int) { no_cuda("memory_stats"); }
 void empty_cache() {}  // nothing is cached without CUDA
 void reset_peak_memory_stats(int) { no_cuda("reset_peak_memory_stats"); }
 
+uint64_t host_sync_count() { return 0; }  // no device, nothing to wait for
+
 void set_allow_tf32(bool allow) { g_allow_tf32.store(allow); }
 bool allow_tf32() { return g_allow_tf32.load(); }
 
