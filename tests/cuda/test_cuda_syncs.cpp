@@ -134,8 +134,7 @@ TEST(CudaHostSyncs, EachBlockingCallCountsOnce) {
             1u)
       << "Event::synchronize";
   EXPECT_EQ(syncs_during([&] { EXPECT_EQ(t.sum().item<float>(), 8.0f); }), 1u) << "item()";
-  EXPECT_EQ(syncs_during([&] { EXPECT_EQ(t.cpu().to_vector<float>(), std::vector<float>(4, 2.0f)); }), 1u)
-      << "to(cpu)";
+  EXPECT_EQ(syncs_during([&] { EXPECT_EQ(t.cpu().to_vector<float>(), std::vector<float>(4, 2.0f)); }), 1u) << "to(cpu)";
   // An owned stream's destructor waits for its work.
   EXPECT_EQ(syncs_during([] { cuda::Stream s = cuda::Stream::create(); }), 1u) << "~Stream";
 }
