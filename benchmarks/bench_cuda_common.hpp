@@ -1,5 +1,5 @@
 // Shared by the CUDA benchmarks: device report, a custom main that exits 0 without a device,
-// and CUDA-event timing of one benchmark iteration.
+// CUDA-event timing of one benchmark iteration, and bandwidth beside a device-to-device copy.
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -34,14 +34,16 @@ inline void print_device() {
 }
 
 /// Times `fn` (which enqueues work on the current stream) with CUDA events, one manual-time
-/// iteration per benchmark iteration.
+/// iteration per benchmark iteration. Returns the total seconds of the timed iterations (for
+/// rates: Google Benchmark's kIsRate counters divide by CPU time, not by the manual time).
 template <class F>
-void time_with_events(benchmark::State& state, F&& fn) {
+double time_with_events(benchmark::State& state, F&& fn) {
   fn();  // warm-up (cuBLASLt heuristics, allocator)
   cudaDeviceSynchronize();
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
+  double total = 0;
   for (auto _ : state) {
     cudaEventRecord(start);
     fn();
@@ -50,9 +52,46 @@ void time_with_events(benchmark::State& state, F&& fn) {
     float ms = 0;
     cudaEventElapsedTime(&ms, start, stop);
     state.SetIterationTime(ms / 1e3);
+    total += ms / 1e3;
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
+  return total;
+}
+
+/// Bandwidth of a device-to-device cudaMemcpyAsync that moves `bytes_moved` bytes (half read,
+/// half written) on the current stream, in bytes per second: the mean of 10 timed copies after a
+/// warm-up one. The buffers come from Ember's caching allocator.
+inline double d2d_copy_bandwidth(int64_t bytes_moved) {
+  const int64_t half = bytes_moved / 2;
+  const ember::Tensor src = ember::empty({half}, {.dtype = ember::kUInt8, .device = ember::Device::cuda(0)});
+  const ember::Tensor dst = ember::empty({half}, {.dtype = ember::kUInt8, .device = ember::Device::cuda(0)});
+  const auto n = static_cast<size_t>(half);
+  cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), n, cudaMemcpyDeviceToDevice);
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  constexpr int kReps = 10;
+  cudaEventRecord(start);
+  for (int i = 0; i < kReps; ++i) cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), n, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(stop);
+  cudaEventSynchronize(stop);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return ms > 0 ? 2.0 * static_cast<double>(half) * kReps / (ms / 1e3) : 0.0;
+}
+
+/// Sets GBps (bytes read + written per second of event-timed GPU time), copy_GBps (a
+/// device-to-device copy moving the same bytes, measured right after) and pct_of_copy.
+inline void report_bandwidth(benchmark::State& state, int64_t bytes_per_iter, double seconds) {
+  if (seconds <= 0 || state.iterations() == 0) return;
+  const double rate = static_cast<double>(bytes_per_iter) * static_cast<double>(state.iterations()) / seconds;
+  const double copy = d2d_copy_bandwidth(bytes_per_iter);
+  state.counters["GBps"] = rate / 1e9;
+  state.counters["copy_GBps"] = copy / 1e9;
+  state.counters["pct_of_copy"] = copy > 0 ? 100.0 * rate / copy : 0.0;
 }
 
 }  // namespace ember_bench
