@@ -34,8 +34,7 @@ inline void print_device() {
 }
 
 /// Times `fn` (which enqueues work on the current stream) with CUDA events, one manual-time
-/// iteration per benchmark iteration. Returns the total seconds of the timed iterations (for
-/// rates: Google Benchmark's kIsRate counters divide by CPU time, not by the manual time).
+/// iteration per benchmark iteration. Returns the total seconds of the timed iterations.
 template <class F>
 double time_with_events(benchmark::State& state, F&& fn) {
   fn();  // warm-up (cuBLASLt heuristics, allocator)
