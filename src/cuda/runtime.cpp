@@ -437,8 +437,7 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
       // From pageable memory the call returns once the source has been read (into the driver's
       // staging buffers, waiting for earlier transfers when they are full), so the caller may
       // free or change it at once; ordering on the stream is kept. Counted as a host sync.
-      EMBER_CUDA_HOST_SYNC(
-          cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyHostToDevice, stream));
+      EMBER_CUDA_HOST_SYNC(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyHostToDevice, stream));
     }
   } else if (dst.is_cpu() && src.is_cuda()) {
     // The host reads the result next: wait for the stream (and only that stream).
@@ -455,7 +454,8 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
           cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice, current_stream(dev)));
     } else {
       // Across devices: synchronous, so both devices' streams are out of the picture.
-      EMBER_CUDA_HOST_SYNC(cudaMemcpyPeer(dst.data_ptr(), dst.device().index, src.data_ptr(), src.device().index, bytes));
+      EMBER_CUDA_HOST_SYNC(
+          cudaMemcpyPeer(dst.data_ptr(), dst.device().index, src.data_ptr(), src.device().index, bytes));
     }
   } else {
     std::memcpy(dst.data_ptr(), src.data_ptr(), bytes);

@@ -52,8 +52,8 @@ Tensor scratch(int device, int64_t bytes);
 /// A CUDA runtime call that blocks the host until device work has finished (a synchronize, a
 /// device-to-host or pageable host-to-device copy, cudaFree): counted for cuda::host_sync_count()
 /// and checked like EMBER_CUDA_CHECK.
-#define EMBER_CUDA_HOST_SYNC(call)                  \
-  do {                                              \
-    ::ember::cuda_backend::count_host_sync();       \
-    EMBER_CUDA_CHECK(call);                         \
+#define EMBER_CUDA_HOST_SYNC(call)            \
+  do {                                        \
+    ::ember::cuda_backend::count_host_sync(); \
+    EMBER_CUDA_CHECK(call);                   \
   } while (0)
