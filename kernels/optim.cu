@@ -99,7 +99,188 @@ cudaError_t launch_sgd(void* p, const void* g, void* buf, int64_t n, const bool*
                 T(h.lr), T(h.momentum), T(1.0 - h.dampening), T(h.weight_decay), h.nesterov, h.first, skip);
 }
 
+// ------------------------------------------------------------------ multi-tensor kernels
+// Block b (grid-stride over all chunks) finds its tensor t in the list's chunk prefix sums and
+// handles elements [c·chunk, min(n, (c + 1)·chunk)) of it, c = b − chunk_start[t]. The per-
+// element arithmetic is exactly that of the per-tensor kernels above (same helper, same T-typed
+// constants), so results are bit-identical to one launch per tensor.
+__device__ __forceinline__ int tensor_of_chunk(const MultiTensorList& l, int32_t b) {
+  int t = 0;
+  while (t + 1 < l.count && l.chunk_start[t + 1] <= b) ++t;
+  return t;
+}
+
+template <class F>
+__device__ __forceinline__ void for_each_chunk(const MultiTensorList& l, F&& f) {
+  const int32_t total = l.chunk_start[l.count];
+  for (int32_t b = blockIdx.x; b < total; b += gridDim.x) {
+    const int t = tensor_of_chunk(l, b);
+    const int64_t begin = int64_t{b - l.chunk_start[t]} * kMultiTensorChunk;
+    const int64_t end = min(l.numel[t], begin + kMultiTensorChunk);
+    f(t, b, begin, end);
+  }
+}
+
+template <class T>
+__global__ void multi_adam_kernel(const __grid_constant__ MultiTensorList l, T one_minus_b1, T b2, T one_minus_b2,
+                                  T eps, T decay, T wd, bool decoupled) {
+  for_each_chunk(l, [&](int t, int32_t, int64_t begin, int64_t end) {
+    T* p = static_cast<T*>(l.ptr[0][t]);
+    const T* g = static_cast<const T*>(l.ptr[1][t]);
+    T* m = static_cast<T*>(l.ptr[2][t]);
+    T* v = static_cast<T*>(l.ptr[3][t]);
+    const T bc2 = T(l.scalar[0][t]), step_size = T(l.scalar[1][t]);
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x)
+      adam_update(p, g, m, v, k, one_minus_b1, b2, one_minus_b2, eps, bc2, step_size, decay, wd, decoupled);
+  });
+}
+
+template <class T>
+__global__ void multi_adam_guarded_kernel(const __grid_constant__ MultiTensorList l, const bool* __restrict__ skip,
+                                          double lr, double beta1, double beta2, T one_minus_b1, T b2,
+                                          T one_minus_b2, T eps, T decay, T wd, bool decoupled) {
+  if (*skip) return;
+  for_each_chunk(l, [&](int t, int32_t, int64_t begin, int64_t end) {
+    const double st = *l.step[t] + 1.0;
+    const double bc1 = 1.0 - pow(beta1, st);
+    const T bc2 = T(sqrt(1.0 - pow(beta2, st)));
+    const T step_size = T(lr / bc1);
+    T* p = static_cast<T*>(l.ptr[0][t]);
+    const T* g = static_cast<const T*>(l.ptr[1][t]);
+    T* m = static_cast<T*>(l.ptr[2][t]);
+    T* v = static_cast<T*>(l.ptr[3][t]);
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x)
+      adam_update(p, g, m, v, k, one_minus_b1, b2, one_minus_b2, eps, bc2, step_size, decay, wd, decoupled);
+  });
+}
+
+__global__ void multi_adam_count_kernel(const __grid_constant__ MultiTensorList l, const bool* __restrict__ skip) {
+  if (*skip) return;
+  for (int t = threadIdx.x; t < l.count; t += blockDim.x) *l.step[t] += 1.0;
+}
+
+template <class T>
+__global__ void multi_sgd_kernel(const __grid_constant__ MultiTensorList l, T lr, T mom, T one_minus_damp, T wd,
+                                 bool nesterov, const bool* __restrict__ skip) {
+  if (skip && *skip) return;
+  for_each_chunk(l, [&](int t, int32_t, int64_t begin, int64_t end) {
+    T* p = static_cast<T*>(l.ptr[0][t]);
+    const T* g = static_cast<const T*>(l.ptr[1][t]);
+    T* buf = static_cast<T*>(l.ptr[2][t]);
+    const bool first = l.flag[t];
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
+      T d = g[k];
+      if (wd != T(0)) d += wd * p[k];
+      if (buf) {
+        const T b = first ? d : mom * buf[k] + one_minus_damp * d;
+        buf[k] = b;
+        d = nesterov ? d + mom * b : b;
+      }
+      p[k] -= lr * d;
+    }
+  });
+}
+
+template <class T>
+__global__ void multi_norm_kernel(const __grid_constant__ MultiTensorList l, bool inf_norm,
+                                  double* __restrict__ partials) {
+  __shared__ double red[32];
+  for_each_chunk(l, [&](int t, int32_t b, int64_t begin, int64_t end) {
+    const T* g = static_cast<const T*>(l.ptr[0][t]);
+    double acc = 0.0;
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
+      const double x = static_cast<double>(g[k]);
+      acc = inf_norm ? nan_max(acc, fabs(x)) : acc + x * x;
+    }
+    acc = block_reduce(acc, inf_norm, red);
+    if (threadIdx.x == 0) partials[b] = acc;
+  });
+}
+
+template <class T>
+__global__ void clip_finalize_kernel(const double* __restrict__ partials, int64_t n, bool inf_norm, double max_norm,
+                                     T* __restrict__ total, T* __restrict__ coef) {
+  __shared__ double red[32];
+  // Each thread folds a fixed strided subset, then a fixed tree: the same order every run.
+  double acc = 0.0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) acc = inf_norm ? nan_max(acc, partials[i]) : acc + partials[i];
+  acc = block_reduce(acc, inf_norm, red);
+  if (threadIdx.x == 0) {
+    const T tot = T(inf_norm ? acc : sqrt(acc));
+    // As the composed path: full(max_norm) / (total + 1e-6) in the gradients' dtype, then
+    // clamp(max = 1) keeping NaN.
+    const T c = T(max_norm) / (tot + T(1e-6));
+    *total = tot;
+    *coef = c > T(1) ? T(1) : c;
+  }
+}
+
+template <class T>
+__global__ void multi_scale_kernel(const __grid_constant__ MultiTensorList l, const T* __restrict__ coef) {
+  const T c = *coef;
+  for_each_chunk(l, [&](int t, int32_t, int64_t begin, int64_t end) {
+    T* g = static_cast<T*>(l.ptr[0][t]);
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) g[k] *= c;
+  });
+}
+
+int64_t list_chunks(const MultiTensorList& l) { return l.chunk_start[l.count]; }
+
+template <class T>
+cudaError_t launch_multi_adam(const MultiTensorList& l, const bool* skip, const AdamParams& h, cudaStream_t s) {
+  const T one_minus_b1 = T(1.0 - h.beta1), b2 = T(h.beta2), one_minus_b2 = T(1.0 - h.beta2), eps = T(h.eps),
+          decay = T(1.0 - h.lr * h.weight_decay), wd = T(h.weight_decay);
+  if (!skip)
+    return launch_blocks(multi_adam_kernel<T>, list_chunks(l), kThreads, 0, s, l, one_minus_b1, b2, one_minus_b2, eps,
+                         decay, wd, h.decoupled);
+  const cudaError_t e = launch_blocks(multi_adam_guarded_kernel<T>, list_chunks(l), kThreads, 0, s, l, skip, h.lr,
+                                      h.beta1, h.beta2, one_minus_b1, b2, one_minus_b2, eps, decay, wd, h.decoupled);
+  if (e != cudaSuccess) return e;
+  return launch_blocks(multi_adam_count_kernel, 1, 64, 0, s, l, skip);
+}
+
 }  // namespace
+
+cudaError_t multi_adam_step(bool is_f64, const MultiTensorList& list, const bool* skip, const AdamParams& hp,
+                            cudaStream_t stream) {
+  if (list.count == 0) return cudaSuccess;
+  return is_f64 ? launch_multi_adam<double>(list, skip, hp, stream) : launch_multi_adam<float>(list, skip, hp, stream);
+}
+
+cudaError_t multi_sgd_step(bool is_f64, const MultiTensorList& list, const bool* skip, const SgdParams& h,
+                           cudaStream_t s) {
+  if (list.count == 0) return cudaSuccess;
+  if (is_f64)
+    return launch_blocks(multi_sgd_kernel<double>, list_chunks(list), kThreads, 0, s, list, h.lr, h.momentum,
+                         1.0 - h.dampening, h.weight_decay, h.nesterov, skip);
+  return launch_blocks(multi_sgd_kernel<float>, list_chunks(list), kThreads, 0, s, list, float(h.lr),
+                       float(h.momentum), float(1.0 - h.dampening), float(h.weight_decay), h.nesterov, skip);
+}
+
+cudaError_t multi_norm_partials(bool is_f64, const MultiTensorList& list, bool inf_norm, double* partials,
+                                int64_t first_partial, cudaStream_t s) {
+  if (list.count == 0) return cudaSuccess;
+  return is_f64 ? launch_blocks(multi_norm_kernel<double>, list_chunks(list), kThreads, 0, s, list, inf_norm,
+                                partials + first_partial)
+                : launch_blocks(multi_norm_kernel<float>, list_chunks(list), kThreads, 0, s, list, inf_norm,
+                                partials + first_partial);
+}
+
+cudaError_t clip_finalize(bool is_f64, const double* partials, int64_t n, bool inf_norm, double max_norm, void* total,
+                          void* coef, cudaStream_t s) {
+  return is_f64 ? launch_blocks(clip_finalize_kernel<double>, 1, kThreads, 0, s, partials, n, inf_norm, max_norm,
+                                static_cast<double*>(total), static_cast<double*>(coef))
+                : launch_blocks(clip_finalize_kernel<float>, 1, kThreads, 0, s, partials, n, inf_norm, max_norm,
+                                static_cast<float*>(total), static_cast<float*>(coef));
+}
+
+cudaError_t multi_scale(bool is_f64, const MultiTensorList& list, const void* coef, cudaStream_t s) {
+  if (list.count == 0) return cudaSuccess;
+  return is_f64 ? launch_blocks(multi_scale_kernel<double>, list_chunks(list), kThreads, 0, s, list,
+                                static_cast<const double*>(coef))
+                : launch_blocks(multi_scale_kernel<float>, list_chunks(list), kThreads, 0, s, list,
+                                static_cast<const float*>(coef));
+}
 
 cudaError_t adam_step(bool is_f64, void* p, const void* g, void* m, void* v, int64_t n, const AdamParams& hp,
                       cudaStream_t stream) {

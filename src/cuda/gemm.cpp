@@ -6,6 +6,8 @@
 #include <cublasLt.h>
 
 #include <mutex>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "cuda/check.hpp"
@@ -144,13 +146,27 @@ void set_layout(cublasLtMatrixLayout_t* l, cudaDataType_t t, const Operand& o, i
   }
 }
 
+// A cuBLASLt epilogue for one (non-batched) call: BIAS (bias read), GELU_AUX_BIAS (bias read,
+// the GELU input stored to aux with leading dimension aux_ld), DGELU_BGRAD (aux read, the bias
+// gradient written to `bias`). exact_f32: no TF32 even when cuda::allow_tf32() (a product that
+// must reproduce one operand exactly).
+struct Epilogue {
+  cublasLtEpilogue_t kind = CUBLASLT_EPILOGUE_DEFAULT;
+  const void* bias = nullptr;
+  void* aux = nullptr;
+  int64_t aux_ld = 0;
+  bool exact_f32 = false;
+};
+
 // c (m, n) = alpha a (m, k) b (k, n) + beta c for `batch` matrices at the given element strides.
 // Returns false (without computing) when cuBLASLt finds no algorithm for a strided batch (e.g. one
 // it will not run with a zero batch stride): the caller then loops over the matrices.
 bool matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, const void* pa, const void* pb,
-                 int64_t batch, int64_t sc, int64_t sa, int64_t sb, double alpha, double beta) {
+                 int64_t batch, int64_t sc, int64_t sa, int64_t sb, double alpha, double beta,
+                 const Epilogue* ep = nullptr) {
   const int dev = c.device().index;
-  const Types ty = types_for(c.dtype());
+  Types ty = types_for(c.dtype());
+  if (ep && ep->exact_f32 && c.dtype() == DType::f32) ty.compute = CUBLAS_COMPUTE_32F;
   // Column-major problem: C' (n, m) = B' (n, k) · A' (k, m) with B' = bᵀ, A' = aᵀ.
   const Operand ob = as_transposed_operand(b);  // bᵀ: (n, k) after its op
   const Operand oa = as_transposed_operand(a);  // aᵀ: (k, m) after its op
@@ -166,6 +182,19 @@ bool matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, co
   const cublasOperation_t tb = oa.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
   EMBER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
   EMBER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+  if (ep) {
+    EMBER_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep->kind, sizeof(ep->kind)));
+    if (ep->bias)
+      EMBER_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &ep->bias, sizeof(ep->bias)));
+    if (ep->aux) {
+      EMBER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &ep->aux,
+                                                        sizeof(ep->aux)));
+      EMBER_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(ds.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ep->aux_ld,
+                                                        sizeof(ep->aux_ld)));
+    }
+  }
   set_layout(&ds.a, ty.data, ob, batch, sb);
   set_layout(&ds.b, ty.data, oa, batch, sa);
   set_layout(&ds.c, ty.data, oc, batch, sc);
@@ -194,8 +223,8 @@ bool matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, co
   cublasLtHandle_t h = lt_handle(dev);
   const cublasStatus_t hst =
       cublasLtMatmulAlgoGetHeuristic(h, ds.op, ds.a, ds.b, ds.c, ds.c, ds.pref, 1, &heur, &found);
-  if (batch > 1 && (hst == CUBLAS_STATUS_NOT_SUPPORTED || hst == CUBLAS_STATUS_INVALID_VALUE || found == 0))
-    return false;
+  if ((batch > 1 || ep) && (hst == CUBLAS_STATUS_NOT_SUPPORTED || hst == CUBLAS_STATUS_INVALID_VALUE || found == 0))
+    return false;  // an epilogue cuBLASLt cannot run here: the caller composes
   EMBER_CUBLAS_CHECK(hst);
   EMBER_CHECK(found > 0, NotImplemented, "matmul on CUDA: cuBLASLt has no algorithm for ", dtype_name(c.dtype()), " ",
               shape_str(a.shape()), " x ", shape_str(b.shape()));
@@ -252,6 +281,97 @@ void gemm(const Tensor& c, const Tensor& a_in, const Tensor& b_in, double alpha,
   }
   (void)m;
   (void)n;
+}
+
+// ------------------------------------------------------------------ linear-layer epilogues
+namespace {
+
+bool epilogue_dtype(DType dt) { return dt == DType::f32 || dt == DType::f16 || dt == DType::bf16; }
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// The (n, n) identity on a device, built there once per (device, dtype, n) and kept (it is
+// only read).
+Tensor identity(const Device& device, DType dt, int64_t n) {
+  static std::mutex mu;
+  static auto* cache = new std::vector<std::pair<std::tuple<int, DType, int64_t>, Tensor>>();  // leaked on purpose
+  std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_tuple(device.index, dt, n);
+  for (const auto& [k, t] : *cache)
+    if (k == key) return t;
+  Tensor eye = zeros({n, n}, {.dtype = dt, .device = device});
+  fill(eye.as_strided({n}, {n + 1}, 0), 1);
+  cache->emplace_back(key, eye);
+  return eye;
+}
+
+// Common checks of the epilogue entry points: false when the fused call cannot apply.
+bool linear_operands_ok(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const DType dt = out.dtype();
+  if (!epilogue_dtype(dt) || x.dtype() != dt || w.dtype() != dt || bias.dtype() != dt) return false;
+  if (x.device() != out.device() || w.device() != out.device() || bias.device() != out.device()) return false;
+  if (x.dim() != 2 || w.dim() != 2 || out.dim() != 2 || bias.dim() != 1) return false;
+  if (x.size(0) == 0 || x.size(1) == 0 || w.size(0) == 0) return false;
+  if (!out.is_contiguous() || !bias.is_contiguous() || !aligned16(bias.data_ptr())) return false;
+  return true;
+}
+
+}  // namespace
+
+bool linear_bias(const Tensor& out, const Tensor& x_in, const Tensor& w_in, const Tensor& bias) {
+  if (!linear_operands_ok(out, x_in, w_in, bias)) return false;
+  const Tensor x = matrix_ok(x_in) ? x_in : x_in.contiguous();
+  const Tensor wt = matrix_ok(w_in) ? w_in.t() : w_in.contiguous().t();
+  Epilogue ep;
+  ep.kind = CUBLASLT_EPILOGUE_BIAS;
+  ep.bias = bias.data_ptr();
+  return matmul_call(out, x, wt, out.data_ptr(), x.data_ptr(), wt.data_ptr(), 1, 0, 0, 0, 1.0, 0.0, &ep);
+}
+
+bool linear_gelu(const Tensor& out, const Tensor& pre, const Tensor& x_in, const Tensor& w_in, const Tensor& bias) {
+  if (!linear_operands_ok(out, x_in, w_in, bias)) return false;
+  // The aux (GELU input) buffer: (rows, ld) row-major = column-major (ld, rows), ld a multiple
+  // of 8 and at least n (cuBLASLt's rule), 16-byte aligned.
+  const int64_t n = out.size(1);
+  if (pre.dtype() != out.dtype() || pre.device() != out.device() || pre.dim() != 2 || pre.size(0) != out.size(0) ||
+      pre.stride(1) != 1 || pre.size(1) < n || pre.stride(0) % 8 != 0 || pre.stride(0) < n ||
+      !aligned16(pre.data_ptr()))
+    return false;
+  const Tensor x = matrix_ok(x_in) ? x_in : x_in.contiguous();
+  const Tensor wt = matrix_ok(w_in) ? w_in.t() : w_in.contiguous().t();
+  Epilogue ep;
+  ep.kind = CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+  ep.bias = bias.data_ptr();
+  ep.aux = pre.data_ptr();
+  ep.aux_ld = pre.stride(0);
+  return matmul_call(out, x, wt, out.data_ptr(), x.data_ptr(), wt.data_ptr(), 1, 0, 0, 0, 1.0, 0.0, &ep);
+}
+
+bool gelu_backward_bgrad(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& grad_out_in,
+                         const Tensor& pre) {
+  const DType dt = grad_pre.dtype();
+  if (!epilogue_dtype(dt) || grad_out_in.dtype() != dt || grad_bias.dtype() != dt || pre.dtype() != dt) return false;
+  const Device dev = grad_pre.device();
+  if (grad_out_in.device() != dev || grad_bias.device() != dev || pre.device() != dev) return false;
+  if (grad_pre.dim() != 2 || grad_out_in.dim() != 2 || grad_out_in.sizes() != grad_pre.sizes()) return false;
+  const int64_t m = grad_pre.size(0), n = grad_pre.size(1);
+  if (m == 0 || n == 0 || !grad_pre.is_contiguous() || !grad_bias.is_contiguous() || grad_bias.numel() != n ||
+      !aligned16(grad_bias.data_ptr()))
+    return false;
+  if (pre.dim() != 2 || pre.size(0) != m || pre.size(1) < n || pre.stride(1) != 1 || pre.stride(0) % 8 != 0 ||
+      pre.stride(0) < n || !aligned16(pre.data_ptr()))
+    return false;
+  const Tensor go = matrix_ok(grad_out_in) ? grad_out_in : grad_out_in.contiguous();
+  // grad_pre = (grad_out · I) ⊙ gelu'(pre) and grad_bias = Σ_rows grad_pre in one call: the
+  // product with the identity reproduces grad_out exactly (one nonzero term per sum, no TF32).
+  const Tensor eye = identity(dev, dt, n);
+  Epilogue ep;
+  ep.kind = CUBLASLT_EPILOGUE_DGELU_BGRAD;
+  ep.bias = grad_bias.data_ptr();
+  ep.aux = pre.data_ptr();
+  ep.aux_ld = pre.stride(0);
+  ep.exact_f32 = true;
+  return matmul_call(grad_pre, go, eye, grad_pre.data_ptr(), go.data_ptr(), eye.data_ptr(), 1, 0, 0, 0, 1.0, 0.0,
+                     &ep);
 }
 
 }  // namespace ember::cuda_backend

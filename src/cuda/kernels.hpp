@@ -197,6 +197,48 @@ struct SgdParams {
 cudaError_t sgd_step(bool is_f64, void* p, const void* g, void* buf, int64_t n, const bool* skip,
                      const SgdParams& hp, cudaStream_t stream);
 
+// ---- Multi-tensor updates (kernels/multi_tensor.cu): one launch covers a list of contiguous
+// tensors (the usual multi_tensor_apply pattern). The list travels as a kernel parameter (no
+// copy, no host sync); each block handles one chunk of kMultiTensorChunk elements of one
+// tensor, found through the prefix sums chunk_start. Longer lists are cut into several
+// launches by the caller.
+inline constexpr int kMultiTensorMax = 48;
+inline constexpr int64_t kMultiTensorChunk = 16384;
+
+struct MultiTensorList {
+  int32_t count = 0;                             // tensors in this launch
+  int32_t chunk_start[kMultiTensorMax + 1] = {}; // chunk_start[count] = chunks in all
+  int64_t numel[kMultiTensorMax] = {};
+  void* ptr[4][kMultiTensorMax] = {};            // Adam: p, g, m, v; SGD: p, g, buf (may be null); clip: g
+  double scalar[2][kMultiTensorMax] = {};        // Adam (host-corrected): bc2_sqrt, step_size
+  double* step[kMultiTensorMax] = {};            // Adam (guarded): the device step counts
+  bool flag[kMultiTensorMax] = {};               // SGD: first (the buffer starts as the gradient)
+};
+static_assert(sizeof(MultiTensorList) < 4000, "kernel parameters are limited to 4 KiB");
+
+/// Adam/AdamW over every tensor of `list` (f32 or f64) with the per-tensor arithmetic of
+/// adam_step: host-corrected (scalar[0] = bc2_sqrt, scalar[1] = step_size per tensor) or, with
+/// `skip`, guarded (bias corrections from *step[t] + 1 on the device; then one more launch
+/// increments every *step[t] when !*skip). hp's correction fields are ignored.
+cudaError_t multi_adam_step(bool is_f64, const MultiTensorList& list, const bool* skip, const AdamParams& hp,
+                            cudaStream_t stream);
+/// SGD over every tensor of `list` with the arithmetic of sgd_step (flag[t]: first; ptr[2][t]
+/// may be null when momentum is 0; hp.first is ignored); nothing happens when skip && *skip.
+cudaError_t multi_sgd_step(bool is_f64, const MultiTensorList& list, const bool* skip, const SgdParams& hp,
+                           cudaStream_t stream);
+/// One partial per chunk of the gradients ptr[0][t]: the sum of squares (inf_norm false) or
+/// the NaN-propagating max of |g| (inf_norm true), in double, written to
+/// partials[first_partial + chunk].
+cudaError_t multi_norm_partials(bool is_f64, const MultiTensorList& list, bool inf_norm, double* partials,
+                                int64_t first_partial, cudaStream_t stream);
+/// Reduces n partials in a fixed order (deterministic) into the total norm (written to *total
+/// in the gradients' dtype) and coef = clamp(max_norm / (total + 1e-6), max = 1) in that dtype
+/// (NaN stays NaN), both on the device.
+cudaError_t clip_finalize(bool is_f64, const double* partials, int64_t n, bool inf_norm, double max_norm,
+                          void* total, void* coef, cudaStream_t stream);
+/// g *= *coef for every gradient ptr[0][t] of `list` (coef: one element of the gradients' dtype).
+cudaError_t multi_scale(bool is_f64, const MultiTensorList& list, const void* coef, cudaStream_t stream);
+
 }  // namespace ember::cuda_backend::kernels
 
 // ------------------------------------------------------------------ pooling (kernels/pool.cu)

@@ -659,3 +659,196 @@ void clamp(const Tensor& out, const Tensor& x_in, const std::optional<Scalar>& l
 }
 
 }  // namespace ember::cuda_backend
+
+// ------------------------------------------------------------------ multi-tensor optimizers, clip_grad_norm_
+namespace ember::cuda_backend {
+namespace {
+
+// Checks the lists of one multi-tensor call: every tensor contiguous, on `device`, of `dtype`
+// (f32/f64), `n` long each (undefined entries allowed only where `optional`).
+void check_list(const char* what, const std::vector<Tensor>& ts, size_t n, Device device, DType dtype, bool optional,
+                const char* name) {
+  EMBER_CHECK(ts.size() == n, ValueError, what, ": expected ", n, " ", name, " tensors, got ", ts.size());
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = ts[i];
+    if (!t.defined()) {
+      EMBER_CHECK(optional, ValueError, what, ": ", name, " tensor ", i, " is undefined");
+      continue;
+    }
+    EMBER_CHECK(t.device() == device, DeviceError, what, ": ", name, " tensor ", i, " is on ", t.device().str(),
+                ", expected ", device.str());
+    EMBER_CHECK(t.dtype() == dtype, DTypeError, what, ": ", name, " tensor ", i, " has dtype ",
+                dtype_name(t.dtype()), ", expected ", dtype_name(dtype));
+    EMBER_CHECK(t.is_contiguous(), ValueError, what, ": ", name, " tensor ", i, " is not contiguous");
+  }
+}
+
+// The device and dtype of a list's first tensor, checked to be a CUDA f32/f64 one.
+std::pair<Device, DType> list_kind(const char* what, const std::vector<Tensor>& ts) {
+  EMBER_CHECK(!ts.empty() && ts.front().defined(), ValueError, what, ": expected at least one defined tensor");
+  const Tensor& t = ts.front();
+  EMBER_CHECK(t.is_cuda(), DeviceError, what, ": expected CUDA tensors, got one on ", t.device().str());
+  EMBER_CHECK(t.dtype() == kFloat32 || t.dtype() == kFloat64, NotImplemented, what,
+              " on CUDA: float32 or float64 tensors, got ", dtype_name(t.dtype()));
+  check_device(t.device().index, what);
+  return {t.device(), t.dtype()};
+}
+
+// Cuts tensors [0, n) into lists of at most kMultiTensorMax entries: set(list, slot, i) fills
+// slot `slot` of the list with tensor i (pointers, scalars); launch(list) enqueues one launch.
+template <class Set, class Launch>
+void for_each_list(const std::vector<Tensor>& first, Set set, Launch launch) {
+  kernels::MultiTensorList l;
+  auto flush = [&]() {
+    if (l.count > 0) EMBER_CUDA_CHECK(launch(l));
+    l = kernels::MultiTensorList();
+  };
+  for (size_t i = 0; i < first.size(); ++i) {
+    const int slot = l.count;
+    const int64_t n = first[i].numel();
+    const int64_t chunks = (n + kernels::kMultiTensorChunk - 1) / kernels::kMultiTensorChunk;
+    EMBER_CHECK(l.chunk_start[slot] + chunks < INT32_MAX, NotImplemented, "multi-tensor launch: tensor ", i,
+                " has too many elements (", n, ")");
+    l.numel[slot] = n;
+    set(l, slot, i);
+    l.chunk_start[slot + 1] = l.chunk_start[slot] + static_cast<int32_t>(chunks);
+    l.count = slot + 1;
+    if (l.count == kernels::kMultiTensorMax) flush();
+  }
+  flush();
+}
+
+void check_skip(const char* what, const Tensor& skip, Device device) {
+  EMBER_CHECK(!skip.defined() || (skip.device() == device && skip.dtype() == kBool && skip.numel() == 1), ValueError,
+              what, " on CUDA: the skip flag must be a 0-d bool on ", device.str(), ", got ",
+              skip.defined() ? dtype_name(skip.dtype()) : "an undefined tensor", " on ",
+              skip.defined() ? skip.device().str() : std::string("-"));
+}
+
+}  // namespace
+
+void multi_adam_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g, const std::vector<Tensor>& m,
+                     const std::vector<Tensor>& v, const std::vector<double>& bias_correction2_sqrt,
+                     const std::vector<double>& step_size, const std::vector<Tensor>& steps, const Tensor& skip,
+                     double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled) {
+  if (p.empty()) return;
+  const char* what = "Adam (multi-tensor)";
+  const auto [device, dtype] = list_kind(what, p);
+  const size_t n = p.size();
+  check_list(what, p, n, device, dtype, false, "parameter");
+  check_list(what, g, n, device, dtype, false, "gradient");
+  check_list(what, m, n, device, dtype, false, "exp_avg");
+  check_list(what, v, n, device, dtype, false, "exp_avg_sq");
+  const bool guarded = skip.defined();
+  check_skip(what, skip, device);
+  if (guarded) {
+    EMBER_CHECK(steps.size() == n, ValueError, what, ": expected ", n, " step counts, got ", steps.size());
+    for (size_t i = 0; i < n; ++i)
+      EMBER_CHECK(steps[i].defined() && steps[i].device() == device && steps[i].dtype() == kFloat64 &&
+                      steps[i].numel() == 1,
+                  ValueError, what, ": a guarded step needs 0-d float64 step counts on ", device.str(),
+                  "; step count ", i, " is not one");
+  } else {
+    EMBER_CHECK(bias_correction2_sqrt.size() == n && step_size.size() == n, ValueError, what, ": expected ", n,
+                " bias corrections and step sizes, got ", bias_correction2_sqrt.size(), " and ", step_size.size());
+  }
+  const int dev = device.index;
+  DeviceGuard guard(dev);
+  const cudaStream_t stream = current_stream(dev);
+  const kernels::AdamParams hp{lr, beta1, beta2, eps, weight_decay, 0.0, 0.0, decoupled};
+  const bool* skip_ptr = guarded ? static_cast<const bool*>(skip.data_ptr()) : nullptr;
+  for_each_list(
+      p,
+      [&](kernels::MultiTensorList& l, int s, size_t i) {
+        l.ptr[0][s] = p[i].data_ptr();
+        l.ptr[1][s] = g[i].data_ptr();
+        l.ptr[2][s] = m[i].data_ptr();
+        l.ptr[3][s] = v[i].data_ptr();
+        if (guarded) {
+          l.step[s] = static_cast<double*>(steps[i].data_ptr());
+        } else {
+          l.scalar[0][s] = bias_correction2_sqrt[i];
+          l.scalar[1][s] = step_size[i];
+        }
+      },
+      [&](const kernels::MultiTensorList& l) {
+        return kernels::multi_adam_step(dtype == kFloat64, l, skip_ptr, hp, stream);
+      });
+}
+
+void multi_sgd_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g, const std::vector<Tensor>& bufs,
+                    const std::vector<bool>& first, double lr, double momentum, double dampening, double weight_decay,
+                    bool nesterov, const Tensor& skip) {
+  if (p.empty()) return;
+  const char* what = "SGD (multi-tensor)";
+  const auto [device, dtype] = list_kind(what, p);
+  const size_t n = p.size();
+  check_list(what, p, n, device, dtype, false, "parameter");
+  check_list(what, g, n, device, dtype, false, "gradient");
+  check_list(what, bufs, n, device, dtype, true, "momentum buffer");
+  EMBER_CHECK(first.size() == n, ValueError, what, ": expected ", n, " first-step flags, got ", first.size());
+  check_skip(what, skip, device);
+  const int dev = device.index;
+  DeviceGuard guard(dev);
+  const cudaStream_t stream = current_stream(dev);
+  const kernels::SgdParams hp{lr, momentum, dampening, weight_decay, nesterov, false};
+  const bool* skip_ptr = skip.defined() ? static_cast<const bool*>(skip.data_ptr()) : nullptr;
+  for_each_list(
+      p,
+      [&](kernels::MultiTensorList& l, int s, size_t i) {
+        l.ptr[0][s] = p[i].data_ptr();
+        l.ptr[1][s] = g[i].data_ptr();
+        l.ptr[2][s] = bufs[i].defined() ? bufs[i].data_ptr() : nullptr;
+        l.flag[s] = first[i];
+      },
+      [&](const kernels::MultiTensorList& l) {
+        return kernels::multi_sgd_step(dtype == kFloat64, l, skip_ptr, hp, stream);
+      });
+}
+
+Tensor multi_grad_norm(const std::vector<Tensor>& grads, bool inf_norm, double max_norm, Tensor& coef) {
+  const char* what = "clip_grad_norm_ (multi-tensor)";
+  const auto [device, dtype] = list_kind(what, grads);
+  check_list(what, grads, grads.size(), device, dtype, false, "gradient");
+  const int dev = device.index;
+  DeviceGuard guard(dev);
+  const cudaStream_t stream = current_stream(dev);
+  int64_t chunks = 0;
+  for (const Tensor& g : grads) chunks += (g.numel() + kernels::kMultiTensorChunk - 1) / kernels::kMultiTensorChunk;
+  // One double per chunk (at least one, zero-filled, so that all-empty gradients give 0).
+  const TensorOptions popts{.dtype = kFloat64, .device = device};
+  Tensor partials = chunks > 0 ? empty({chunks}, popts) : zeros({1}, popts);
+  auto* pp = static_cast<double*>(partials.data_ptr());
+  int64_t offset = 0;
+  for_each_list(
+      grads, [&](kernels::MultiTensorList& l, int s, size_t i) { l.ptr[0][s] = grads[i].data_ptr(); },
+      [&](const kernels::MultiTensorList& l) {
+        const cudaError_t e = kernels::multi_norm_partials(dtype == kFloat64, l, inf_norm, pp, offset, stream);
+        offset += l.chunk_start[l.count];
+        return e;
+      });
+  Tensor total = empty({}, {.dtype = dtype, .device = device});
+  coef = empty({}, {.dtype = dtype, .device = device});
+  EMBER_CUDA_CHECK(kernels::clip_finalize(dtype == kFloat64, pp, partials.numel(), inf_norm, max_norm,
+                                          total.data_ptr(), coef.data_ptr(), stream));
+  return total;
+}
+
+void multi_scale_(const std::vector<Tensor>& grads, const Tensor& coef) {
+  if (grads.empty()) return;
+  const char* what = "clip_grad_norm_ (multi-tensor)";
+  const auto [device, dtype] = list_kind(what, grads);
+  check_list(what, grads, grads.size(), device, dtype, false, "gradient");
+  EMBER_CHECK(coef.defined() && coef.device() == device && coef.dtype() == dtype && coef.numel() == 1, ValueError,
+              what, ": the coefficient must be one ", dtype_name(dtype), " element on ", device.str());
+  const int dev = device.index;
+  DeviceGuard guard(dev);
+  const cudaStream_t stream = current_stream(dev);
+  for_each_list(
+      grads, [&](kernels::MultiTensorList& l, int s, size_t i) { l.ptr[0][s] = grads[i].data_ptr(); },
+      [&](const kernels::MultiTensorList& l) {
+        return kernels::multi_scale(dtype == kFloat64, l, coef.data_ptr(), stream);
+      });
+}
+
+}  // namespace ember::cuda_backend

@@ -37,6 +37,9 @@ void softmax_backward(const Tensor&, const Tensor&, const Tensor&, const cpu::Re
   no_cuda("softmax backward on a CUDA tensor");
 }
 void gemm(const Tensor&, const Tensor&, const Tensor&, double, double) { no_cuda("matmul on CUDA tensors"); }
+bool linear_bias(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { return false; }
+bool linear_gelu(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) { return false; }
+bool gelu_backward_bgrad(const Tensor&, const Tensor&, const Tensor&, const Tensor&) { return false; }
 void cross_entropy_forward(const Tensor&, const Tensor&, const Tensor&, int64_t, const Tensor&, const Tensor&,
                            const Tensor&, const Tensor&) {
   no_cuda("cross_entropy on CUDA tensors");
@@ -57,6 +60,19 @@ void adam_step_guarded(const Tensor&, const Tensor&, const Tensor&, const Tensor
 void sgd_step(const Tensor&, const Tensor&, const Tensor&, double, double, double, double, bool, bool, const Tensor&) {
   no_cuda("SGD on CUDA parameters");
 }
+void multi_adam_step(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+                     const std::vector<Tensor>&, const std::vector<double>&, const std::vector<double>&,
+                     const std::vector<Tensor>&, const Tensor&, double, double, double, double, double, bool) {
+  no_cuda("Adam on CUDA parameters");
+}
+void multi_sgd_step(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+                    const std::vector<bool>&, double, double, double, double, bool, const Tensor&) {
+  no_cuda("SGD on CUDA parameters");
+}
+Tensor multi_grad_norm(const std::vector<Tensor>&, bool, double, Tensor&) {
+  no_cuda("clip_grad_norm_ on CUDA gradients");
+}
+void multi_scale_(const std::vector<Tensor>&, const Tensor&) { no_cuda("clip_grad_norm_ on CUDA gradients"); }
 
 // ---- Layers: pooling, batch norm, dropout.
 void max_pool2d(const Tensor&, const Tensor&, const Tensor&, const PoolGeom&) {

@@ -1,6 +1,7 @@
 // nn::functional: thin wrappers over ops, losses with PyTorch's reduction rules, layer_norm.
 #include "ember/nn/functional.hpp"
 
+#include "ember/amp/autocast.hpp"
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cuda.hpp"
 
@@ -18,6 +19,81 @@ Tensor sigmoid(const Tensor& x) { return ember::sigmoid(x); }
 Tensor softmax(const Tensor& x, int64_t dim) { return ember::softmax(x, dim); }
 Tensor log_softmax(const Tensor& x, int64_t dim) { return ember::log_softmax(x, dim); }
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) { return ember::linear(x, w, b); }
+namespace {
+/// d gelu_tanh(p) / dp with ember ops (the fallback of the fused backward), in f32 for 16-bit p.
+Tensor gelu_tanh_grad(const Tensor& pre) {
+  const Tensor p = pre.dtype() == kFloat64 ? pre : pre.to(kFloat32);
+  const double c = 0.7978845608028654, a = 0.044715;  // sqrt(2 / pi)
+  const Tensor p2 = p * p;
+  const Tensor t = ember::tanh((p + p * p2 * a) * c);
+  return (t + 1) * 0.5 + p * (1 - t * t) * ((p2 * (3 * a) + 1) * (0.5 * c));
+}
+
+/// The fused CUDA linear + tanh GELU (see functional.hpp); an undefined tensor when it does not
+/// apply (the caller composes).
+Tensor fused_linear_gelu(const Tensor& x, const Tensor& w, const Tensor& b) {
+  const DType dt = x.dtype();
+  if (!x.is_cuda() || !(dt == kFloat32 || dt == kFloat16 || dt == kBFloat16)) return Tensor();
+  if (!w.defined() || !b.defined() || w.dtype() != dt || b.dtype() != dt || w.device() != x.device() ||
+      b.device() != x.device())
+    return Tensor();
+  if (x.dim() < 1 || w.dim() != 2 || b.dim() != 1 || x.size(-1) != w.size(1) || b.size(0) != w.size(0))
+    return Tensor();
+  const int64_t in = w.size(1), n = w.size(0);
+  const int64_t rows = in == 0 ? 0 : x.numel() / in;
+  if (rows == 0 || in == 0 || n == 0) return Tensor();
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  out_shape.push_back(n);
+  const TensorOptions o{.dtype = dt, .device = x.device()};
+  Tensor x2, y, pre;
+  {
+    NoGradGuard ng;
+    x2 = x.detach().reshape({rows, in});
+    y = empty({rows, n}, o);
+    // The GELU input with its row stride padded to a multiple of 8 (cuBLASLt's aux rule).
+    const int64_t ld = (n + 7) / 8 * 8;
+    pre = empty({rows, ld}, o).narrow(1, 0, n);
+    if (!cuda_backend::linear_gelu(y, pre, x2, w.detach(), b.detach().contiguous())) return Tensor();
+  }
+  Tensor out = y.view(out_shape);
+  if (!autograd::needs_grad({x, w, b})) return out;
+  autograd::SavedTensor sx = w.requires_grad() ? autograd::SavedTensor(x2) : autograd::SavedTensor();
+  autograd::SavedTensor sw = x.requires_grad() ? autograd::SavedTensor(w) : autograd::SavedTensor();
+  const Shape x_shape = x.shape();
+  return autograd::record(
+      "LinearGeluBackward", {x, w, b}, out,
+      [sx, sw, pre, x_shape, rows, n, in](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
+        std::vector<Tensor> r(3);
+        Tensor g2 = g[0].reshape({rows, n});
+        if (g2.dtype() != pre.dtype()) g2 = g2.to(pre.dtype());
+        const TensorOptions o{.dtype = pre.dtype(), .device = pre.device()};
+        Tensor gpre = empty({rows, n}, o), gb = empty({n}, o);
+        if (!cuda_backend::gelu_backward_bgrad(gpre, gb, g2, pre)) {
+          const Tensor d = gelu_tanh_grad(pre);
+          gpre = (g2.to(d.dtype()) * d).to(pre.dtype());
+          gb = gpre.sum({0});
+        }
+        if (needs[0]) r[0] = ember::mm(gpre, sw.get()).view(x_shape);  // (rows, in)
+        if (needs[1]) r[1] = ember::mm(gpre.t(), sx.get());           // (n, in)
+        if (needs.size() > 2 && needs[2]) r[2] = gb;
+        (void)in;
+        return r;
+      });
+}
+}  // namespace
+
+Tensor linear_gelu(const Tensor& x, const Tensor& w, const Tensor& b) {
+  if (x.defined() && x.is_cuda()) {
+    // Autocast casts the operands as ember::linear would, before the fused path looks at them.
+    const bool ac = amp::is_autocast_enabled(x.device().type);
+    const Tensor cx = ac ? amp::autocast_low(x) : x, cw = ac ? amp::autocast_low(w) : w,
+                 cb = ac ? amp::autocast_low(b) : b;
+    Tensor y = fused_linear_gelu(cx, cw, cb);
+    if (y.defined()) return y;
+  }
+  return ember::gelu(ember::linear(x, w, b), "tanh");
+}
+
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) { return ember::dropout(x, p, training, gen); }
 Tensor embedding(const Tensor& indices, const Tensor& weight) { return ember::embedding(weight, indices); }
 

@@ -249,11 +249,13 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
     // accumulates onto it (beta = 1), so no separate add pass.
     const Tensor x2 = x.reshape({rows, in});
     Tensor out2 = empty({rows, out_features}, {.dtype = x.dtype(), .device = x.device()});
-    if (bias.defined()) {
+    // On CUDA one cuBLASLt call with the BIAS epilogue when it applies (f32/f16/bf16).
+    const bool fused = bias.defined() && x.is_cuda() && cuda_backend::linear_bias(out2, x2, w, bias);
+    if (bias.defined() && !fused) {
       if (x.is_cuda()) cuda_backend::copy(out2, bias);
       else cpu::copy(out2, bias);
     }
-    gemm_on_device(out2, x2, w.t(), 1.0, bias.defined() ? 1.0 : 0.0);
+    if (!fused) gemm_on_device(out2, x2, w.t(), 1.0, bias.defined() ? 1.0 : 0.0);
     out = out2.view(out_shape);
   }
   if (!autograd::needs_grad({x, w, bias})) return out;

@@ -1,8 +1,14 @@
 // Adam and AdamW with PyTorch's exact update order (torch.optim.Adam/AdamW, single-tensor
-// path), fused into one loop per parameter on the CPU.
+// path), fused into one loop per parameter on the CPU; on CUDA one multi-tensor launch per
+// (group, device, dtype) over the parameter list (cuda_backend::multi_adam_step). Lists rather
+// than a FlatBuffer: they need no flattening (a flattened model's parameters are views into
+// its buffer, so its list is updated in place by the same launch), keep per-parameter step
+// counts and state tensors as they are (checkpoints unchanged), and cost the same number of
+// launches; the kernel reads the list from its parameters, so nothing is copied or waited for.
 #include "ember/optim/adam.hpp"
 
 #include <cmath>
+#include <vector>
 
 #include "ember/backend/cuda.hpp"
 #include "ember/core/dispatch.hpp"
@@ -37,6 +43,27 @@ EMBER_ADAM_CHUNK(float)
 EMBER_ADAM_CHUNK(double)
 #undef EMBER_ADAM_CHUNK
 
+// The CUDA parameters of one group on one device with one dtype, for one multi-tensor update.
+struct CudaList {
+  Device device;
+  DType dtype;
+  std::vector<Tensor> p, g, m, v, steps;
+  std::vector<double> bc2_sqrt, step_size;
+  void add(const Tensor& pp, const Tensor& gg, const Tensor& mm, const Tensor& vv) {
+    p.push_back(pp);
+    g.push_back(gg);
+    m.push_back(mm);
+    v.push_back(vv);
+  }
+};
+
+CudaList& list_for(std::vector<CudaList>& lists, const Tensor& p) {
+  for (CudaList& l : lists)
+    if (l.device == p.device() && l.dtype == p.dtype()) return l;
+  lists.push_back(CudaList{p.device(), p.dtype(), {}, {}, {}, {}, {}, {}, {}});
+  return lists.back();
+}
+
 std::map<std::string, double> adam_defaults(double lr, double b1, double b2, double eps, double wd) {
   EMBER_CHECK(lr >= 0, ValueError, "Adam: invalid learning rate ", lr);
   EMBER_CHECK(eps >= 0, ValueError, "Adam: invalid epsilon ", eps);
@@ -62,11 +89,16 @@ void Adam::step() {
   // anything (state and step counts included) is touched; on CUDA the kernels read it.
   const Tensor skip = take_skip_flag();
   if (skip.defined() && skip.is_cpu() && skip.item<bool>()) return;
+  const Tensor device_skip = skip.defined() && !skip.is_cpu() ? skip : Tensor();  // read by the kernels
   auto& groups = param_groups();
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     const ParamGroup& group = groups[gi];
     const double lr = group.get("lr"), b1 = group.get("beta1"), b2 = group.get("beta2"), eps = group.get("eps"),
                  wd = group.get("weight_decay");
+    // CUDA parameters are gathered per (device, dtype) and updated by one multi-tensor launch
+    // each (kernels/optim.cu) after the loop; the per-element arithmetic is that of the
+    // per-tensor kernel, so the results are bit-identical to one launch per parameter.
+    std::vector<CudaList> lists;
     for (size_t i = 0; i < group.params.size(); ++i) {
       Tensor p = group.params[i];
       Tensor g = p.grad();
@@ -81,13 +113,14 @@ void Adam::step() {
       }
       Tensor m = st["exp_avg"], v = st["exp_avg_sq"];
       const bool decoupled = decoupled_;
-      if (p.is_cuda() && skip.defined()) {
+      if (p.is_cuda() && device_skip.defined()) {
         // Guarded: whether this step happens is known only on the device, so the step count
         // lives there too; the kernels compute the bias corrections from it and increment it
         // only when the flag is false.
         if (!st["step"].is_cuda()) st["step"] = st["step"].to(p.device());
-        cuda_backend::adam_step_guarded(p, g, m, v, st["step"], skip, lr, b1, b2, eps, wd, decoupled);
-        p.storage()->bump_version();
+        CudaList& l = list_for(lists, p);
+        l.add(p, g, m, v);
+        l.steps.push_back(st["step"]);
         continue;
       }
       // Unguarded: the step count is a host scalar (after guarded CUDA steps it is fetched back
@@ -100,8 +133,10 @@ void Adam::step() {
       const double step_size = lr / bc1;
       if (p.is_cuda()) {
         // The step count stays on the host (a CPU scalar), so no device round trip per step.
-        cuda_backend::adam_step(p, g, m, v, lr, b1, b2, eps, wd, bc2_sqrt, step_size, decoupled);
-        p.storage()->bump_version();
+        CudaList& l = list_for(lists, p);
+        l.add(p, g, m, v);
+        l.bc2_sqrt.push_back(bc2_sqrt);
+        l.step_size.push_back(step_size);
         continue;
       }
       dispatch<kSetF32 | kSetF64>(p.dtype(), type_name().c_str(), [&]<class T>() {
@@ -118,6 +153,12 @@ void Adam::step() {
         });
       });
       p.storage()->bump_version();
+    }
+    for (CudaList& l : lists) {
+      // One list holds either guarded or unguarded entries: the flag is the same for the whole step.
+      cuda_backend::multi_adam_step(l.p, l.g, l.m, l.v, l.bc2_sqrt, l.step_size, l.steps,
+                                    device_skip, lr, b1, b2, eps, wd, decoupled_);
+      for (Tensor& p : l.p) p.storage()->bump_version();
     }
   }
 }

@@ -1,6 +1,10 @@
 // SGD with momentum, dampening, nesterov and L2 weight decay, as torch.optim.SGD (one fused
-// loop per parameter on the CPU).
+// loop per parameter on the CPU; on CUDA one multi-tensor launch per (group, device, dtype) over
+// the parameter list, cuda_backend::multi_sgd_step: see src/optim/adam.cpp for why lists rather
+// than a FlatBuffer).
 #include "ember/optim/sgd.hpp"
+
+#include <vector>
 
 #include "ember/backend/cuda.hpp"
 #include "ember/core/dispatch.hpp"
@@ -30,12 +34,22 @@ void SGD::step() {
   // anything (state included) is touched; on CUDA the update kernels read it themselves.
   const Tensor skip = take_skip_flag();
   if (skip.defined() && skip.is_cpu() && skip.item<bool>()) return;
+  const Tensor device_skip = skip.defined() && !skip.is_cpu() ? skip : Tensor();  // read by the kernels
   auto& groups = param_groups();
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     const ParamGroup& group = groups[gi];
     const double lr = group.get("lr"), mom = group.get("momentum"), damp = group.get("dampening"),
                  wd = group.get("weight_decay");
     const bool nesterov = group.get("nesterov") != 0.0;
+    // The CUDA parameters per (device, dtype), updated by one multi-tensor launch each after the
+    // loop (per-element arithmetic identical to the per-tensor kernel).
+    struct CudaList {
+      Device device;
+      DType dtype;
+      std::vector<Tensor> p, g, buf;
+      std::vector<bool> first;
+    };
+    std::vector<CudaList> lists;
     for (size_t i = 0; i < group.params.size(); ++i) {
       Tensor p = group.params[i];
       Tensor g = p.grad();
@@ -51,8 +65,13 @@ void SGD::step() {
         // next step treats it as an existing buffer: identical to PyTorch when dampening is 0
         // (mom·0 + 1·d == d), off by the factor (1 − dampening) otherwise (the host cannot
         // know whether the step was skipped without waiting for the device).
-        cuda_backend::sgd_step(p, g, buf, lr, mom, damp, wd, nesterov, first, skip);
-        p.storage()->bump_version();
+        size_t li = 0;
+        while (li < lists.size() && !(lists[li].device == p.device() && lists[li].dtype == p.dtype())) ++li;
+        if (li == lists.size()) lists.push_back(CudaList{p.device(), p.dtype(), {}, {}, {}, {}});
+        lists[li].p.push_back(p);
+        lists[li].g.push_back(g);
+        lists[li].buf.push_back(buf);
+        lists[li].first.push_back(first);
         continue;
       }
       dispatch<kSetF32 | kSetF64>(p.dtype(), "SGD", [&]<class T>() {
@@ -74,6 +93,10 @@ void SGD::step() {
         });
       });
       p.storage()->bump_version();
+    }
+    for (CudaList& l : lists) {
+      cuda_backend::multi_sgd_step(l.p, l.g, l.buf, l.first, lr, mom, damp, wd, nesterov, device_skip);
+      for (Tensor& p : l.p) p.storage()->bump_version();
     }
   }
 }

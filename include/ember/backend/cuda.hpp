@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "ember/backend/cpu.hpp"
 #include "ember/core/generator.hpp"
@@ -55,6 +56,23 @@ EMBER_API void softmax_backward(const Tensor& gx, const Tensor& gy, const Tensor
 /// rules; an operand that is neither row- nor column-major is copied first). f32 uses TF32
 /// when cuda::allow_tf32(); f16/bf16 accumulate in f32.
 EMBER_API void gemm(const Tensor& c, const Tensor& a, const Tensor& b, double alpha = 1.0, double beta = 0.0);
+/// Linear-layer epilogues (one cuBLASLt call each; f32 (TF32 per cuda::allow_tf32()), f16,
+/// bf16; 2-d operands, x (m, k), w (n, k) in any row/column-major layout, out (m, n) and
+/// bias (n) contiguous, bias 16-byte aligned). Each returns false without writing anything when
+/// it cannot apply (dtype, layout, alignment, or cuBLASLt has no algorithm): the caller
+/// composes the result from other ops.
+/// out = x · wᵀ + bias (BIAS epilogue).
+EMBER_API bool linear_bias(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias);
+/// out = gelu_tanh(x · wᵀ + bias), the GELU input x · wᵀ + bias stored to `pre` (GELU_AUX_BIAS):
+/// pre is (m, >= n) with unit column stride and a row stride that is a multiple of 8 and >= n
+/// (cuBLASLt's rule for the aux leading dimension), 16-byte aligned.
+EMBER_API bool linear_gelu(const Tensor& out, const Tensor& pre, const Tensor& x, const Tensor& w,
+                           const Tensor& bias);
+/// grad_pre (m, n) = grad_out ⊙ gelu_tanh'(pre) and grad_bias (n) = its column sums, in one
+/// call (DGELU_BGRAD epilogue over grad_out times a cached identity, exact: no TF32); pre as
+/// written by linear_gelu.
+EMBER_API bool gelu_backward_bgrad(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& grad_out,
+                                   const Tensor& pre);
 
 /// Fused cross-entropy terms per row of contiguous f32/f64 (m, c) logits (see
 /// cpu::cross_entropy_forward); target is contiguous int64 on the device; weight may be
@@ -85,6 +103,36 @@ EMBER_API void adam_step_guarded(const Tensor& p, const Tensor& g, const Tensor&
 EMBER_API void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum,
                         double dampening, double weight_decay, bool nesterov, bool first,
                         const Tensor& skip = Tensor());
+
+// ---- Multi-tensor optimizer updates and gradient clipping (kernels/optim.cu; used by
+// src/optim/{sgd,adam,clip}.cpp). One kernel launch covers a whole list (up to 48 tensors per
+// launch; longer lists take several): the list's pointers, sizes and per-tensor scalars travel
+// as a kernel parameter, so there is no metadata copy and no host synchronisation. Per-element
+// arithmetic is exactly that of adam_step / sgd_step (bit-identical results). All tensors
+// contiguous, on one CUDA device, one dtype (f32 or f64); the lists have one entry per tensor.
+
+/// Adam/AdamW over lists. Unguarded (skip undefined): per-tensor host corrections
+/// bias_correction2_sqrt[i] and step_size[i] (steps unused). Guarded (skip a 0-d bool on the
+/// device): corrections from the device step counts steps[i] (0-d f64) + 1, nothing changes when
+/// *skip, and every count is incremented when !*skip (one more small launch).
+EMBER_API void multi_adam_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g,
+                               const std::vector<Tensor>& m, const std::vector<Tensor>& v,
+                               const std::vector<double>& bias_correction2_sqrt, const std::vector<double>& step_size,
+                               const std::vector<Tensor>& steps, const Tensor& skip, double lr, double beta1,
+                               double beta2, double eps, double weight_decay, bool decoupled);
+/// SGD over lists (bufs[i] undefined when momentum is 0; first[i]: buffer i starts as the
+/// gradient); with skip (0-d bool on the device) nothing changes when *skip.
+EMBER_API void multi_sgd_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g,
+                              const std::vector<Tensor>& bufs, const std::vector<bool>& first, double lr,
+                              double momentum, double dampening, double weight_decay, bool nesterov,
+                              const Tensor& skip = Tensor());
+/// The joint norm of the gradients (2-norm, or the largest |g| when inf_norm) as a 0-d tensor
+/// of their dtype on their device, from per-chunk partial sums in double reduced in a fixed
+/// order (deterministic); `coef` receives clamp(max_norm / (total + 1e-6), max = 1) there too
+/// (NaN stays NaN). No host synchronisation.
+EMBER_API Tensor multi_grad_norm(const std::vector<Tensor>& grads, bool inf_norm, double max_norm, Tensor& coef);
+/// g *= coef for every gradient (coef: 0-d of their dtype on their device, read by the kernel).
+EMBER_API void multi_scale_(const std::vector<Tensor>& grads, const Tensor& coef);
 
 // ---- Layers: pooling, batch norm, dropout (src/ops/pooling.cpp, batch_norm.cpp, random.cpp).
 // Contiguous NCHW / (n, c, s) tensors on one CUDA device, outputs preallocated there; f32,

@@ -19,6 +19,12 @@ EMBER_API Tensor sigmoid(const Tensor& x);
 EMBER_API Tensor softmax(const Tensor& x, int64_t dim);
 EMBER_API Tensor log_softmax(const Tensor& x, int64_t dim);
 EMBER_API Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+/// gelu(linear(x, weight, bias), "tanh"): the tanh-form GELU of a linear layer. On the CPU (and
+/// wherever the fused call does not apply) it is exactly that composition. On CUDA with f32,
+/// f16 or bf16 operands and a bias it is one cuBLASLt call with the GELU_AUX_BIAS epilogue,
+/// which keeps the GELU input for the backward; the backward gets the GELU input's gradient
+/// and the bias gradient from one DGELU_BGRAD call, then dX and dW from one GEMM each.
+EMBER_API Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias);
 EMBER_API Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
 EMBER_API Tensor embedding(const Tensor& indices, const Tensor& weight);
 /// Normalises over the trailing dims given by normalized_shape; weight/bias optional.

@@ -16,6 +16,12 @@ namespace ember::optim {
 /// except with error_if_nonfinite, which throws ValueError when the total is NaN or ±inf
 /// (gradients untouched). Parameters without a gradient are skipped; with none at all the
 /// result is a 0-d f32 zero. norm_type must be positive (ValueError otherwise).
+///
+/// CUDA gradients (one device, all f32 or all f64, contiguous) with norm_type 2 or inf take a
+/// fused path: one multi-tensor reduction, one kernel computing the total and the coefficient
+/// on the device, one multi-tensor scaling kernel; the total's partial sums are in double and
+/// reduced in a fixed order (deterministic). error_if_nonfinite reads the total on the host
+/// (one synchronisation), as PyTorch does.
 EMBER_API Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0,
                                  bool error_if_nonfinite = false);
 
