@@ -56,20 +56,26 @@ __global__ void adam_count_kernel(double* __restrict__ step, const bool* __restr
   if (!*skip) *step += 1.0;
 }
 
+// The SGD update of element k (shared by the per-tensor and the multi-tensor kernels).
+template <class T>
+__device__ __forceinline__ void sgd_update(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ buf, int64_t k,
+                                           T lr, T mom, T one_minus_damp, T wd, bool nesterov, bool first) {
+  T d = g[k];
+  if (wd != T(0)) d += wd * p[k];
+  if (buf) {
+    const T b = first ? d : mom * buf[k] + one_minus_damp * d;
+    buf[k] = b;
+    d = nesterov ? d + mom * b : b;
+  }
+  p[k] -= lr * d;
+}
+
 template <class T>
 __global__ void sgd_kernel(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ buf, int64_t n, T lr, T mom,
                            T one_minus_damp, T wd, bool nesterov, bool first, const bool* __restrict__ skip) {
   if (skip && *skip) return;  // a non-finite step (optim::StepGuard): leave p and buf as they are
-  for (int64_t k = global_thread(); k < n; k += grid_threads()) {
-    T d = g[k];
-    if (wd != T(0)) d += wd * p[k];
-    if (buf) {
-      const T b = first ? d : mom * buf[k] + one_minus_damp * d;
-      buf[k] = b;
-      d = nesterov ? d + mom * b : b;
-    }
-    p[k] -= lr * d;
-  }
+  for (int64_t k = global_thread(); k < n; k += grid_threads())
+    sgd_update(p, g, buf, k, lr, mom, one_minus_damp, wd, nesterov, first);
 }
 
 template <class T>
@@ -168,16 +174,8 @@ __global__ void multi_sgd_kernel(const __grid_constant__ MultiTensorList l, T lr
     const T* g = static_cast<const T*>(l.ptr[1][t]);
     T* buf = static_cast<T*>(l.ptr[2][t]);
     const bool first = l.flag[t];
-    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
-      T d = g[k];
-      if (wd != T(0)) d += wd * p[k];
-      if (buf) {
-        const T b = first ? d : mom * buf[k] + one_minus_damp * d;
-        buf[k] = b;
-        d = nesterov ? d + mom * b : b;
-      }
-      p[k] -= lr * d;
-    }
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x)
+      sgd_update(p, g, buf, k, lr, mom, one_minus_damp, wd, nesterov, first);
   });
 }
 

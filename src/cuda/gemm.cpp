@@ -286,6 +286,10 @@ void gemm(const Tensor& c, const Tensor& a_in, const Tensor& b_in, double alpha,
 // ------------------------------------------------------------------ linear-layer epilogues
 namespace {
 
+// Widest GELU input (n) for which gelu_backward_bgrad runs its identity product.
+constexpr int64_t kDgeluMaxWidthF32 = 1024;
+constexpr int64_t kDgeluMaxWidth16 = 8192;
+
 bool epilogue_dtype(DType dt) { return dt == DType::f32 || dt == DType::f16 || dt == DType::bf16; }
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
@@ -354,6 +358,9 @@ bool gelu_backward_bgrad(const Tensor& grad_pre, const Tensor& grad_bias, const 
   if (grad_out_in.device() != dev || grad_bias.device() != dev || pre.device() != dev) return false;
   if (grad_pre.dim() != 2 || grad_out_in.dim() != 2 || grad_out_in.sizes() != grad_pre.sizes()) return false;
   const int64_t m = grad_pre.size(0), n = grad_pre.size(1);
+  // The identity product costs 2·n flops per element: worth one call up to a width where it
+  // still beats the composed elementwise ops (tensor cores for 16-bit, plain f32 otherwise).
+  if (n > (dt == DType::f32 ? kDgeluMaxWidthF32 : kDgeluMaxWidth16)) return false;
   if (m == 0 || n == 0 || !grad_pre.is_contiguous() || !grad_bias.is_contiguous() || grad_bias.numel() != n ||
       !aligned16(grad_bias.data_ptr()))
     return false;

@@ -128,6 +128,21 @@ TEST(FusedLinearGelu, Float64FallsBackToTheComposition) {
                                          random_tensor({4}, kFloat64, 17).to(kGpu)));
 }
 
+TEST(FusedLinearGelu, WideOutputUsesTheComposedBackward) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  Tf32Guard tf32(false);
+  // n = 1030 > 1024: the f32 backward composes instead of the identity product.
+  const int64_t n = 1030;
+  Tensor gpre = empty({3, n}, {.dtype = kFloat32, .device = kGpu}),
+         gb = empty({n}, {.dtype = kFloat32, .device = kGpu});
+  Tensor pre = empty({3, 1032}, {.dtype = kFloat32, .device = kGpu}).narrow(1, 0, n);
+  EXPECT_FALSE(cuda_backend::gelu_backward_bgrad(gpre, gb, random_tensor({3, n}, kFloat32, 21).to(kGpu), pre));
+  std::vector<Tensor> in{random_tensor({3, 8}, kFloat32, 22), random_tensor({n, 8}, kFloat32, 23),
+                         random_tensor({n}, kFloat32, 24)};
+  expect_same_on_cuda([](const std::vector<Tensor>& t) { return F::linear_gelu(t[0], t[1], t[2]); }, in,
+                      gelu_tol(kFloat32));
+}
+
 TEST(FusedLinearGelu, AutocastRunsInBf16) {
   EMBER_REQUIRE_CUDA_DEVICE();
   const Tensor x = random_tensor({8, 16}, kFloat32, 18).to(kGpu), w = random_tensor({8, 16}, kFloat32, 19).to(kGpu),
