@@ -232,8 +232,11 @@ bool matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, co
   const void* pal = ty.scale == CUDA_R_64F ? static_cast<const void*>(&alpha) : static_cast<const void*>(&af);
   const void* pbe = ty.scale == CUDA_R_64F ? static_cast<const void*>(&beta) : static_cast<const void*>(&bf);
   // cuBLASLt: D = alpha op(A) op(B) + beta C with A = our b, B = our a, C = D = our c.
-  EMBER_CUBLAS_CHECK(cublasLtMatmul(h, ds.op, pal, pb, ds.a, pa, ds.b, pbe, pc, ds.c, pc, ds.c, &heur.algo,
-                                    ws.data_ptr(), ws_bytes, stream));
+  const cublasStatus_t st = cublasLtMatmul(h, ds.op, pal, pb, ds.a, pa, ds.b, pbe, pc, ds.c, pc, ds.c, &heur.algo,
+                                           ws.data_ptr(), ws_bytes, stream);
+  // An epilogue rejected at launch (nothing was computed): the caller composes instead.
+  if (ep && (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE)) return false;
+  EMBER_CUBLAS_CHECK(st);
   return true;
 }
 
@@ -293,8 +296,8 @@ constexpr int64_t kDgeluMaxWidth16 = 8192;
 bool epilogue_dtype(DType dt) { return dt == DType::f32 || dt == DType::f16 || dt == DType::bf16; }
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-// The (n, n) identity on a device, built there once per (device, dtype, n) and kept (it is
-// only read).
+// The (n, n) identity on a device, built there once per (device, dtype, n) (one host
+// synchronisation then) and kept (it is only read).
 Tensor identity(const Device& device, DType dt, int64_t n) {
   static std::mutex mu;
   static auto* cache = new std::vector<std::pair<std::tuple<int, DType, int64_t>, Tensor>>();  // leaked on purpose
@@ -304,6 +307,9 @@ Tensor identity(const Device& device, DType dt, int64_t n) {
     if (k == key) return t;
   Tensor eye = zeros({n, n}, {.dtype = dt, .device = device});
   fill(eye.as_strided({n}, {n + 1}, 0), 1);
+  // Later calls may run on other streams: wait once for the fill so every stream sees it.
+  DeviceGuard guard(device.index);
+  EMBER_CUDA_HOST_SYNC(cudaStreamSynchronize(current_stream(device.index)));
   cache->emplace_back(key, eye);
   return eye;
 }
