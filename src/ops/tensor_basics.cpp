@@ -15,6 +15,9 @@ int64_t Tensor::stride(int64_t d) const { return impl().strides[wrap_dim(d, dim(
 
 bool Tensor::is_contiguous() const {
   const TensorImpl& t = impl();
+  // A tensor without elements is contiguous whatever its strides (as in PyTorch).
+  for (int64_t s : t.shape)
+    if (s == 0) return true;
   int64_t expected = 1;
   for (size_t i = t.shape.size(); i-- > 0;) {
     if (t.shape[i] == 1) continue;

@@ -62,3 +62,15 @@ TEST(TensorCore, ConversionAndCopy) {
   EXPECT_THROW(a.item<float>(), ValueError);
   EXPECT_EQ(a.select(0, 1).item<float>(), -2.25f);
 }
+
+TEST(TensorCore, EmptyTensorsAreContiguous) {
+  // contiguous_strides treats a 0 size as 1, so an empty (5, 0, 3) tensor has strides (3, 3, 1):
+  // it must still report contiguous, as PyTorch does for every tensor without elements.
+  const Tensor e = empty({5, 0, 3});
+  EXPECT_TRUE(e.is_contiguous());
+  EXPECT_TRUE(empty({0}).is_contiguous());
+  EXPECT_TRUE(zeros({4, 0}).transpose(0, 1).is_contiguous());
+  EXPECT_EQ(e.contiguous().data_ptr(), e.data_ptr());
+  // A non-empty transposed view is still not contiguous.
+  EXPECT_FALSE(zeros({2, 3}).transpose(0, 1).is_contiguous());
+}
