@@ -17,76 +17,19 @@
 #include <vector>
 
 #include "ember/ember.hpp"
+#include "safetensors_test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace ember;
 using ember::io::Metadata;
 using ember::io::TensorMap;
-using Bytes = std::vector<uint8_t>;
+using namespace ember::test::st;
 
 namespace {
 
-fs::path data_dir() {
-  fs::path p = fs::path(__FILE__).parent_path().parent_path() / "data";
-  return fs::exists(p) ? p : fs::path("data");  // ctest runs in tests/
-}
-
-Bytes read_bytes(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  EXPECT_TRUE(f.good()) << "cannot open " << p;
-  return Bytes(std::istreambuf_iterator<char>(f), {});
-}
-
-void write_bytes(const fs::path& p, const Bytes& b) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-  ASSERT_TRUE(f.good()) << "cannot write " << p;
-}
-
-// A file: 8-byte little-endian length (the header's size unless given), header, data.
-Bytes make_file(const std::string& header, const Bytes& data = {}, int64_t length = -1) {
-  const uint64_t n = length >= 0 ? static_cast<uint64_t>(length) : header.size();
-  Bytes b;
-  for (int i = 0; i < 8; ++i) b.push_back(static_cast<uint8_t>(n >> (8 * i)));
-  b.insert(b.end(), header.begin(), header.end());
-  b.insert(b.end(), data.begin(), data.end());
-  return b;
-}
-
-// A header entry.
-std::string entry(const std::string& name, const std::string& dtype, const std::string& shape, uint64_t begin,
-                  uint64_t end) {
-  return "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" +
-         std::to_string(begin) + "," + std::to_string(end) + "]}";
-}
-
-template <class F>
-void expect_io_error(F&& f, const std::string& needle, const std::string& also = "") {
-  try {
-    f();
-    ADD_FAILURE() << "no IOError; expected one mentioning \"" << needle << "\"";
-  } catch (const IOError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << "message: " << msg << "\nexpected: " << needle;
-    if (!also.empty()) EXPECT_NE(msg.find(also), std::string::npos) << "message: " << msg << "\nexpected: " << also;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not an IOError: " << e.what();
-  }
-}
-
-class SafetensorsMalformedFiles : public ::testing::Test {
+class SafetensorsMalformedFiles : public TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
-    std::replace(name.begin(), name.end(), '/', '_');  // parameterised names contain '/'
-    dir_ = fs::temp_directory_path() / ("ember_st_malformed_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path path(const std::string& name) const { return dir_ / name; }
-  fs::path dir_;
+  SafetensorsMalformedFiles() : TempDirTest("ember_st_malformed_") {}
 };
 
 struct Malformed {
