@@ -64,7 +64,6 @@ class Safetensors : public TempDirTest {
     for (const auto& e : fs::directory_iterator(dir_)) out.push_back(e.path().filename().string());
     return out;
   }
-  fs::path dir_;
 };
 
 // ------------------------------------------------------------------ fixtures shared with Python
