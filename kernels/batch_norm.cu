@@ -109,17 +109,6 @@ __global__ void backward_input_kernel(T* __restrict__ gx, const T* __restrict__ 
   }
 }
 
-template <class F>
-cudaError_t by_type(FloatType t, F&& f) {
-  switch (t) {
-    case FloatType::f32: return f.template operator()<float>();
-    case FloatType::f64: return f.template operator()<double>();
-    case FloatType::f16: return f.template operator()<__half>();
-    case FloatType::bf16: return f.template operator()<__nv_bfloat16>();
-  }
-  return cudaErrorInvalidValue;
-}
-
 }  // namespace
 
 cudaError_t batch_norm_moments(FloatType t, const void* x, int64_t n, int64_t c, int64_t s, double eps, void* mean,

@@ -1,6 +1,6 @@
-// Device helpers shared by the kernels/*.cu files: the one launch helper, 16-bit float
-// conversions, NaN-propagating max/min and block reductions. Free of Ember headers so that
-// nvcc stays fast.
+// Device helpers shared by the kernels/*.cu files: the one launch helper, the FloatType switch,
+// strided offsets, 16-bit float conversions, NaN-propagating max/min and block reductions. Free
+// of Ember headers (cuda/kernels.hpp is too) so that nvcc stays fast.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cstdint>
+
+#include "cuda/kernels.hpp"
 
 namespace ember::cuda_backend::kernels {
 
@@ -36,8 +38,34 @@ cudaError_t launch_blocks(void (*kernel)(KArgs...), int64_t blocks, int threads,
   return cudaGetLastError();
 }
 
+/// Runs f.template operator()<T>() for the element type of t (float, double, __half, __nv_bfloat16).
+template <class F>
+cudaError_t by_type(FloatType t, F&& f) {
+  switch (t) {
+    case FloatType::f32: return f.template operator()<float>();
+    case FloatType::f64: return f.template operator()<double>();
+    case FloatType::f16: return f.template operator()<__half>();
+    case FloatType::bf16: return f.template operator()<__nv_bfloat16>();
+  }
+  return cudaErrorInvalidValue;
+}
+
 __device__ __forceinline__ int64_t global_thread() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
 __device__ __forceinline__ int64_t grid_threads() { return int64_t{gridDim.x} * blockDim.x; }
+
+/// Offsets of linear element i (row-major over c.sizes) for the first K operands of c.
+template <int K>
+__device__ __forceinline__ void strided_offsets(int64_t i, const OffsetCalc& c, int64_t (&off)[K]) {
+#pragma unroll
+  for (int k = 0; k < K; ++k) off[k] = 0;
+  for (int d = c.ndim - 1; d >= 0; --d) {
+    const int64_t size = c.sizes[d];
+    const int64_t q = i / size, r = i - q * size;
+#pragma unroll
+    for (int k = 0; k < K; ++k) off[k] += r * c.strides[k][d];
+    i = q;
+  }
+}
 
 // Accumulation type: f32 for f32/f16/bf16, f64 for f64.
 template <class T>

@@ -140,26 +140,12 @@ __global__ void binary_contiguous(BinOp op, O* __restrict__ out, const T* __rest
   }
 }
 
-// Offsets of linear element i (row-major over c.sizes) for the first `k` operands.
-template <int K>
-__device__ __forceinline__ void offsets_of(int64_t i, const OffsetCalc& c, int64_t (&off)[K]) {
-#pragma unroll
-  for (int k = 0; k < K; ++k) off[k] = 0;
-  for (int d = c.ndim - 1; d >= 0; --d) {
-    const int64_t size = c.sizes[d];
-    const int64_t q = i / size, r = i - q * size;
-#pragma unroll
-    for (int k = 0; k < K; ++k) off[k] += r * c.strides[k][d];
-    i = q;
-  }
-}
-
 template <class T, class O>
 __global__ void binary_strided(BinOp op, O* __restrict__ out, const T* __restrict__ a, const T* __restrict__ b,
                                int64_t n, OffsetCalc calc, acc_t<T> alpha) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[3];
-    offsets_of<3>(i, calc, off);
+    strided_offsets<3>(i, calc, off);
     out[off[0]] = binary_element<T, O>(op, a[off[1]], b[off[2]], alpha);
   }
 }
@@ -184,7 +170,7 @@ template <class T>
 __global__ void unary_strided(UnOp op, T* __restrict__ out, const T* __restrict__ x, int64_t n, OffsetCalc calc) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[2];
-    offsets_of<2>(i, calc, off);
+    strided_offsets<2>(i, calc, off);
     out[off[0]] = narrow<T>(apply_unary(op, widen(x[off[1]])));
   }
 }

@@ -11,20 +11,6 @@
 namespace ember::cuda_backend::kernels {
 namespace {
 
-// Offsets of linear element i (row-major over c.sizes) for the first K operands.
-template <int K>
-__device__ __forceinline__ void offsets(int64_t i, const OffsetCalc& c, int64_t (&off)[K]) {
-#pragma unroll
-  for (int k = 0; k < K; ++k) off[k] = 0;
-  for (int d = c.ndim - 1; d >= 0; --d) {
-    const int64_t size = c.sizes[d];
-    const int64_t q = i / size, r = i - q * size;
-#pragma unroll
-    for (int k = 0; k < K; ++k) off[k] += r * c.strides[k][d];
-    i = q;
-  }
-}
-
 /// Stores an int64 result as T (bool: != 0; others: truncation, i.e. wrap-around).
 template <class T>
 __device__ __forceinline__ T store_as(int64_t v) {
@@ -111,7 +97,7 @@ __global__ void int_binary_strided(BinOp op, O* __restrict__ out, const T* __res
                                    int64_t n, OffsetCalc calc, int64_t alpha) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[3];
-    offsets<3>(i, calc, off);
+    strided_offsets<3>(i, calc, off);
     out[off[0]] = int_binary_element<T, O>(op, a[off[1]], b[off[2]], alpha);
   }
 }
@@ -176,7 +162,7 @@ template <class T>
 __global__ void int_unary_strided(UnOp op, T* __restrict__ out, const T* __restrict__ x, int64_t n, OffsetCalc calc) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[2];
-    offsets<2>(i, calc, off);
+    strided_offsets<2>(i, calc, off);
     out[off[0]] = int_unary_element<T>(op, x[off[1]]);
   }
 }
@@ -221,7 +207,7 @@ __global__ void predicate_strided(PredOp op, bool* __restrict__ out, const T* __
                                   OffsetCalc calc) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[2];
-    offsets<2>(i, calc, off);
+    strided_offsets<2>(i, calc, off);
     out[off[0]] = predicate<T>(op, x[off[1]]);
   }
 }
@@ -262,7 +248,7 @@ __global__ void clamp_strided(T* __restrict__ out, const T* __restrict__ x, int6
                               ClampBounds b) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[2];
-    offsets<2>(i, calc, off);
+    strided_offsets<2>(i, calc, off);
     out[off[0]] = clamp_element<T>(x[off[1]], b);
   }
 }

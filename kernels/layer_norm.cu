@@ -112,17 +112,6 @@ __global__ void backward_params_kernel(const acc_t<T>* __restrict__ partial, T* 
   }
 }
 
-template <class F>
-cudaError_t by_type(FloatType t, F&& f) {
-  switch (t) {
-    case FloatType::f32: return f.template operator()<float>();
-    case FloatType::f64: return f.template operator()<double>();
-    case FloatType::f16: return f.template operator()<__half>();
-    case FloatType::bf16: return f.template operator()<__nv_bfloat16>();
-  }
-  return cudaErrorInvalidValue;
-}
-
 }  // namespace
 
 int64_t layer_norm_chunks(int64_t rows) { return (rows + kRowsPerChunk - 1) / kRowsPerChunk; }

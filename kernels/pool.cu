@@ -180,18 +180,6 @@ __global__ void adaptive_avg_backward(T* __restrict__ gx, const T* __restrict__ 
   }
 }
 
-// Runs f.template operator()<T>() for the element type of t.
-template <class F>
-cudaError_t by_type(FloatType t, F&& f) {
-  switch (t) {
-    case FloatType::f32: return f.template operator()<float>();
-    case FloatType::f64: return f.template operator()<double>();
-    case FloatType::f16: return f.template operator()<__half>();
-    case FloatType::bf16: return f.template operator()<__nv_bfloat16>();
-  }
-  return cudaErrorInvalidValue;
-}
-
 }  // namespace
 
 cudaError_t max_pool2d(FloatType t, void* out, int64_t* indices, const void* x, const PoolGeometry& g,
