@@ -29,16 +29,9 @@ using kernels::IndexOpCode;
 kernels::ElemType elem_of(DType d) { return static_cast<kernels::ElemType>(static_cast<int>(d)); }
 
 kernels::FloatType float_of(DType d, const char* op) {
-  switch (d) {
-    case DType::f32: return kernels::FloatType::f32;
-    case DType::f64: return kernels::FloatType::f64;
-    case DType::f16: return kernels::FloatType::f16;
-    case DType::bf16: return kernels::FloatType::bf16;
-    default:
-      EMBER_THROW(DTypeError, op,
-                  " on CUDA: expected a floating-point tensor (float32, float64, float16, bfloat16), got ",
-                  dtype_name(d));
-  }
+  if (const auto t = kernel_float_type(d)) return *t;
+  EMBER_THROW(DTypeError, op, " on CUDA: expected a floating-point tensor (float32, float64, float16, bfloat16), got ",
+              dtype_name(d));
 }
 
 std::mutex g_records_mutex;

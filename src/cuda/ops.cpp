@@ -18,15 +18,25 @@ using kernels::FloatType;
 using kernels::UnOp;
 
 FloatType float_type(DType d, const char* op) {
-  switch (d) {
-    case DType::f32: return FloatType::f32;
-    case DType::f64: return FloatType::f64;
-    case DType::f16: return FloatType::f16;
-    case DType::bf16: return FloatType::bf16;
-    default:
-      EMBER_THROW(NotImplemented, op, " on CUDA: dtype ", dtype_name(d),
-                  " is not supported yet (float32, float64, float16 and bfloat16 are)");
+  if (const auto t = kernel_float_type(d)) return *t;
+  EMBER_THROW(NotImplemented, op, " on CUDA: dtype ", dtype_name(d),
+              " is not supported yet (float32, float64, float16 and bfloat16 are)");
+}
+
+/// The device of `t` after checking it is usable; every other defined tensor must be on it.
+/// All must be contiguous (`what` and `what_others` name them in the errors).
+int contiguous_on_device(const char* op, const Tensor& t, std::initializer_list<const Tensor*> others,
+                         const char* what, const char* what_others) {
+  const int dev = t.device().index;
+  check_device(dev, op);
+  EMBER_CHECK(t.is_contiguous(), ValueError, op, " on CUDA: expected ", what);
+  for (const Tensor* o : others) {
+    if (!o->defined()) continue;
+    EMBER_CHECK(o->device() == t.device(), DeviceError, op, ": expected all tensors on ", t.device().str(),
+                ", got one on ", o->device().str());
+    EMBER_CHECK(o->is_contiguous(), ValueError, op, " on CUDA: expected ", what_others);
   }
+  return dev;
 }
 
 BinOp bin_op(cpu::BinaryOp op) {
@@ -385,15 +395,9 @@ namespace ember::cuda_backend {
 namespace {
 
 kernels::FloatType layer_float_type(DType d, const char* op) {
-  switch (d) {
-    case DType::f32: return kernels::FloatType::f32;
-    case DType::f64: return kernels::FloatType::f64;
-    case DType::f16: return kernels::FloatType::f16;
-    case DType::bf16: return kernels::FloatType::bf16;
-    default:
-      EMBER_THROW(NotImplemented, op, " on CUDA: dtype ", dtype_name(d),
-                  " is not supported (float32, float64, float16 and bfloat16 are)");
-  }
+  if (const auto t = kernel_float_type(d)) return *t;
+  EMBER_THROW(NotImplemented, op, " on CUDA: dtype ", dtype_name(d),
+              " is not supported (float32, float64, float16 and bfloat16 are)");
 }
 
 kernels::PoolGeometry pool_geometry(const PoolGeom& g) {
@@ -402,16 +406,7 @@ kernels::PoolGeometry pool_geometry(const PoolGeom& g) {
 
 /// The device of `t` after checking it is usable; every other tensor must be on it, contiguous.
 int layer_device(const char* op, const Tensor& t, std::initializer_list<const Tensor*> others) {
-  const int dev = t.device().index;
-  check_device(dev, op);
-  EMBER_CHECK(t.is_contiguous(), ValueError, op, " on CUDA: expected a contiguous tensor");
-  for (const Tensor* o : others) {
-    if (!o->defined()) continue;
-    EMBER_CHECK(o->device() == t.device(), DeviceError, op, ": expected all tensors on ", t.device().str(),
-                ", got one on ", o->device().str());
-    EMBER_CHECK(o->is_contiguous(), ValueError, op, " on CUDA: expected contiguous tensors");
-  }
-  return dev;
+  return contiguous_on_device(op, t, others, "a contiguous tensor", "contiguous tensors");
 }
 
 const void* ptr_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
@@ -554,16 +549,7 @@ namespace {
 
 /// The device of `in`, checked, with `out` (and any other defined tensor) on it and contiguous.
 int reduction_device(const char* op, const Tensor& in, std::initializer_list<const Tensor*> outs) {
-  const int dev = in.device().index;
-  check_device(dev, op);
-  EMBER_CHECK(in.is_contiguous(), ValueError, op, " on CUDA: expected a contiguous (outer, size, inner) block");
-  for (const Tensor* o : outs) {
-    if (!o->defined()) continue;
-    EMBER_CHECK(o->device() == in.device(), DeviceError, op, ": expected all tensors on ", in.device().str(),
-                ", got one on ", o->device().str());
-    EMBER_CHECK(o->is_contiguous(), ValueError, op, " on CUDA: expected contiguous outputs");
-  }
-  return dev;
+  return contiguous_on_device(op, in, outs, "a contiguous (outer, size, inner) block", "contiguous outputs");
 }
 
 void reduce_more(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, cpu::ReduceKind kind, double p) {

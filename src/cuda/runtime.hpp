@@ -5,11 +5,25 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <optional>
 
 #include "cuda/check.hpp"
+#include "cuda/kernels.hpp"
 #include "ember/core/tensor.hpp"
 
 namespace ember::cuda_backend {
+
+/// The kernels' element type for a floating dtype (f32, f64, f16, bf16); nullopt for the others,
+/// for the caller to report in its own words.
+inline std::optional<kernels::FloatType> kernel_float_type(DType d) {
+  switch (d) {
+    case DType::f32: return kernels::FloatType::f32;
+    case DType::f64: return kernels::FloatType::f64;
+    case DType::f16: return kernels::FloatType::f16;
+    case DType::bf16: return kernels::FloatType::bf16;
+    default: return std::nullopt;
+  }
+}
 
 /// Most devices the per-thread current-stream table holds.
 inline constexpr int kMaxDevices = 64;
