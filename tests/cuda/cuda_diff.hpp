@@ -33,6 +33,19 @@ inline Tol tol_for(DType dt, bool tf32 = false) {
   }
 }
 
+/// The error type E, with `needle` in its message.
+template <class E, class F>
+void expect_error(F&& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an error containing '" << needle << "'";
+  } catch (const E& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong error type: " << e.what();
+  }
+}
+
 /// Random values in [lo, hi) (rounded to dtype) of the given shape, on the CPU.
 inline Tensor random_tensor(const Shape& shape, DType dt, uint32_t seed, double lo = -2.0, double hi = 2.0) {
   std::mt19937 rng(seed);

@@ -20,19 +20,6 @@ namespace {
 
 const Device kDev = Device::cuda(0);
 
-/// The error type E, with `needle` in its message.
-template <class E, class F>
-void expect_error(F&& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error containing '" << needle << "'";
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong error type: " << e.what();
-  }
-}
-
 // Skips without a device; fails (not skips) when there is a device but cuDNN cannot be loaded.
 #define REQUIRE_CUDNN()                                                         \
   EMBER_REQUIRE_CUDA_DEVICE();                                                  \

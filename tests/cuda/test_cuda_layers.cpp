@@ -20,19 +20,6 @@ const Device kDev = Device::cuda(0);
 
 Tol scaled(Tol t, double k) { return {t.atol * k, t.rtol * k}; }
 
-/// The error type E, with `needle` in its message.
-template <class E, class F>
-void expect_error(F&& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error containing '" << needle << "'";
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong error type: " << e.what();
-  }
-}
-
 /// The bytes of two tensors (same dtype and shape; b may live on the device) are equal.
 ::testing::AssertionResult same_bits(const Tensor& got, const Tensor& want) {
   if (got.dtype() != want.dtype() || got.shape() != want.shape())
