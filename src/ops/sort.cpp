@@ -15,9 +15,8 @@ using autograd::SavedTensor;
 using Grads = std::vector<Tensor>;
 using Needs = std::vector<bool>;
 
-/// x with `dim` moved last, as a fresh contiguous tensor (no autograd). 0-d becomes (1,).
-Tensor rows_last(const Tensor& x, int64_t dim) {
-  Tensor v = x.dim() == 0 ? x.detach().reshape({1}) : x.detach().transpose(dim, -1);
+/// A fresh contiguous copy of v on its device (no autograd).
+Tensor fresh_copy(const Tensor& v) {
   Tensor out = empty(v.shape(), {.dtype = v.dtype(), .device = v.device()});
   if (v.is_cuda()) {
     NoGradGuard ng;
@@ -28,19 +27,18 @@ Tensor rows_last(const Tensor& x, int64_t dim) {
   return out;
 }
 
+/// x with `dim` moved last, as a fresh contiguous tensor (no autograd). 0-d becomes (1,).
+Tensor rows_last(const Tensor& x, int64_t dim) {
+  Tensor v = x.dim() == 0 ? x.detach().reshape({1}) : x.detach().transpose(dim, -1);
+  return fresh_copy(v);
+}
+
 /// The inverse of rows_last for a result whose last dim has a new size: a fresh contiguous
 /// tensor in x's layout with `dim` of size `k` (0-d when x was 0-d).
 Tensor rows_back(const Tensor& rows, const Tensor& x, int64_t dim) {
   // A 0-d input gives 0-d results, except for topk with k = 0, which keeps the empty (0,).
   Tensor v = x.dim() == 0 ? (rows.numel() == 1 ? rows.reshape({}) : rows) : rows.transpose(dim, -1);
-  Tensor out = empty(v.shape(), {.dtype = v.dtype(), .device = v.device()});
-  if (v.is_cuda()) {
-    NoGradGuard ng;
-    out.copy_(v);
-  } else {
-    cpu::copy(out, v);
-  }
-  return out;
+  return fresh_copy(v);
 }
 
 /// Values taken at `indices` along dim: the gradient goes back to those positions.
