@@ -85,6 +85,18 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
                           });
 }
 
+namespace {
+/// index_in (detached) after checking its values against x's size along dim; on x's device for
+/// a CUDA x (gather and scatter_add).
+Tensor checked_index(const Tensor& index_in, const Tensor& x, int64_t dim, const char* op) {
+  const int64_t size = x.dim() == 0 ? 1 : x.size(dim);
+  Tensor index = index_in.detach();
+  if (x.is_cuda()) return detail::device_index(index, x, size, op, dim);
+  detail::check_index_range(index, size, op, dim);
+  return index;
+}
+}  // namespace
+
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
   check_operands(x, index_in, "gather");
   EMBER_CHECK(index_in.dim() == x.dim(), ShapeError, "gather: index ", shape_str(index_in.shape()),
@@ -95,12 +107,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
                 shape_str(index_in.shape()), " exceeds input shape ", shape_str(x.shape()), " in dimension ", d,
                 " (only dimension ", dim, " may be larger)");
   }
-  const int64_t size = x.dim() == 0 ? 1 : x.size(dim);
-  Tensor index = index_in.detach();
-  if (x.is_cuda())
-    index = detail::device_index(index, x, size, "gather", dim);
-  else
-    detail::check_index_range(index, size, "gather", dim);
+  const Tensor index = checked_index(index_in, x, dim, "gather");
   Tensor out = empty(index.shape(), {.dtype = x.dtype(), .device = x.device()});
   if (x.is_cuda()) {
     // 0-d operands as (1,): the kernels iterate over at least one dimension.
@@ -141,12 +148,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index_in, const T
                 shape_str(index_in.shape()), " exceeds input shape ", shape_str(x.shape()), " in dimension ", d,
                 " (only dimension ", dim, " may be larger)");
   }
-  const int64_t size = x.dim() == 0 ? 1 : x.size(dim);
-  Tensor index = index_in.detach();
-  if (x.is_cuda())
-    index = detail::device_index(index, x, size, "scatter_add", dim);
-  else
-    detail::check_index_range(index, size, "scatter_add", dim);
+  const Tensor index = checked_index(index_in, x, dim, "scatter_add");
   Tensor out = plain_copy(x);
   if (x.is_cuda()) {
     const bool scalar = x.dim() == 0;
