@@ -67,6 +67,20 @@ __device__ __forceinline__ void strided_offsets(int64_t i, const OffsetCalc& c, 
   }
 }
 
+/// x op y for the comparison ops (eq, ne, lt, le, gt, ge); false for any other op.
+template <class C>
+__device__ __forceinline__ bool apply_compare(BinOp op, C x, C y) {
+  switch (op) {
+    case BinOp::eq: return x == y;
+    case BinOp::ne: return x != y;
+    case BinOp::lt: return x < y;
+    case BinOp::le: return x <= y;
+    case BinOp::gt: return x > y;
+    case BinOp::ge: return x >= y;
+    default: return false;
+  }
+}
+
 // Accumulation type: f32 for f32/f16/bf16, f64 for f64.
 template <class T>
 struct AccOf {

@@ -63,19 +63,6 @@ __device__ __forceinline__ C apply_binary(BinOp op, C x, C y, C alpha) {
 }
 
 template <class C>
-__device__ __forceinline__ bool apply_compare(BinOp op, C x, C y) {
-  switch (op) {
-    case BinOp::eq: return x == y;
-    case BinOp::ne: return x != y;
-    case BinOp::lt: return x < y;
-    case BinOp::le: return x <= y;
-    case BinOp::gt: return x > y;
-    case BinOp::ge: return x >= y;
-    default: return false;
-  }
-}
-
-template <class C>
 __device__ __forceinline__ C apply_unary(UnOp op, C x) {
   switch (op) {
     case UnOp::neg: return -x;

@@ -57,17 +57,9 @@ __device__ __forceinline__ int64_t int_arith(BinOp op, int64_t x, int64_t y, int
 }
 
 __device__ __forceinline__ bool int_compare(BinOp op, int64_t x, int64_t y) {
-  switch (op) {
-    case BinOp::eq: return x == y;
-    case BinOp::ne: return x != y;
-    case BinOp::lt: return x < y;
-    case BinOp::le: return x <= y;
-    case BinOp::gt: return x > y;
-    case BinOp::ge: return x >= y;
-    case BinOp::logical_and: return x != 0 && y != 0;
-    case BinOp::logical_or: return x != 0 || y != 0;
-    default: return false;
-  }
+  if (op == BinOp::logical_and) return x != 0 && y != 0;
+  if (op == BinOp::logical_or) return x != 0 || y != 0;
+  return apply_compare(op, x, y);
 }
 
 template <class T, class O>
