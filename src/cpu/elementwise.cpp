@@ -136,8 +136,9 @@ EMBER_DEFINE_F32_BINARY(k_div_rows, a / b)
 
 // Streaming variants of the vector-vector arithmetic kernels (F32BinaryKernels::vv_stream):
 // normal stores up to o's first 64-byte boundary and for the tail, non-temporal stores between.
-// The same expressions as above (a + alpha b contracts to one FMA in the v4/v3 clones), so the
-// results are bit-identical to the normal path.
+// The same expressions as above, written with GCC's vector operators rather than FMA intrinsics,
+// so the compiler contracts (or, at -O1, does not contract) a + alpha b exactly as it does in the
+// normal path's loops: the results are bit-identical to it at every optimisation level.
 enum class Arith { add, sub, mul, div };
 
 template <Arith kOp>
@@ -158,8 +159,8 @@ EMBER_TARGET_V4 void arith_stream_v4(float* o, const float* pa, const float* pb,
   for (; i + 16 <= n; i += 16) {
     const __m512 a = _mm512_loadu_ps(pa + i), b = _mm512_loadu_ps(pb + i);
     __m512 r;
-    if constexpr (kOp == Arith::add) r = _mm512_fmadd_ps(va, b, a);
-    if constexpr (kOp == Arith::sub) r = _mm512_fnmadd_ps(va, b, a);
+    if constexpr (kOp == Arith::add) r = a + va * b;  // the expression of k_add_rows
+    if constexpr (kOp == Arith::sub) r = a - va * b;
     if constexpr (kOp == Arith::mul) r = _mm512_mul_ps(a, b);
     if constexpr (kOp == Arith::div) r = _mm512_div_ps(a, b);
     _mm512_stream_ps(o + i, r);
@@ -175,8 +176,8 @@ EMBER_TARGET_V3 void arith_stream_v3(float* o, const float* pa, const float* pb,
   for (; i + 8 <= n; i += 8) {
     const __m256 a = _mm256_loadu_ps(pa + i), b = _mm256_loadu_ps(pb + i);
     __m256 r;
-    if constexpr (kOp == Arith::add) r = _mm256_fmadd_ps(va, b, a);
-    if constexpr (kOp == Arith::sub) r = _mm256_fnmadd_ps(va, b, a);
+    if constexpr (kOp == Arith::add) r = a + va * b;  // the expression of k_add_rows
+    if constexpr (kOp == Arith::sub) r = a - va * b;
     if constexpr (kOp == Arith::mul) r = _mm256_mul_ps(a, b);
     if constexpr (kOp == Arith::div) r = _mm256_div_ps(a, b);
     _mm256_stream_ps(o + i, r);
