@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "ember/core/dtype.hpp"
+#include "vec_math.hpp"
 
 /// Forces inlining so that ISA clones (target_clones callers) compile these helpers with
 /// their own instruction set instead of calling the baseline copy.
@@ -130,25 +131,10 @@ EMBER_REDUCE_INLINE double sum_row(const C* a, const C* b, int64_t n) {
 /// work of the general exp. e^r by its degree-7 Taylor polynomial (truncation < 6e-9
 /// relative); results below the smallest normal (x < -87.33) flush to 0.
 EMBER_REDUCE_INLINE float exp_nonpos(float x) {
-  constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kLn2Hi = 0.693359375f;  // 9 significant bits: n * kLn2Hi is exact
-  constexpr float kLn2Lo = -2.12194440e-4f;
-  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float xc = x < -87.0f ? -87.0f : x;
-  const float n = (xc * kLog2e + kShift) - kShift;
-  const float r = (xc - n * kLn2Hi) - n * kLn2Lo;
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return x < -87.33f ? 0.0f : p * scale;
+  float n;
+  const float p = vm::exp_reduced(xc, n);
+  return x < -87.33f ? 0.0f : p * vm::bits_as_float((static_cast<int32_t>(n) + 127) << 23);
 }
 
 /// Converts an accumulator (double, float, int64, bool) to an element type, rounding once.

@@ -42,34 +42,12 @@ constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kLn2Hi = 0.693359375f;
 constexpr float kLn2Lo = -2.12194440e-4f;
 
-/// e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (truncation
-/// error < 6e-9 relative), scaled by 2^n. Overflows to inf above 88.72, underflows gradually.
-inline float exp(float x) {
-  const bool nan = x != x;
-  float xc = nan ? 0.0f : x;
-  xc = xc < -104.0f ? -104.0f : xc;
-  xc = xc > 89.0f ? 89.0f : xc;
-  const float n = round_int(xc * kLog2e);
-  float r = xc - n * kLn2Hi;
-  r = r - n * kLn2Lo;
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const float y = scale_pow2(p, n);
-  return nan ? x : y;
-}
-
-/// e^x for x <= 0, flushing results below 1.6e-38 (x < -87) to 0: the inner exp of GELU, cheaper
-/// than exp() (no NaN select, no overflow clamp, a single scaling since n >= -126). NaN
-/// propagates through the polynomial.
-inline float exp_nonpos(float x_in) {
-  const float x = x_in < -87.0f ? -87.0f : x_in;
-  const float n = round_int(x * kLog2e);
+/// The shared core of exp and exp_nonpos: n = round(x log2 e) and e^r for r = x - n ln2
+/// (|r| <= ln2/2) by its degree-7 Taylor polynomial (truncation error < 6e-9 relative), so that
+/// e^x = e^r 2^n. x must be finite with |x log2 e| < 2^22. Always inlined: the ISA clones that
+/// call it must vectorise the whole expression.
+inline __attribute__((always_inline)) float exp_reduced(float x, float& n) {
+  n = round_int(x * kLog2e);
   float r = x - n * kLn2Hi;
   r = r - n * kLn2Lo;
   float p = 1.0f / 5040;
@@ -79,7 +57,29 @@ inline float exp_nonpos(float x_in) {
   p = p * r + 1.0f / 6;
   p = p * r + 0.5f;
   p = p * r + 1.0f;
-  p = p * r + 1.0f;
+  return p * r + 1.0f;
+}
+
+/// e^x: x = n ln2 + r with |r| <= ln2/2, e^r by its degree-7 Taylor polynomial (truncation
+/// error < 6e-9 relative), scaled by 2^n. Overflows to inf above 88.72, underflows gradually.
+inline float exp(float x) {
+  const bool nan = x != x;
+  float xc = nan ? 0.0f : x;
+  xc = xc < -104.0f ? -104.0f : xc;
+  xc = xc > 89.0f ? 89.0f : xc;
+  float n;
+  const float p = exp_reduced(xc, n);
+  const float y = scale_pow2(p, n);
+  return nan ? x : y;
+}
+
+/// e^x for x <= 0, flushing results below 1.6e-38 (x < -87) to 0: the inner exp of GELU, cheaper
+/// than exp() (no NaN select, no overflow clamp, a single scaling since n >= -126). NaN
+/// propagates through the polynomial.
+inline float exp_nonpos(float x_in) {
+  const float x = x_in < -87.0f ? -87.0f : x_in;
+  float n;
+  const float p = exp_reduced(x, n);
   const float y = p * bits_as_float((static_cast<int32_t>(n) + 127) << 23);
   return x_in < -87.0f ? 0.0f : y;
 }
