@@ -23,6 +23,16 @@ FloatType float_type(DType d, const char* op) {
               " is not supported yet (float32, float64, float16 and bfloat16 are)");
 }
 
+/// The device address of an optimizer's skip flag (nullptr when `skip` is undefined), after
+/// checking that it is a 0-d bool on `device`.
+const bool* skip_flag_ptr(const char* what, const Tensor& skip, Device device) {
+  if (!skip.defined()) return nullptr;
+  EMBER_CHECK(skip.device() == device && skip.dtype() == kBool && skip.numel() == 1, ValueError, what,
+              " on CUDA: the skip flag must be a 0-d bool on ", device.str(), ", got ", dtype_name(skip.dtype()),
+              " on ", skip.device().str());
+  return static_cast<const bool*>(skip.data_ptr());
+}
+
 /// The device of `t` after checking it is usable; every other defined tensor must be on it.
 /// All must be contiguous (`what` and `what_others` name them in the errors).
 int contiguous_on_device(const char* op, const Tensor& t, std::initializer_list<const Tensor*> others,
@@ -362,14 +372,13 @@ void adam_step_guarded(const Tensor& p, const Tensor& g, const Tensor& m, const 
   EMBER_CHECK(step.device() == p.device() && step.dtype() == kFloat64 && step.numel() == 1, ValueError,
               "Adam on CUDA: a guarded step needs a 0-d float64 step count on ", p.device().str(), ", got ",
               dtype_name(step.dtype()), " on ", step.device().str());
-  EMBER_CHECK(skip.device() == p.device() && skip.dtype() == kBool && skip.numel() == 1, ValueError,
-              "Adam on CUDA: the skip flag must be a 0-d bool on ", p.device().str(), ", got ",
-              dtype_name(skip.dtype()), " on ", skip.device().str());
+  EMBER_CHECK(skip.defined(), ValueError, "Adam on CUDA: a guarded step needs a skip flag");
+  const bool* skip_ptr = skip_flag_ptr("Adam", skip, p.device());
   DeviceGuard guard(dev);
   const kernels::AdamParams hp{lr, beta1, beta2, eps, weight_decay, 0.0, 0.0, decoupled};
   EMBER_CUDA_CHECK(kernels::adam_step_guarded(p.dtype() == kFloat64, p.data_ptr(), g.data_ptr(), m.data_ptr(),
                                               v.data_ptr(), p.numel(), static_cast<double*>(step.data_ptr()),
-                                              static_cast<const bool*>(skip.data_ptr()), hp, current_stream(dev)));
+                                              skip_ptr, hp, current_stream(dev)));
 }
 
 void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, double momentum, double dampening,
@@ -378,14 +387,12 @@ void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, do
   check_device(dev, "SGD");
   EMBER_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64, NotImplemented,
               "SGD on CUDA: float32 or float64 parameters, got ", dtype_name(p.dtype()));
-  EMBER_CHECK(!skip.defined() || (skip.device() == p.device() && skip.dtype() == kBool && skip.numel() == 1),
-              ValueError, "SGD on CUDA: the skip flag must be a 0-d bool on ", p.device().str());
+  const bool* skip_ptr = skip_flag_ptr("SGD", skip, p.device());
   DeviceGuard guard(dev);
   const kernels::SgdParams hp{lr, momentum, dampening, weight_decay, nesterov, first};
   EMBER_CUDA_CHECK(kernels::sgd_step(p.dtype() == kFloat64, p.data_ptr(), g.data_ptr(),
                                      buf.defined() ? buf.data_ptr() : nullptr, p.numel(),
-                                     skip.defined() ? static_cast<const bool*>(skip.data_ptr()) : nullptr, hp,
-                                     current_stream(dev)));
+                                     skip_ptr, hp, current_stream(dev)));
 }
 
 }  // namespace ember::cuda_backend
@@ -704,13 +711,6 @@ void for_each_list(const std::vector<Tensor>& first, Set set, Launch launch) {
   flush();
 }
 
-void check_skip(const char* what, const Tensor& skip, Device device) {
-  EMBER_CHECK(!skip.defined() || (skip.device() == device && skip.dtype() == kBool && skip.numel() == 1), ValueError,
-              what, " on CUDA: the skip flag must be a 0-d bool on ", device.str(), ", got ",
-              skip.defined() ? dtype_name(skip.dtype()) : "an undefined tensor", " on ",
-              skip.defined() ? skip.device().str() : std::string("-"));
-}
-
 }  // namespace
 
 void multi_adam_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g, const std::vector<Tensor>& m,
@@ -725,8 +725,8 @@ void multi_adam_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g,
   check_list(what, g, n, device, dtype, false, "gradient");
   check_list(what, m, n, device, dtype, false, "exp_avg");
   check_list(what, v, n, device, dtype, false, "exp_avg_sq");
-  const bool guarded = skip.defined();
-  check_skip(what, skip, device);
+  const bool* skip_ptr = skip_flag_ptr(what, skip, device);
+  const bool guarded = skip_ptr != nullptr;
   if (guarded) {
     EMBER_CHECK(steps.size() == n, ValueError, what, ": expected ", n, " step counts, got ", steps.size());
     for (size_t i = 0; i < n; ++i)
@@ -742,7 +742,6 @@ void multi_adam_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g,
   DeviceGuard guard(dev);
   const cudaStream_t stream = current_stream(dev);
   const kernels::AdamParams hp{lr, beta1, beta2, eps, weight_decay, 0.0, 0.0, decoupled};
-  const bool* skip_ptr = guarded ? static_cast<const bool*>(skip.data_ptr()) : nullptr;
   for_each_list(
       p,
       [&](kernels::MultiTensorList& l, int s, size_t i) {
@@ -773,12 +772,11 @@ void multi_sgd_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g, 
   check_list(what, g, n, device, dtype, false, "gradient");
   check_list(what, bufs, n, device, dtype, true, "momentum buffer");
   EMBER_CHECK(first.size() == n, ValueError, what, ": expected ", n, " first-step flags, got ", first.size());
-  check_skip(what, skip, device);
+  const bool* skip_ptr = skip_flag_ptr(what, skip, device);
   const int dev = device.index;
   DeviceGuard guard(dev);
   const cudaStream_t stream = current_stream(dev);
   const kernels::SgdParams hp{lr, momentum, dampening, weight_decay, nesterov, false};
-  const bool* skip_ptr = skip.defined() ? static_cast<const bool*>(skip.data_ptr()) : nullptr;
   for_each_list(
       p,
       [&](kernels::MultiTensorList& l, int s, size_t i) {
