@@ -8,7 +8,10 @@
 
 #include <ember/ember.hpp>
 
+#include "test_util.hpp"
+
 using namespace ember;
+using test::max_abs_diff;
 using autograd::gradcheck;
 
 namespace {
@@ -42,16 +45,6 @@ std::vector<double> closed_form(const Tensor& x, const std::vector<double>& mean
         e = (e - mean[ch]) / std::sqrt(var[ch] + eps) * w[ch] + b[ch];
       }
   return v;
-}
-
-double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs(a[i] - b[i]);
-    if (!(d <= m)) m = std::isnan(d) ? INFINITY : d;
-  }
-  return m;
 }
 
 }  // namespace

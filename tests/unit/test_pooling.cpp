@@ -9,7 +9,10 @@
 
 #include <ember/ember.hpp>
 
+#include "test_util.hpp"
+
 using namespace ember;
+using test::max_abs_diff;
 using autograd::gradcheck;
 
 namespace {
@@ -46,16 +49,6 @@ void naive_max(const std::vector<double>& x, int64_t h, int64_t w, const P& p, s
       y[oy * ow + ox] = best;
       idx[oy * ow + ox] = bi;
     }
-}
-
-double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return INFINITY;
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = std::fabs(a[i] - b[i]);
-    if (!(d <= m)) m = std::isnan(d) ? INFINITY : d;
-  }
-  return m;
 }
 
 const std::vector<P> kMaxCfgs = {

@@ -16,6 +16,17 @@
 
 namespace ember::test {
 
+/// The largest |a[i] - b[i]|; infinity when the sizes differ or any difference is NaN.
+inline double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::fabs(a[i] - b[i]);
+    if (!(d <= m)) m = std::isnan(d) ? INFINITY : d;
+  }
+  return m;
+}
+
 /// Deterministic values in [-scale, scale) from std::mt19937.
 inline Tensor random_tensor(const Shape& shape, uint32_t seed, DType dtype = kFloat64, double scale = 1.0) {
   std::mt19937 rng(seed);
