@@ -24,7 +24,7 @@ Usage: /usr/bin/python3 tests/reference/make_nn_reference.py   (needs PyTorch, n
 import pathlib
 
 import torch
-from torch_safetensors import save_safetensors
+from torch_safetensors import reference_case, save_safetensors
 import torch.nn.functional as F
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
@@ -42,20 +42,7 @@ def randn(*shape):
 
 
 def case(out, name, fn, inputs, extra=None, gy=None):
-    """Runs y = fn(**inputs) and stores inputs, y, gy and the gradient of every float input."""
-    leaves = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
-    y = fn(**leaves)
-    if gy is None:
-        gy = randn(*y.shape) if y.dim() > 0 else torch.tensor(0.7, dtype=torch.float64)
-    y.backward(gy)
-    for k, v in inputs.items():
-        out[f"{name}.{k}"] = v
-        if leaves[k].grad is not None:
-            out[f"{name}.g{k}"] = leaves[k].grad
-    for k, v in (extra or {}).items():
-        out[f"{name}.{k}"] = v
-    out[f"{name}.y"] = y.detach()
-    out[f"{name}.gy"] = gy
+    reference_case(out, name, fn, inputs, randn, extra, gy)
 
 
 def main():

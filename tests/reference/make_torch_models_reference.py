@@ -36,7 +36,7 @@ import pathlib
 import sys
 
 import torch
-from torch_safetensors import load_safetensors, save_safetensors
+from torch_safetensors import load_safetensors, reference_case, save_safetensors
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -109,18 +109,7 @@ def randn(*shape):
 
 def case(out, name, fn, inputs, extra=None):
     """Runs y = fn(**inputs), backward with a random gy; stores inputs, y, gy, gradients."""
-    leaves = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
-    y = fn(**leaves)
-    gy = randn(*y.shape)
-    y.backward(gy)
-    for k, v in inputs.items():
-        out[f"{name}.{k}"] = v
-        if leaves[k].grad is not None:
-            out[f"{name}.g{k}"] = leaves[k].grad
-    for k, v in (extra or {}).items():
-        out[f"{name}.{k}"] = v
-    out[f"{name}.y"] = y.detach()
-    out[f"{name}.gy"] = gy
+    reference_case(out, name, fn, inputs, randn, extra)
 
 
 # (name, input shape, weight shape, has bias, stride, padding, dilation, groups)

@@ -51,3 +51,21 @@ def load_safetensors(path):
         arr = np.frombuffer(data[begin:end], dtype=np.dtype(_NP[e["dtype"]]).newbyteorder("<"))
         out[name] = torch.from_numpy(arr.copy().reshape(e["shape"]))
     return out
+
+
+def reference_case(out, name, fn, inputs, randn, extra=None, gy=None):
+    """Runs y = fn(**inputs) and backward with gy (default: randn(*y.shape), or 0.7 for a 0-d y);
+    stores inputs, y, gy and the gradient of every float input under "<name>.<key>"."""
+    leaves = {k: v.clone().requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
+    y = fn(**leaves)
+    if gy is None:
+        gy = randn(*y.shape) if y.dim() > 0 else torch.tensor(0.7, dtype=torch.float64)
+    y.backward(gy)
+    for k, v in inputs.items():
+        out[f"{name}.{k}"] = v
+        if leaves[k].grad is not None:
+            out[f"{name}.g{k}"] = leaves[k].grad
+    for k, v in (extra or {}).items():
+        out[f"{name}.{k}"] = v
+    out[f"{name}.y"] = y.detach()
+    out[f"{name}.gy"] = gy
