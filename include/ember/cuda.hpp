@@ -126,9 +126,10 @@ EMBER_API void reset_peak_memory_stats(int device = -1);
 /// started (all devices and threads; 0 without CUDA). Counted: cudaStreamSynchronize,
 /// cudaDeviceSynchronize and cudaEventSynchronize (synchronize(), Stream::synchronize(), an owned
 /// Stream's destructor, Event::synchronize(), empty_cache()), every device-to-host copy (item(),
-/// to(cpu), to_vector: they wait for the stream), copies between devices, and host-to-device
-/// copies from pageable memory that the driver may block on (a blocking to(cuda) of a CPU tensor
-/// that is not pinned; a non_blocking copy of at most 64 MiB is staged and not counted). A
+/// to(cpu), to_vector: they wait for the stream), and host-to-device copies from pageable memory
+/// that the driver may block on (a blocking to(cuda) of a CPU tensor that is not pinned; a
+/// non_blocking copy of at most 64 MiB is staged and not counted). A copy between two devices is
+/// ordered on both devices' current streams and does not block the host (not counted). A
 /// training step that keeps its data and its bookkeeping on the device adds 0. Differences of
 /// two reads are meaningful; the value itself only grows.
 EMBER_API uint64_t host_sync_count();

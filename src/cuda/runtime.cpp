@@ -40,11 +40,35 @@ std::string current_device_str() {
 }
 }  // namespace
 
+namespace {
+// Errors that leave the CUDA context unusable (a kernel fault): every later call of the process
+// fails with the same status, so the first report is the one that matters.
+bool is_sticky(cudaError_t status) {
+  switch (status) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError:
+    case cudaErrorAssert:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable: return true;
+    default: return false;
+  }
+}
+}  // namespace
+
 void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
   cudaGetLastError();  // clear a non-sticky error so that later checks do not report it again
   std::string msg =
       ember::detail::str_cat("CUDA error: ", call, " failed at ", file, ":", line, " on ", current_device_str(), ": ",
-                             cudaGetErrorString(status), " (", cudaGetErrorName(status), ")");
+                             cudaGetErrorString(status), " (", cudaGetErrorName(status), ")",
+                             is_sticky(status) ? "; a kernel fault earlier in the stream (possibly in an unrelated "
+                                                 "op: launches are asynchronous) left the CUDA context unusable, and "
+                                                 "every later CUDA call of this process fails"
+                                               : "");
   if (status == cudaErrorMemoryAllocation) throw OutOfMemory(msg);
   throw DeviceError(msg);
 }
@@ -331,6 +355,7 @@ class PinnedPool {
     void* ptr = nullptr;
     size_t bytes = 0;
     cudaEvent_t event = nullptr;  // recorded after the last transfer from this buffer
+    int event_device = -1;        // the device `event` was created on
     bool busy = false;
   };
 
@@ -353,10 +378,20 @@ class PinnedPool {
     return b;
   }
 
-  // Marks the buffer reusable after the work queued on `stream` so far (the transfer).
-  void release_after(Buffer* b, cudaStream_t stream) {
+  // Marks the buffer reusable after the work queued on `stream` (of `device`, the current
+  // device) so far: the transfer. An event must be recorded on a stream of the device it was
+  // created on, and the pool serves every device: a buffer that moves to another device gets a
+  // new event (the old one has completed: acquire() checked it).
+  void release_after(Buffer* b, cudaStream_t stream, int device) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (b->event == nullptr) EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&b->event, cudaEventDisableTiming));
+    if (b->event != nullptr && b->event_device != device) {
+      cudaEventDestroy(b->event);
+      b->event = nullptr;
+    }
+    if (b->event == nullptr) {
+      EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&b->event, cudaEventDisableTiming));
+      b->event_device = device;
+    }
     EMBER_CUDA_CHECK(cudaEventRecord(b->event, stream));
     b->busy = false;
   }
@@ -397,6 +432,45 @@ kernels::StridedGeometry geometry(const Tensor& dst, const Tensor* src, const ch
   return g;
 }
 
+// A device-owned event for one cross-device hand-over, destroyed on scope exit (a recorded event
+// may be destroyed before it completes: the driver releases it afterwards).
+struct ScopedEvent {
+  cudaEvent_t e = nullptr;
+  explicit ScopedEvent(int device) {
+    DeviceGuard guard(device);
+    EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  }
+  ~ScopedEvent() {
+    if (e != nullptr) cudaEventDestroy(e);
+  }
+  ScopedEvent(const ScopedEvent&) = delete;
+  ScopedEvent& operator=(const ScopedEvent&) = delete;
+};
+
+// Copies between two devices in stream order, without blocking the host: the destination's
+// current stream waits for the work queued so far on the source's current stream (the producers
+// of src), the copy runs on the destination's stream, and the source's stream then waits for the
+// copy, so that src's block (tied to the source's stream by the caching allocator) is not reused
+// before the copy has read it. (cudaMemcpyPeer would not block the host either, but it
+// serialises with all work on both devices.)
+void copy_peer(const Tensor& dst, const Tensor& src, size_t bytes) {
+  const int sd = src.device().index, dd = dst.device().index;
+  const cudaStream_t ss = current_stream(sd), ds = current_stream(dd);
+  ScopedEvent src_ready(sd), copied(dd);
+  {
+    DeviceGuard guard(sd);
+    EMBER_CUDA_CHECK(cudaEventRecord(src_ready.e, ss));
+  }
+  {
+    DeviceGuard guard(dd);
+    EMBER_CUDA_CHECK(cudaStreamWaitEvent(ds, src_ready.e, 0));
+    EMBER_CUDA_CHECK(cudaMemcpyPeerAsync(dst.data_ptr(), dd, src.data_ptr(), sd, bytes, ds));
+    EMBER_CUDA_CHECK(cudaEventRecord(copied.e, ds));
+  }
+  DeviceGuard guard(sd);
+  EMBER_CUDA_CHECK(cudaStreamWaitEvent(ss, copied.e, 0));
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ entry points
@@ -427,7 +501,7 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
       PinnedPool::Buffer* buf = pinned_pool().acquire(bytes);
       std::memcpy(buf->ptr, src.data_ptr(), bytes);
       EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), buf->ptr, bytes, cudaMemcpyHostToDevice, stream));
-      pinned_pool().release_after(buf, stream);
+      pinned_pool().release_after(buf, stream, dev);
     } else if (pinned_owns(src.data_ptr())) {
       // A blocking copy from page-locked memory: cudaMemcpyAsync would return at once, and the
       // caller may change or free the source as soon as this returns, so wait for the copy.
@@ -453,9 +527,7 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
       EMBER_CUDA_CHECK(
           cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyDeviceToDevice, current_stream(dev)));
     } else {
-      // Across devices: synchronous, so both devices' streams are out of the picture.
-      EMBER_CUDA_HOST_SYNC(
-          cudaMemcpyPeer(dst.data_ptr(), dst.device().index, src.data_ptr(), src.device().index, bytes));
+      copy_peer(dst, src, bytes);
     }
   } else {
     std::memcpy(dst.data_ptr(), src.data_ptr(), bytes);
