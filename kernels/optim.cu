@@ -169,11 +169,20 @@ template <class T>
 __global__ void multi_sgd_kernel(const __grid_constant__ MultiTensorList l, T lr, T mom, T one_minus_damp, T wd,
                                  bool nesterov, const bool* __restrict__ skip) {
   if (skip && *skip) return;
-  for_each_chunk(l, [&](int t, int32_t, int64_t begin, int64_t end) {
+  for_each_chunk(l, [&](int t, int32_t b, int64_t begin, int64_t end) {
     T* p = static_cast<T*>(l.ptr[0][t]);
     const T* g = static_cast<const T*>(l.ptr[1][t]);
     T* buf = static_cast<T*>(l.ptr[2][t]);
-    const bool first = l.flag[t];
+    bool first = l.flag[t];
+    if (bool* started = static_cast<bool*>(l.ptr[3][t])) {
+      // Whether the buffer holds a value is known only here (an earlier guarded first step may
+      // have been skipped): read this chunk's flag, then mark it (every thread of the block has
+      // read it after the barrier; no other block touches this chunk).
+      bool* mine = started + (b - l.chunk_start[t]);
+      first = !*mine;
+      __syncthreads();
+      if (threadIdx.x == 0) *mine = true;
+    }
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x)
       sgd_update(p, g, buf, k, lr, mom, one_minus_damp, wd, nesterov, first);
   });

@@ -209,7 +209,8 @@ struct MultiTensorList {
   int32_t count = 0;                             // tensors in this launch
   int32_t chunk_start[kMultiTensorMax + 1] = {}; // chunk_start[count] = chunks in all
   int64_t numel[kMultiTensorMax] = {};
-  void* ptr[4][kMultiTensorMax] = {};            // Adam: p, g, m, v; SGD: p, g, buf (may be null); clip: g
+  void* ptr[4][kMultiTensorMax] = {};            // Adam: p, g, m, v; SGD: p, g, buf, started (null or
+                                                 // not: see multi_sgd_step); clip: g
   double scalar[2][kMultiTensorMax] = {};        // Adam (host-corrected): bc2_sqrt, step_size
   double* step[kMultiTensorMax] = {};            // Adam (guarded): the device step counts
   bool flag[kMultiTensorMax] = {};               // SGD: first (the buffer starts as the gradient)
@@ -224,6 +225,11 @@ cudaError_t multi_adam_step(bool is_f64, const MultiTensorList& list, const bool
                             cudaStream_t stream);
 /// SGD over every tensor of `list` with the arithmetic of sgd_step (flag[t]: first; ptr[2][t]
 /// may be null when momentum is 0; hp.first is ignored); nothing happens when skip && *skip.
+/// ptr[3][t], when not null, is a bool per chunk of tensor t, "the buffer holds a value": it
+/// decides first on the device (first = !started[c] for chunk c, flag[t] ignored) and the block
+/// of chunk c sets it once it has read it, unless the step is skipped. One flag per chunk is
+/// what makes this race-free within one launch (each chunk has exactly one block).
+inline int64_t multi_tensor_chunks(int64_t numel) { return (numel + kMultiTensorChunk - 1) / kMultiTensorChunk; }
 cudaError_t multi_sgd_step(bool is_f64, const MultiTensorList& list, const bool* skip, const SgdParams& hp,
                            cudaStream_t stream);
 /// One partial per chunk of the gradients ptr[0][t]: the sum of squares (inf_norm false) or

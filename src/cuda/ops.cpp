@@ -761,9 +761,15 @@ void multi_adam_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g,
       });
 }
 
+Tensor sgd_started_flags(const Tensor& p) {
+  EMBER_CHECK(p.defined() && p.is_cuda(), DeviceError, "SGD: started flags belong to a CUDA parameter, got one on ",
+              p.defined() ? p.device().str() : std::string("no device"));
+  return zeros({kernels::multi_tensor_chunks(p.numel())}, {.dtype = kBool, .device = p.device()});
+}
+
 void multi_sgd_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g, const std::vector<Tensor>& bufs,
                     const std::vector<bool>& first, double lr, double momentum, double dampening, double weight_decay,
-                    bool nesterov, const Tensor& skip) {
+                    bool nesterov, const Tensor& skip, const std::vector<Tensor>& started) {
   if (p.empty()) return;
   const char* what = "SGD (multi-tensor)";
   const auto [device, dtype] = list_kind(what, p);
@@ -772,6 +778,13 @@ void multi_sgd_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g, 
   check_list(what, g, n, device, dtype, false, "gradient");
   check_list(what, bufs, n, device, dtype, true, "momentum buffer");
   EMBER_CHECK(first.size() == n, ValueError, what, ": expected ", n, " first-step flags, got ", first.size());
+  if (!started.empty()) {
+    check_list(what, started, n, device, kBool, true, "started-flag");
+    for (size_t i = 0; i < n; ++i)
+      EMBER_CHECK(!started[i].defined() || started[i].numel() == kernels::multi_tensor_chunks(p[i].numel()),
+                  ValueError, what, ": started flags ", i, " have ", started[i].numel(), " elements, expected ",
+                  kernels::multi_tensor_chunks(p[i].numel()), " (sgd_started_flags)");
+  }
   const bool* skip_ptr = skip_flag_ptr(what, skip, device);
   const int dev = device.index;
   DeviceGuard guard(dev);
@@ -783,6 +796,7 @@ void multi_sgd_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g, 
         l.ptr[0][s] = p[i].data_ptr();
         l.ptr[1][s] = g[i].data_ptr();
         l.ptr[2][s] = bufs[i].defined() ? bufs[i].data_ptr() : nullptr;
+        l.ptr[3][s] = !started.empty() && started[i].defined() ? started[i].data_ptr() : nullptr;
         l.flag[s] = first[i];
       },
       [&](const kernels::MultiTensorList& l) {

@@ -66,9 +66,11 @@ void multi_adam_step(const std::vector<Tensor>&, const std::vector<Tensor>&, con
   no_cuda("Adam on CUDA parameters");
 }
 void multi_sgd_step(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
-                    const std::vector<bool>&, double, double, double, double, bool, const Tensor&) {
+                    const std::vector<bool>&, double, double, double, double, bool, const Tensor&,
+                    const std::vector<Tensor>&) {
   no_cuda("SGD on CUDA parameters");
 }
+Tensor sgd_started_flags(const Tensor&) { no_cuda("SGD on CUDA parameters"); }
 Tensor multi_grad_norm(const std::vector<Tensor>&, bool, double, Tensor&) {
   no_cuda("clip_grad_norm_ on CUDA gradients");
 }

@@ -61,7 +61,10 @@ void Optimizer::zero_grad(bool set_to_none) {
 OptimizerState Optimizer::state_dict() const {
   OptimizerState out;
   for (auto& [key, entries] : state_)
-    for (auto& [name, t] : entries) out["state." + key + "." + name] = t.detach();
+    for (auto& [name, t] : entries) {
+      if (!created(key, name)) continue;  // a pending entry whose steps were all skipped
+      out["state." + key + "." + name] = t.detach();
+    }
   for (size_t g = 0; g < groups_.size(); ++g)
     for (auto& [k, v] : groups_[g].options)
       out["param_groups." + std::to_string(g) + "." + k] = full({}, v, {.dtype = kFloat64});
@@ -121,6 +124,18 @@ void Optimizer::load_state_dict(const OptimizerState& dict, bool strict) {
     EMBER_THROW(ValueError, type_, ": saved state for parameters this optimizer does not have:", list);
   }
   state_ = std::move(state);
+  pending_state_.clear();
+}
+
+bool Optimizer::created(const std::string& key, const std::string& name) const {
+  const auto k = pending_state_.find(key);
+  if (k == pending_state_.end()) return true;
+  const auto e = k->second.find(name);
+  if (e == k->second.end()) return true;
+  // One small copy to the host (a synchronisation when the flags live on a device).
+  for (const bool f : e->second.detach().to_vector<bool>())
+    if (!f) return false;
+  return true;
 }
 
 void Optimizer::set_skip_flag(Tensor flag) {

@@ -46,7 +46,7 @@ void SGD::step() {
     struct CudaList {
       Device device;
       DType dtype;
-      std::vector<Tensor> p, g, buf;
+      std::vector<Tensor> p, g, buf, started;
       std::vector<bool> first;
     };
     std::vector<CudaList> lists;
@@ -56,21 +56,38 @@ void SGD::step() {
       if (!g.defined() || !p.requires_grad()) continue;
       EMBER_CHECK(p.is_contiguous(), ValueError, "SGD: parameters must be contiguous");
       g = g.to(p.dtype()).contiguous();
-      auto& st = state_[param_key(gi, i)];
+      const std::string key = param_key(gi, i);
+      auto& st = state_[key];
       const bool first = st.find("momentum_buffer") == st.end();
       if (mom != 0 && first) st["momentum_buffer"] = zeros(p.shape(), {.dtype = p.dtype(), .device = p.device()});
       Tensor buf = mom != 0 ? st["momentum_buffer"] : Tensor();
       if (p.is_cuda()) {
-        // With a device flag a skipped first step leaves a zero momentum buffer behind, and the
-        // next step treats it as an existing buffer: identical to PyTorch when dampening is 0
-        // (mom·0 + 1·d == d), off by the factor (1 − dampening) otherwise (the host cannot
-        // know whether the step was skipped without waiting for the device).
+        // With a device flag the host cannot know whether this step runs, so a buffer created
+        // now gets per-chunk "started" flags on the device (pending_state_): the kernel starts
+        // the buffer as the gradient while they are false, as PyTorch's first step that runs,
+        // and sets them when the step is not skipped. An unguarded step certainly runs, so
+        // after it the flags are dropped (the kernel still reads them in this launch).
+        Tensor started;
+        if (buf.defined() && p.numel() > 0) {
+          auto pk = pending_state_.find(key);
+          if (first && device_skip.defined()) {
+            started = cuda_backend::sgd_started_flags(p);
+            pending_state_[key]["momentum_buffer"] = started;
+          } else if (pk != pending_state_.end() && pk->second.count("momentum_buffer") != 0) {
+            started = pk->second.at("momentum_buffer");
+            if (!device_skip.defined()) {
+              pk->second.erase("momentum_buffer");
+              if (pk->second.empty()) pending_state_.erase(pk);
+            }
+          }
+        }
         size_t li = 0;
         while (li < lists.size() && !(lists[li].device == p.device() && lists[li].dtype == p.dtype())) ++li;
-        if (li == lists.size()) lists.push_back(CudaList{p.device(), p.dtype(), {}, {}, {}, {}});
+        if (li == lists.size()) lists.push_back(CudaList{p.device(), p.dtype(), {}, {}, {}, {}, {}});
         lists[li].p.push_back(p);
         lists[li].g.push_back(g);
         lists[li].buf.push_back(buf);
+        lists[li].started.push_back(started);
         lists[li].first.push_back(first);
         continue;
       }
@@ -95,7 +112,7 @@ void SGD::step() {
       p.storage()->bump_version();
     }
     for (CudaList& l : lists) {
-      cuda_backend::multi_sgd_step(l.p, l.g, l.buf, l.first, lr, mom, damp, wd, nesterov, device_skip);
+      cuda_backend::multi_sgd_step(l.p, l.g, l.buf, l.first, lr, mom, damp, wd, nesterov, device_skip, l.started);
       for (Tensor& p : l.p) p.storage()->bump_version();
     }
   }

@@ -122,11 +122,17 @@ EMBER_API void multi_adam_step(const std::vector<Tensor>& p, const std::vector<T
                                const std::vector<Tensor>& steps, const Tensor& skip, double lr, double beta1,
                                double beta2, double eps, double weight_decay, bool decoupled);
 /// SGD over lists (bufs[i] undefined when momentum is 0; first[i]: buffer i starts as the
-/// gradient); with skip (0-d bool on the device) nothing changes when *skip.
+/// gradient); with skip (0-d bool on the device) nothing changes when *skip. started (empty, or
+/// one entry per tensor, undefined where the host knows first[i]): flags from
+/// sgd_started_flags(p[i]) that decide first on the device (the buffer starts as the gradient
+/// while they are false) and are set by every step that is not skipped.
 EMBER_API void multi_sgd_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g,
                               const std::vector<Tensor>& bufs, const std::vector<bool>& first, double lr,
                               double momentum, double dampening, double weight_decay, bool nesterov,
-                              const Tensor& skip = Tensor());
+                              const Tensor& skip = Tensor(), const std::vector<Tensor>& started = {});
+/// Fresh "the momentum buffer holds a value" flags for parameter p, all false: a bool tensor on
+/// p's device with one element per multi-tensor chunk of p (all equal whenever no step runs).
+EMBER_API Tensor sgd_started_flags(const Tensor& p);
 /// The joint norm of the gradients (2-norm, or the largest |g| when inf_norm) as a 0-d tensor
 /// of their dtype on their device, from per-chunk partial sums in double reduced in a fixed
 /// order (deterministic); `coef` receives clamp(max_norm / (total + 1e-6), max = 1) there too
