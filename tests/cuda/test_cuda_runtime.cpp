@@ -70,6 +70,15 @@ TEST(CudaCheck, CublasErrorNamesStatus) {
   EXPECT_NO_THROW(EMBER_CUBLAS_CHECK(CUBLAS_STATUS_SUCCESS));
 }
 
+TEST(CudaCheck, StickyErrorSaysTheContextIsUnusable) {
+  // A kernel fault poisons the context: the message says so, so that the first failing test of
+  // a run is read as the cause of the ones after it.
+  const std::string msg = error_message([] { EMBER_CUDA_CHECK(cudaErrorIllegalAddress); });
+  EXPECT_NE(msg.find("cudaErrorIllegalAddress"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("context unusable"), std::string::npos) << msg;
+  EXPECT_EQ(error_message([] { EMBER_CUDA_CHECK(cudaErrorInvalidValue); }).find("unusable"), std::string::npos);
+}
+
 TEST(CudaRuntime, DeviceCountIsStableAndConsistent) {
   const int n = cuda::device_count();
   EXPECT_GE(n, 0);
@@ -192,4 +201,32 @@ TEST(CudaRuntime, OutOfRangeDeviceAndHugeAllocationAreErrors) {
   EXPECT_THROW(empty({int64_t{1} << 48}, {.device = Device::cuda(0)}), OutOfMemory);
   // The device still works afterwards.
   EXPECT_EQ(ones({3}, {.device = Device::cuda(0)}).cpu().to_vector<float>(), (std::vector<float>{1, 1, 1}));
+}
+
+TEST(CudaRuntime, CopiesBetweenTwoDevicesAreStreamOrderedAndDoNotBlock) {
+  if (cuda::device_count() < 2) GTEST_SKIP() << "needs two CUDA devices";
+  const Device d0 = Device::cuda(0), d1 = Device::cuda(1);
+  std::vector<float> v(100003);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 977) - 400.0f;
+  const Tensor host = tensor<float>(v, {static_cast<int64_t>(v.size())});
+  // Non-blocking staged uploads alternate between the devices: the staging pool's buffers move
+  // from one device's stream to the other's.
+  for (int rep = 0; rep < 4; ++rep) {
+    const Device d = rep % 2 == 0 ? d0 : d1;
+    EXPECT_EQ(host.to(d, /*non_blocking=*/true).cpu().to_vector<float>(), v) << "upload " << rep << " to " << d.str();
+  }
+  // Device to device, both ways, produced by work still queued on the source's stream: ordered on
+  // the streams, no host wait.
+  const Tensor a = host.to(d0) * 2.0f;
+  Tensor b, c;
+  const uint64_t before = cuda::host_sync_count();
+  b = a.to(d1);
+  c = (b + 1.0f).to(d0);
+  EXPECT_EQ(cuda::host_sync_count() - before, 0u);
+  ASSERT_EQ(b.device(), d1);
+  ASSERT_EQ(c.device(), d0);
+  std::vector<float> want(v.size());
+  for (size_t i = 0; i < v.size(); ++i) want[i] = v[i] * 2.0f + 1.0f;
+  EXPECT_EQ(c.cpu().to_vector<float>(), want);
+  EXPECT_EQ(b.cpu().to_vector<float>(), (host * 2.0f).to_vector<float>());
 }
