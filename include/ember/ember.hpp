@@ -21,6 +21,7 @@
 #include "ember/cuda.hpp"
 #include "ember/data/dataloader.hpp"
 #include "ember/data/dataset.hpp"
+#include "ember/data/device_loader.hpp"
 #include "ember/data/fashion_mnist.hpp"
 #include "ember/data/idx.hpp"
 #include "ember/data/transforms.hpp"
