@@ -132,24 +132,38 @@ __device__ __forceinline__ C plus_inf() {
   return static_cast<C>(__int_as_float(0x7f800000));
 }
 
-/// Sum (is_max false) or NaN-propagating max of v over the block; every thread gets the result.
-/// blockDim.x must be a multiple of 32 (at most 1024); `scratch` holds 32 values.
+/// V elements of T loaded or stored as one aligned vector (16 bytes for kVec<T> elements).
+template <class T, int V>
+struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+
+/// Elements per 16-byte vector of T.
+template <class T>
+constexpr int kVec = 16 / sizeof(T);
+
+/// Sum (is_max false) or NaN-propagating max of v over the 32 lanes of a warp; every lane gets
+/// the result. All 32 lanes must call it together.
 template <class C>
-__device__ C block_reduce(C v, bool is_max, C* scratch) {
+__device__ __forceinline__ C warp_reduce(C v, bool is_max) {
   for (int o = 16; o > 0; o /= 2) {
     const C w = __shfl_xor_sync(0xffffffffu, v, o);
     v = is_max ? nan_max(v, w) : v + w;
   }
+  return v;
+}
+
+/// Sum (is_max false) or NaN-propagating max of v over the block; every thread gets the result.
+/// blockDim.x must be a multiple of 32 (at most 1024); `scratch` holds 32 values.
+template <class C>
+__device__ C block_reduce(C v, bool is_max, C* scratch) {
+  v = warp_reduce(v, is_max);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   __syncthreads();  // scratch may still be read by a previous call
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
   if (warp == 0) {
-    v = lane < warps ? scratch[lane] : (is_max ? -plus_inf<C>() : C(0));
-    for (int o = 16; o > 0; o /= 2) {
-      const C w = __shfl_xor_sync(0xffffffffu, v, o);
-      v = is_max ? nan_max(v, w) : v + w;
-    }
+    v = warp_reduce(lane < warps ? scratch[lane] : (is_max ? -plus_inf<C>() : C(0)), is_max);
     if (lane == 0) scratch[0] = v;
   }
   __syncthreads();

@@ -98,15 +98,6 @@ __device__ __forceinline__ O binary_element(BinOp op, T a, T b, acc_t<T> alpha) 
   }
 }
 
-template <class T, int V>
-struct alignas(sizeof(T) * V) Vec {
-  T v[V];
-};
-
-// Elements per 16-byte vector of T.
-template <class T>
-constexpr int kVec = 16 / sizeof(T);
-
 template <class T, class O>
 __global__ void binary_contiguous(BinOp op, O* __restrict__ out, const T* __restrict__ a, const T* __restrict__ b,
                                   int64_t n, bool sa, bool sb, bool vectorised, acc_t<T> alpha) {
