@@ -1,5 +1,14 @@
 // Reductions (sum/mean/max/min over the middle axis of a contiguous (outer, size, inner) block)
 // and softmax / log-softmax with their backward. Accumulation in f32 (f64 for f64).
+//
+// Softmax layouts: rows (inner == 1) of up to kCachedThreads * kCache<T> elements are read once
+// into registers (16-byte vectors when aligned; one warp per row for rows of at most
+// 32 * kCache<T> elements, else one block), so the max, sum and write passes cost one read and one
+// write of memory. Wide columns (inner >= 32 and enough of them) run one thread per column, which
+// keeps every load coalesced. Everything else (longer rows, narrow columns) runs one block per
+// row with three passes.
+#include <initializer_list>
+
 #include "common.cuh"
 #include "cuda/kernels.hpp"
 
@@ -139,6 +148,251 @@ int row_threads(int64_t size) {
   return t;
 }
 
+// ---- Register-cached rows (inner == 1)
+
+// Row elements each thread keeps in registers in the forward with 16-byte vectors: 32 values of
+// f32 accumulators, 16 of f64. Scalar loads keep half as many (each needs its own address), the
+// backward half as many again of each of its two inputs.
+template <class T>
+constexpr int kCache = sizeof(T) == 8 ? 16 : 32;
+template <class T, int V, bool kBackward>
+constexpr int kCached = kCache<T> / (V == 1 ? 2 : 1) / (kBackward ? 2 : 1);
+// Most threads of a row block (kCache<T> registers of accumulators each fit at this size).
+constexpr int kCachedThreads = 512;
+// Rows per block in warp-per-row mode.
+constexpr int kWarpsPerBlock = 4;
+
+/// Softmax / log-softmax of contiguous rows held in registers: each thread loads N vectors of V
+/// elements once (a warp per row when warp_rows, else the block), reduces max and sum from the
+/// registers and writes. Rows: size % V == 0 and 16-byte aligned when V > 1; at most
+/// group * N * V elements.
+template <class T, int V>
+__global__ void __launch_bounds__(kCachedThreads)
+    softmax_cached(T* __restrict__ out, const T* __restrict__ in, int64_t rows, int64_t size, bool warp_rows,
+                   bool take_log) {
+  using C = acc_t<T>;
+  constexpr int N = kCached<T, V, false> / V;
+  __shared__ C scratch[32];
+  const int group = warp_rows ? 32 : static_cast<int>(blockDim.x);
+  const int lane = warp_rows ? static_cast<int>(threadIdx.x % 32) : static_cast<int>(threadIdx.x);
+  const int64_t per_block = warp_rows ? blockDim.x / 32 : 1;
+  const int64_t first = blockIdx.x * per_block + (warp_rows ? threadIdx.x / 32 : 0);
+  const int64_t nvec = size / V;
+  // The loop bound is uniform over the group (the warp, or the block that block_reduce syncs).
+  for (int64_t row = first; row < rows; row += gridDim.x * per_block) {
+    const auto* x = reinterpret_cast<const Vec<T, V>*>(in + row * size);
+    auto* y = reinterpret_cast<Vec<T, V>*>(out + row * size);
+    C v[N][V];
+    C m = -plus_inf<C>();
+#pragma unroll
+    for (int r = 0; r < N; ++r) {
+      const int64_t j = lane + int64_t{r} * group;
+      if (j < nvec) {
+        const Vec<T, V> t = x[j];
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          v[r][k] = widen(t.v[k]);
+          m = nan_max(m, v[r][k]);
+        }
+      }
+    }
+    m = warp_rows ? warp_reduce(m, true) : block_reduce(m, true, scratch);
+    // A row of -inf gives NaN (exp(-inf - -inf)), a NaN or +inf anywhere NaN everywhere, as the CPU.
+    C sum = 0;
+#pragma unroll
+    for (int r = 0; r < N; ++r) {
+      if (lane + int64_t{r} * group < nvec) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          const C e = exp(v[r][k] - m);
+          sum += e;
+          if (!take_log) v[r][k] = e;
+        }
+      }
+    }
+    sum = warp_rows ? warp_reduce(sum, false) : block_reduce(sum, false, scratch);
+    const C lse = m + ::log(sum), inv = C(1) / sum;
+#pragma unroll
+    for (int r = 0; r < N; ++r) {
+      const int64_t j = lane + int64_t{r} * group;
+      if (j < nvec) {
+        Vec<T, V> t;
+#pragma unroll
+        for (int k = 0; k < V; ++k) t.v[k] = narrow<T>(take_log ? v[r][k] - lse : v[r][k] * inv);
+        y[j] = t;
+      }
+    }
+  }
+}
+
+/// The backward of softmax_cached's rows (same layouts and limits with N halved): gy and y are
+/// read once into registers, the row's dot product reduced, gx written.
+template <class T, int V>
+__global__ void __launch_bounds__(kCachedThreads)
+    softmax_backward_cached(T* __restrict__ gx, const T* __restrict__ gy, const T* __restrict__ y, int64_t rows,
+                            int64_t size, bool warp_rows, bool take_log) {
+  using C = acc_t<T>;
+  constexpr int N = kCached<T, V, true> / V;
+  __shared__ C scratch[32];
+  const int group = warp_rows ? 32 : static_cast<int>(blockDim.x);
+  const int lane = warp_rows ? static_cast<int>(threadIdx.x % 32) : static_cast<int>(threadIdx.x);
+  const int64_t per_block = warp_rows ? blockDim.x / 32 : 1;
+  const int64_t first = blockIdx.x * per_block + (warp_rows ? threadIdx.x / 32 : 0);
+  const int64_t nvec = size / V;
+  for (int64_t row = first; row < rows; row += gridDim.x * per_block) {
+    const auto* g = reinterpret_cast<const Vec<T, V>*>(gy + row * size);
+    const auto* p = reinterpret_cast<const Vec<T, V>*>(y + row * size);
+    auto* o = reinterpret_cast<Vec<T, V>*>(gx + row * size);
+    C gv[N][V], yv[N][V];
+    C dot = 0;
+#pragma unroll
+    for (int r = 0; r < N; ++r) {
+      const int64_t j = lane + int64_t{r} * group;
+      if (j < nvec) {
+        const Vec<T, V> a = g[j], b = p[j];
+#pragma unroll
+        for (int k = 0; k < V; ++k) {
+          gv[r][k] = widen(a.v[k]);
+          yv[r][k] = widen(b.v[k]);
+          dot += take_log ? gv[r][k] : gv[r][k] * yv[r][k];
+        }
+      }
+    }
+    dot = warp_rows ? warp_reduce(dot, false) : block_reduce(dot, false, scratch);
+#pragma unroll
+    for (int r = 0; r < N; ++r) {
+      const int64_t j = lane + int64_t{r} * group;
+      if (j < nvec) {
+        Vec<T, V> t;
+#pragma unroll
+        for (int k = 0; k < V; ++k)
+          t.v[k] = narrow<T>(take_log ? gv[r][k] - exp(yv[r][k]) * dot : yv[r][k] * (gv[r][k] - dot));
+        o[j] = t;
+      }
+    }
+  }
+}
+
+// ---- Wide columns (inner >= 32): one thread per (outer, inner) column, neighbouring threads
+// on neighbouring elements of every row.
+
+template <class T>
+__global__ void softmax_columns(T* __restrict__ out, const T* __restrict__ in, int64_t outer, int64_t size,
+                                int64_t inner, bool take_log) {
+  using C = acc_t<T>;
+  for (int64_t t = global_thread(); t < outer * inner; t += grid_threads()) {
+    const int64_t base = (t / inner) * size * inner + t % inner;
+    const T* x = in + base;
+    T* y = out + base;
+    C m = -plus_inf<C>();
+    for (int64_t k = 0; k < size; ++k) m = nan_max(m, widen(x[k * inner]));
+    C sum = 0;
+    for (int64_t k = 0; k < size; ++k) sum += exp(widen(x[k * inner]) - m);
+    const C lse = m + ::log(sum), inv = C(1) / sum;
+    for (int64_t k = 0; k < size; ++k) {
+      const C v = widen(x[k * inner]);
+      y[k * inner] = narrow<T>(take_log ? v - lse : exp(v - m) * inv);
+    }
+  }
+}
+
+template <class T>
+__global__ void softmax_backward_columns(T* __restrict__ gx, const T* __restrict__ gy, const T* __restrict__ y,
+                                         int64_t outer, int64_t size, int64_t inner, bool take_log) {
+  using C = acc_t<T>;
+  for (int64_t t = global_thread(); t < outer * inner; t += grid_threads()) {
+    const int64_t base = (t / inner) * size * inner + t % inner;
+    C dot = 0;
+    for (int64_t k = 0; k < size; ++k) {
+      const int64_t e = base + k * inner;
+      dot += take_log ? widen(gy[e]) : widen(gy[e]) * widen(y[e]);
+    }
+    for (int64_t k = 0; k < size; ++k) {
+      const int64_t e = base + k * inner;
+      const C g = widen(gy[e]), v = widen(y[e]);
+      gx[e] = narrow<T>(take_log ? g - exp(v) * dot : v * (g - dot));
+    }
+  }
+}
+
+/// Columns go to the column kernels when they are wide enough to coalesce and numerous enough
+/// to fill the device; otherwise a block per (strided) row does more in parallel.
+bool use_columns(int64_t outer, int64_t inner) { return inner >= 32 && outer * inner >= 8192; }
+
+/// How softmax_cached / softmax_backward_cached run a row of `size` elements: vector width
+/// (kVec<T> when every pointer is 16-byte aligned and size % kVec<T> == 0, else 1), warp or
+/// block per row, threads per block. threads == 0: the row does not fit in registers.
+struct CachedPlan {
+  bool vectorised = false, warp_rows = false;
+  int threads = 0;
+};
+
+template <class T, bool kBackward>
+CachedPlan cached_plan(int64_t size, std::initializer_list<const void*> ptrs) {
+  CachedPlan p;
+  p.vectorised = size % kVec<T> == 0;
+  for (const void* q : ptrs) p.vectorised = p.vectorised && reinterpret_cast<uintptr_t>(q) % 16 == 0;
+  const int cache = p.vectorised ? kCached<T, kVec<T>, kBackward> : kCached<T, 1, kBackward>;
+  if (size <= int64_t{32} * cache) {
+    p.warp_rows = true;
+    p.threads = 32 * kWarpsPerBlock;
+  } else if (size <= int64_t{kCachedThreads} * cache) {
+    // Enough warps that each thread holds at most `cache` elements.
+    const int64_t per_thread = int64_t{32} * cache;
+    p.threads = static_cast<int>(32 * ((size + per_thread - 1) / per_thread));
+  }
+  return p;
+}
+
+/// Blocks for a cached launch over `rows` rows.
+int64_t cached_blocks(const CachedPlan& p, int64_t rows) {
+  return p.warp_rows ? (rows + kWarpsPerBlock - 1) / kWarpsPerBlock : rows;
+}
+
+template <class T>
+cudaError_t launch_softmax(void* out_v, const void* in_v, int64_t outer, int64_t size, int64_t inner, bool take_log,
+                           cudaStream_t s) {
+  auto* out = static_cast<T*>(out_v);
+  auto* in = static_cast<const T*>(in_v);
+  if (inner == 1) {
+    const CachedPlan p = cached_plan<T, false>(size, {out, in});
+    if (p.threads > 0) {
+      const int64_t blocks = cached_blocks(p, outer);
+      if (p.vectorised)
+        return launch_blocks(softmax_cached<T, kVec<T>>, blocks, p.threads, 0, s, out, in, outer, size, p.warp_rows,
+                             take_log);
+      return launch_blocks(softmax_cached<T, 1>, blocks, p.threads, 0, s, out, in, outer, size, p.warp_rows, take_log);
+    }
+  } else if (use_columns(outer, inner)) {
+    return launch(softmax_columns<T>, outer * inner, kThreads, 0, s, out, in, outer, size, inner, take_log);
+  }
+  return launch_blocks(softmax_rows<T>, outer * inner, row_threads(size), 0, s, out, in, outer, size, inner, take_log);
+}
+
+template <class T>
+cudaError_t launch_softmax_backward(void* gx_v, const void* gy_v, const void* y_v, int64_t outer, int64_t size,
+                                    int64_t inner, bool take_log, cudaStream_t s) {
+  auto* gx = static_cast<T*>(gx_v);
+  auto* gy = static_cast<const T*>(gy_v);
+  auto* y = static_cast<const T*>(y_v);
+  if (inner == 1) {
+    const CachedPlan p = cached_plan<T, true>(size, {gx, gy, y});
+    if (p.threads > 0) {
+      const int64_t blocks = cached_blocks(p, outer);
+      if (p.vectorised)
+        return launch_blocks(softmax_backward_cached<T, kVec<T>>, blocks, p.threads, 0, s, gx, gy, y, outer, size,
+                             p.warp_rows, take_log);
+      return launch_blocks(softmax_backward_cached<T, 1>, blocks, p.threads, 0, s, gx, gy, y, outer, size,
+                           p.warp_rows, take_log);
+    }
+  } else if (use_columns(outer, inner)) {
+    return launch(softmax_backward_columns<T>, outer * inner, kThreads, 0, s, gx, gy, y, outer, size, inner,
+                  take_log);
+  }
+  return launch_blocks(softmax_backward_rows<T>, outer * inner, row_threads(size), 0, s, gx, gy, y, outer, size,
+                       inner, take_log);
+}
+
 template <class T>
 cudaError_t launch_reduce(RedOp op, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
                           int64_t splits, void* workspace, cudaStream_t s) {
@@ -177,46 +431,14 @@ cudaError_t reduce(RedOp op, FloatType t, void* out, const void* in, int64_t out
 cudaError_t softmax(FloatType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner, bool log,
                     cudaStream_t stream) {
   if (size == 0) return cudaSuccess;
-  const int th = row_threads(size);
-  const int64_t rows = outer * inner;
-  switch (t) {
-    case FloatType::f32:
-      return launch_blocks(softmax_rows<float>, rows, th, 0, stream, static_cast<float*>(out),
-                           static_cast<const float*>(in), outer, size, inner, log);
-    case FloatType::f64:
-      return launch_blocks(softmax_rows<double>, rows, th, 0, stream, static_cast<double*>(out),
-                           static_cast<const double*>(in), outer, size, inner, log);
-    case FloatType::f16:
-      return launch_blocks(softmax_rows<__half>, rows, th, 0, stream, static_cast<__half*>(out),
-                           static_cast<const __half*>(in), outer, size, inner, log);
-    case FloatType::bf16:
-      return launch_blocks(softmax_rows<__nv_bfloat16>, rows, th, 0, stream, static_cast<__nv_bfloat16*>(out),
-                           static_cast<const __nv_bfloat16*>(in), outer, size, inner, log);
-  }
-  return cudaErrorInvalidValue;
+  return by_type(t, [&]<class T>() { return launch_softmax<T>(out, in, outer, size, inner, log, stream); });
 }
 
 cudaError_t softmax_backward(FloatType t, void* gx, const void* gy, const void* y, int64_t outer, int64_t size,
                              int64_t inner, bool log, cudaStream_t stream) {
   if (size == 0) return cudaSuccess;
-  const int th = row_threads(size);
-  const int64_t rows = outer * inner;
-  switch (t) {
-    case FloatType::f32:
-      return launch_blocks(softmax_backward_rows<float>, rows, th, 0, stream, static_cast<float*>(gx),
-                           static_cast<const float*>(gy), static_cast<const float*>(y), outer, size, inner, log);
-    case FloatType::f64:
-      return launch_blocks(softmax_backward_rows<double>, rows, th, 0, stream, static_cast<double*>(gx),
-                           static_cast<const double*>(gy), static_cast<const double*>(y), outer, size, inner, log);
-    case FloatType::f16:
-      return launch_blocks(softmax_backward_rows<__half>, rows, th, 0, stream, static_cast<__half*>(gx),
-                           static_cast<const __half*>(gy), static_cast<const __half*>(y), outer, size, inner, log);
-    case FloatType::bf16:
-      return launch_blocks(softmax_backward_rows<__nv_bfloat16>, rows, th, 0, stream, static_cast<__nv_bfloat16*>(gx),
-                           static_cast<const __nv_bfloat16*>(gy), static_cast<const __nv_bfloat16*>(y), outer, size,
-                           inner, log);
-  }
-  return cudaErrorInvalidValue;
+  return by_type(t,
+                 [&]<class T>() { return launch_softmax_backward<T>(gx, gy, y, outer, size, inner, log, stream); });
 }
 
 }  // namespace ember::cuda_backend::kernels

@@ -4,6 +4,9 @@
 // what happens without one.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "cuda_diff.hpp"
 #include "ember/backend/cpu.hpp"
 #include "ember/backend/cuda.hpp"
@@ -212,7 +215,14 @@ TEST(CudaOps, ReductionsMatchCpu) {
 
 TEST(CudaOps, SoftmaxAndBackwardMatchCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
-  const std::vector<cpu::ReduceGeom> geoms = {{128, 10, 1}, {3, 1, 1}, {7, 1000, 1}, {2, 5000, 1}, {4, 33, 6}};
+  // Every kernel layout (kernels/reduce.cu): rows in registers, one warp per row (10, 1, 1000
+  // for 16/32-bit types) or one block (1000 for f64, 4099, 5000), with 16-byte vectors when
+  // size % (16 / itemsize) == 0 and scalar loads otherwise (10, 1, 4099); rows too long for
+  // registers (20001 scalar, 40000 vectorised f32); more than 4 * 65535 rows (a grid-stride warp
+  // loop); narrow columns (inner 6) and wide columns (inner 256, one thread per column).
+  const std::vector<cpu::ReduceGeom> geoms = {{128, 10, 1}, {3, 1, 1},      {7, 1000, 1},   {2, 5000, 1},
+                                              {3, 4099, 1}, {2, 20001, 1},  {1, 40000, 1},  {270000, 3, 1},
+                                              {4, 33, 6},   {40, 7, 256}};
   uint32_t seed = 900;
   for (DType dt : kFloatTypes) {
     for (const cpu::ReduceGeom& g : geoms) {
@@ -232,6 +242,64 @@ TEST(CudaOps, SoftmaxAndBackwardMatchCpu) {
         cuda_backend::softmax_backward(ggot, gpu(gy), gpu(ref), g, log);
         EXPECT_TRUE(close_to(ggot, gref, tol_for(dt))) << "backward";
       }
+    }
+  }
+}
+
+TEST(CudaOps, SoftmaxOfNonFiniteRowsAndMisalignedViewsMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  // Row 0 all -inf (NaN out), row 1 with a +inf (NaN out), row 2 with a NaN, row 3 half masked
+  // with -inf (zeros there, a finite distribution elsewhere), row 4 plain. Sizes pick the warp,
+  // block and fallback row kernels; inner 64 with 200 outer rows the column kernel.
+  const std::vector<cpu::ReduceGeom> geoms = {{5, 64, 1}, {5, 3000, 1}, {5, 40000, 1}, {200, 5, 64}, {2, 5, 64}};
+  uint32_t seed = 950;
+  for (DType dt : kFloatTypes) {
+    for (const cpu::ReduceGeom& g : geoms) {
+      // Element (o, k, i) of the (outer, size, inner) block.
+      Tensor x = random_tensor({g.outer, g.size, g.inner}, kFloat64, seed++, -4.0, 4.0);
+      const int64_t special = std::min<int64_t>(g.outer, 4);
+      if (special > 0) x.select(0, 0).fill_(-inf);
+      if (special > 1) x.select(0, 1).select(0, g.size / 2).fill_(inf);
+      if (special > 2) x.select(0, 2).select(0, g.size - 1).fill_(nan);
+      if (special > 3) x.select(0, 3).slice(0, 0, g.size / 2).fill_(-inf);
+      x = x.to(dt).reshape({-1});
+      for (bool log : {false, true}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + (log ? " log_softmax (" : " softmax (") + std::to_string(g.outer) +
+                     "," + std::to_string(g.size) + "," + std::to_string(g.inner) + ")");
+        const int64_t n = x.numel();
+        Tensor ref = empty({n}, {.dtype = dt});
+        cpu::softmax(ref, x, g, log);
+        Tensor got = empty({n}, {.dtype = dt, .device = kDev});
+        cuda_backend::softmax(got, gpu(x), g, log);
+        EXPECT_TRUE(close_to(got, ref, tol_for(dt)));
+        Tensor gy = random_tensor({n}, dt, seed++);
+        Tensor gref = empty({n}, {.dtype = dt});
+        cpu::softmax_backward(gref, gy, ref, g, log);
+        Tensor ggot = empty({n}, {.dtype = dt, .device = kDev});
+        cuda_backend::softmax_backward(ggot, gpu(gy), gpu(ref), g, log);
+        EXPECT_TRUE(close_to(ggot, gref, tol_for(dt))) << "backward";
+      }
+    }
+    // Inputs one element past an aligned start (a view with storage offset 1): the kernels must
+    // not use 16-byte vectors on them, whatever the row length.
+    for (const cpu::ReduceGeom& g : std::vector<cpu::ReduceGeom>{{3, 1024, 1}, {2, 4096, 1}}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " offset view, size " + std::to_string(g.size));
+      const int64_t n = g.outer * g.size;
+      Tensor x = random_tensor({n + 1}, dt, seed++, -4.0, 4.0).slice(0, 1, n + 1);
+      Tensor gy = random_tensor({n + 1}, dt, seed++).slice(0, 1, n + 1);
+      Tensor ref = empty({n}, {.dtype = dt});
+      cpu::softmax(ref, x.contiguous(), g, true);
+      Tensor got = empty({n + 1}, {.dtype = dt, .device = kDev}).slice(0, 1, n + 1);
+      cuda_backend::softmax(got, gpu(x), g, true);
+      EXPECT_TRUE(close_to(got, ref, tol_for(dt)));
+      Tensor gref = empty({n}, {.dtype = dt});
+      cpu::softmax_backward(gref, gy.contiguous(), ref, g, true);
+      Tensor yg = empty({n + 1}, {.dtype = dt, .device = kDev}).slice(0, 1, n + 1);
+      yg.copy_(ref.to(kDev));
+      Tensor ggot = empty({n}, {.dtype = dt, .device = kDev});
+      cuda_backend::softmax_backward(ggot, gpu(gy), yg, g, true);
+      EXPECT_TRUE(close_to(ggot, gref, tol_for(dt))) << "backward";
     }
   }
 }
