@@ -361,6 +361,33 @@ TEST(CudaOps2, VarStdMatchCpuWithGradient) {
     }
 }
 
+// ------------------------------------------------------------------ dropout of offset views
+
+TEST(CudaOps2, DropoutOfOffsetViewsEqualsCpuBitForBit) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  // Offset 0: four-element vector accesses plus a scalar tail (n % 4 != 0); offsets 1 and 2:
+  // an input that is not aligned to four elements, which must take the scalar path.
+  for (DType dt : kFloatTypes)
+    for (int64_t n : {int64_t{1}, int64_t{6}, int64_t{1001}, int64_t{4099}})
+      for (int64_t off : {int64_t{0}, int64_t{1}, int64_t{2}}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " n " + std::to_string(n) + " offset " + std::to_string(off));
+        Tensor base = random_tensor({n + 2}, dt, static_cast<uint32_t>(150 + n + off));
+        Tensor bc = base.detach().requires_grad_(true);
+        Tensor bg = base.to(kDev).requires_grad_(true);
+        Generator gc(77 + static_cast<uint64_t>(n)), gg(77 + static_cast<uint64_t>(n));
+        gc.reserve(5);  // a non-zero counter offset
+        gg.reserve(5);
+        Tensor yc = dropout(bc.slice(0, off, off + n), 0.4, true, &gc);
+        Tensor yg = dropout(bg.slice(0, off, off + n), 0.4, true, &gg);
+        ASSERT_TRUE(yg.is_cuda());
+        EXPECT_TRUE(close_to(yg, yc, kExact)) << "output";
+        EXPECT_EQ(gg.state(), gc.state());
+        yc.sum().backward();
+        yg.sum().backward();
+        EXPECT_TRUE(close_to(bg.grad(), bc.grad(), kExact)) << "mask (the gradient of the sum)";
+      }
+}
+
 // ------------------------------------------------------------------ backend errors
 
 TEST(CudaOps2, BackendRejectsWhatItCannotDo) {
