@@ -1,5 +1,6 @@
 // Conversion between any two element types on one device (Tensor::to(dtype) and mixed-dtype
-// copies on CUDA tensors). One small strided kernel per (source, destination) pair.
+// copies on CUDA tensors). Per (source, destination) pair: a strided kernel and a contiguous
+// one (the Tensor::to(dtype) case, vectorised by four elements).
 #include "common.cuh"
 #include "cuda/kernels.hpp"
 
@@ -61,8 +62,29 @@ __global__ void convert_kernel(D* __restrict__ dst, const S* __restrict__ src, i
   }
 }
 
+/// Both sides contiguous: no offset arithmetic (a 64-bit division per element and dimension in
+/// convert_kernel), and four elements per vector access when both pointers allow it.
+template <class D, class S>
+__global__ void convert_contiguous(D* __restrict__ dst, const S* __restrict__ src, int64_t n, bool vectorised) {
+  const int64_t nvec = vectorised ? n / 4 : 0;
+  for (int64_t i = global_thread(); i < nvec; i += grid_threads()) {
+    const Vec<S, 4> sv = reinterpret_cast<const Vec<S, 4>*>(src)[i];
+    Vec<D, 4> dv;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) store_from(&dv.v[k], load_wide(&sv.v[k]));
+    reinterpret_cast<Vec<D, 4>*>(dst)[i] = dv;
+  }
+  for (int64_t i = nvec * 4 + global_thread(); i < n; i += grid_threads()) store_from(dst + i, load_wide(src + i));
+}
+
 template <class D, class S>
 cudaError_t launch_convert(void* dst, const void* src, int64_t n, const StridedGeometry& g, cudaStream_t s) {
+  if (g.ndim == 1 && g.dst_strides[0] == 1 && g.src_strides[0] == 1) {
+    const bool vec = reinterpret_cast<uintptr_t>(dst) % (4 * sizeof(D)) == 0 &&
+                     reinterpret_cast<uintptr_t>(src) % (4 * sizeof(S)) == 0;
+    return launch(convert_contiguous<D, S>, vec ? (n + 3) / 4 : n, kThreads, 0, s, static_cast<D*>(dst),
+                  static_cast<const S*>(src), n, vec);
+  }
   return launch(convert_kernel<D, S>, n, kThreads, 0, s, static_cast<D*>(dst), static_cast<const S*>(src), n, g);
 }
 

@@ -361,7 +361,7 @@ TEST(CudaOps2, VarStdMatchCpuWithGradient) {
     }
 }
 
-// ------------------------------------------------------------------ dropout of offset views
+// ------------------------------------------------------------------ dropout and dtype conversion of offset views
 
 TEST(CudaOps2, DropoutOfOffsetViewsEqualsCpuBitForBit) {
   EMBER_REQUIRE_CUDA_DEVICE();
@@ -385,6 +385,30 @@ TEST(CudaOps2, DropoutOfOffsetViewsEqualsCpuBitForBit) {
         yc.sum().backward();
         yg.sum().backward();
         EXPECT_TRUE(close_to(bg.grad(), bc.grad(), kExact)) << "mask (the gradient of the sum)";
+      }
+}
+
+TEST(CudaOps2, DTypeConversionOfOffsetViewsMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  // Contiguous sources and destinations take the vectorised kernel when both are aligned to four
+  // elements (offset 0; 4099 leaves a tail of 3) and its scalar loop otherwise (offset 1).
+  constexpr int64_t kN = 4099;
+  uint32_t seed = 170;
+  for (DType from : kEveryType)
+    for (DType to : kEveryType)
+      for (int64_t off : {int64_t{0}, int64_t{1}}) {
+        SCOPED_TRACE(std::string(dtype_name(from)) + " -> " + dtype_name(to) + " offset " + std::to_string(off));
+        Tensor h = values_of({kN + 1}, from, seed++);
+        // Negative values to u8 are undefined in C++ (and differ between CPU and GPU casts).
+        if (to == DType::u8 && from != DType::u8 && from != DType::boolean) h = abs(h);
+        Tensor d = h.to(kDev);
+        Tensor got = d.slice(0, off, off + kN).to(to);
+        ASSERT_TRUE(got.is_cuda());
+        EXPECT_TRUE(close_to(got, h.slice(0, off, off + kN).to(to), kExact));
+        // Into an offset destination view.
+        Tensor dst = empty({kN + 1}, {.dtype = to, .device = kDev}).slice(0, 1, kN + 1);
+        dst.copy_(d.slice(0, off, off + kN));
+        EXPECT_TRUE(close_to(dst, h.slice(0, off, off + kN).to(to), kExact)) << "offset destination";
       }
 }
 
