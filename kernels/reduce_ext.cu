@@ -24,12 +24,14 @@ __device__ __forceinline__ wide_t<T> load_wide(T v) {
     return static_cast<double>(widen(v));
 }
 
+/// A double accumulator as O. 16-bit types round through float, as the CPU's to_out does
+/// (src/cpu/reduce_util.hpp): a direct double rounding differs in the last bit now and then.
 template <class O>
 __device__ __forceinline__ O store_from(double v) {
   if constexpr (std::is_same_v<O, __half>)
-    return __double2half(v);
+    return __float2half_rn(static_cast<float>(v));
   else if constexpr (std::is_same_v<O, __nv_bfloat16>)
-    return __double2bfloat16(v);
+    return __float2bfloat16_rn(static_cast<float>(v));
   else
     return static_cast<O>(v);
 }
