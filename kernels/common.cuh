@@ -53,18 +53,44 @@ cudaError_t by_type(FloatType t, F&& f) {
 __device__ __forceinline__ int64_t global_thread() { return blockIdx.x * int64_t{blockDim.x} + threadIdx.x; }
 __device__ __forceinline__ int64_t grid_threads() { return int64_t{gridDim.x} * blockDim.x; }
 
-/// Offsets of linear element i (row-major over c.sizes) for the first K operands of c.
+/// Calls visit(d, r) with the index r in dimension d of linear element i (row-major over
+/// sizes[0, ndim)), innermost dimension first. idx32 (the element count is below 2^32, so every
+/// index and size fits): 32-bit arithmetic, as a 64-bit division costs several times a 32-bit
+/// one. The outermost index needs no division (i < the product of the sizes).
+template <class Sizes, class F>
+__device__ __forceinline__ void dim_indices(int64_t i, bool idx32, int ndim, const Sizes& sizes, F&& visit) {
+  if (idx32) {
+    auto j = static_cast<uint32_t>(i);
+    for (int d = ndim - 1; d > 0; --d) {
+      const auto size = static_cast<uint32_t>(sizes[d]);
+      const uint32_t q = j / size;
+      visit(d, static_cast<int64_t>(j - q * size));
+      j = q;
+    }
+    if (ndim > 0) visit(0, static_cast<int64_t>(j));
+  } else {
+    int64_t j = i;
+    for (int d = ndim - 1; d > 0; --d) {
+      const int64_t q = j / sizes[d];
+      visit(d, j - q * sizes[d]);
+      j = q;
+    }
+    if (ndim > 0) visit(0, j);
+  }
+}
+
+/// Whether n elements can be indexed in 32 bits (dim_indices' idx32).
+__host__ __device__ __forceinline__ bool fits_index32(int64_t n) { return n <= int64_t{0xffffffff}; }
+
+/// Offsets of linear element i of n (row-major over c.sizes) for the first K operands of c.
 template <int K>
-__device__ __forceinline__ void strided_offsets(int64_t i, const OffsetCalc& c, int64_t (&off)[K]) {
+__device__ __forceinline__ void strided_offsets(int64_t i, int64_t n, const OffsetCalc& c, int64_t (&off)[K]) {
 #pragma unroll
   for (int k = 0; k < K; ++k) off[k] = 0;
-  for (int d = c.ndim - 1; d >= 0; --d) {
-    const int64_t size = c.sizes[d];
-    const int64_t q = i / size, r = i - q * size;
+  dim_indices(i, fits_index32(n), c.ndim, c.sizes, [&](int d, int64_t r) {
 #pragma unroll
     for (int k = 0; k < K; ++k) off[k] += r * c.strides[k][d];
-    i = q;
-  }
+  });
 }
 
 /// x op y for the comparison ops (eq, ne, lt, le, gt, ge); false for any other op.

@@ -49,15 +49,13 @@ __device__ __forceinline__ void store_from(D* p, V v) {
 
 template <class D, class S>
 __global__ void convert_kernel(D* __restrict__ dst, const S* __restrict__ src, int64_t n, StridedGeometry g) {
+  const bool idx32 = fits_index32(n);
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-    int64_t rem = i, od = 0, os = 0;
-    for (int d = g.ndim - 1; d >= 0; --d) {
-      const int64_t size = g.sizes[d];
-      const int64_t q = rem / size, r = rem - q * size;
+    int64_t od = 0, os = 0;
+    dim_indices(i, idx32, g.ndim, g.sizes, [&](int d, int64_t r) {
       od += r * g.dst_strides[d];
       os += r * g.src_strides[d];
-      rem = q;
-    }
+    });
     store_from(dst + od, load_wide(src + os));
   }
 }
@@ -106,17 +104,15 @@ cudaError_t convert_from(ElemType st, void* dst, const void* src, int64_t n, con
 template <class T>
 __global__ void where_kernel(T* __restrict__ out, const uint8_t* __restrict__ cond, const T* __restrict__ a,
                              const T* __restrict__ b, int64_t n, OffsetCalc c, StridedGeometry cs) {
+  const bool idx32 = fits_index32(n);
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-    int64_t rem = i, oo = 0, oa = 0, ob = 0, oc = 0;
-    for (int d = c.ndim - 1; d >= 0; --d) {
-      const int64_t size = c.sizes[d];
-      const int64_t q = rem / size, r = rem - q * size;
+    int64_t oo = 0, oa = 0, ob = 0, oc = 0;
+    dim_indices(i, idx32, c.ndim, c.sizes, [&](int d, int64_t r) {
       oo += r * c.strides[0][d];
       oa += r * c.strides[1][d];
       ob += r * c.strides[2][d];
       oc += r * cs.src_strides[d];
-      rem = q;
-    }
+    });
     out[oo] = cond[oc] ? a[oa] : b[ob];
   }
 }

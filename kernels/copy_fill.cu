@@ -1,49 +1,47 @@
 // Fill and same-dtype strided copy on one CUDA device. Both move bits, not values, so one
 // kernel per element width (1, 2, 4, 8 bytes) serves every dtype: the host converts the fill
-// value to the destination dtype first. Grid-stride loops with int64 indices.
-#include <algorithm>
+// value to the destination dtype first. Grid-stride loops with int64 indices (index arithmetic
+// in 32 bits when the element count allows), 16-byte stores for contiguous fills.
 #include <cstring>
 
+#include "common.cuh"
 #include "cuda/kernels.hpp"
 
 namespace ember::cuda_backend::kernels {
 namespace {
 
-constexpr int kThreads = 256;
-// Enough blocks to fill an H100/H200 several times over; the grid-stride loop does the rest.
-constexpr int64_t kMaxBlocks = 65535;
-
-int64_t blocks_for(int64_t n) { return std::min<int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks); }
-
-// Element offset of linear index i (row-major over g.sizes) with the given strides.
-__device__ __forceinline__ int64_t offset_of(int64_t i, const StridedGeometry& g, const int64_t* strides) {
-  int64_t off = 0;
-  for (int d = g.ndim - 1; d >= 0; --d) {
-    const int64_t size = g.sizes[d];
-    off += (i % size) * strides[d];
-    i /= size;
-  }
-  return off;
-}
-
+/// Contiguous fill: kVec<W> copies of the value per 16-byte store when dst is aligned.
 template <class W>
-__global__ void fill_contiguous_kernel(W* __restrict__ dst, W value, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    dst[i] = value;
-  }
+__global__ void fill_contiguous_kernel(W* __restrict__ dst, W value, int64_t n, bool vectorised) {
+  constexpr int V = kVec<W>;
+  const int64_t nvec = vectorised ? n / V : 0;
+  Vec<W, V> pattern;
+#pragma unroll
+  for (int k = 0; k < V; ++k) pattern.v[k] = value;
+  for (int64_t i = global_thread(); i < nvec; i += grid_threads()) reinterpret_cast<Vec<W, V>*>(dst)[i] = pattern;
+  for (int64_t i = nvec * V + global_thread(); i < n; i += grid_threads()) dst[i] = value;
 }
 
 template <class W>
 __global__ void fill_strided_kernel(W* __restrict__ dst, W value, int64_t n, StridedGeometry g) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    dst[offset_of(i, g, g.dst_strides)] = value;
+  const bool idx32 = fits_index32(n);
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    int64_t od = 0;
+    dim_indices(i, idx32, g.ndim, g.sizes, [&](int d, int64_t r) { od += r * g.dst_strides[d]; });
+    dst[od] = value;
   }
 }
 
 template <class W>
 __global__ void strided_copy_kernel(W* __restrict__ dst, const W* __restrict__ src, int64_t n, StridedGeometry g) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    dst[offset_of(i, g, g.dst_strides)] = src[offset_of(i, g, g.src_strides)];
+  const bool idx32 = fits_index32(n);
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    int64_t od = 0, os = 0;
+    dim_indices(i, idx32, g.ndim, g.sizes, [&](int d, int64_t r) {
+      od += r * g.dst_strides[d];
+      os += r * g.src_strides[d];
+    });
+    dst[od] = src[os];
   }
 }
 
@@ -62,18 +60,17 @@ cudaError_t launch_fill(void* dst, uint64_t pattern, int64_t n, const StridedGeo
   static_assert(sizeof(W) <= sizeof(pattern));
   std::memcpy(&value, &pattern, sizeof(W));  // the low bytes (little-endian host and device)
   if (is_contiguous(g)) {
-    fill_contiguous_kernel<W><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<W*>(dst), value, n);
-  } else {
-    fill_strided_kernel<W><<<blocks_for(n), kThreads, 0, stream>>>(static_cast<W*>(dst), value, n, g);
+    const bool vec = reinterpret_cast<uintptr_t>(dst) % 16 == 0;
+    return launch(fill_contiguous_kernel<W>, vec ? (n + kVec<W> - 1) / kVec<W> : n, kThreads, 0, stream,
+                  static_cast<W*>(dst), value, n, vec);
   }
-  return cudaGetLastError();
+  return launch(fill_strided_kernel<W>, n, kThreads, 0, stream, static_cast<W*>(dst), value, n, g);
 }
 
 template <class W>
 cudaError_t launch_copy(void* dst, const void* src, int64_t n, const StridedGeometry& g, cudaStream_t stream) {
-  strided_copy_kernel<W>
-      <<<blocks_for(n), kThreads, 0, stream>>>(static_cast<W*>(dst), static_cast<const W*>(src), n, g);
-  return cudaGetLastError();
+  return launch(strided_copy_kernel<W>, n, kThreads, 0, stream, static_cast<W*>(dst), static_cast<const W*>(src), n,
+                g);
 }
 
 }  // namespace

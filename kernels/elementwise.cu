@@ -123,7 +123,7 @@ __global__ void binary_strided(BinOp op, O* __restrict__ out, const T* __restric
                                int64_t n, OffsetCalc calc, acc_t<T> alpha) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[3];
-    strided_offsets<3>(i, calc, off);
+    strided_offsets<3>(i, n, calc, off);
     out[off[0]] = binary_element<T, O>(op, a[off[1]], b[off[2]], alpha);
   }
 }
@@ -148,7 +148,7 @@ template <class T>
 __global__ void unary_strided(UnOp op, T* __restrict__ out, const T* __restrict__ x, int64_t n, OffsetCalc calc) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[2];
-    strided_offsets<2>(i, calc, off);
+    strided_offsets<2>(i, n, calc, off);
     out[off[0]] = narrow<T>(apply_unary(op, widen(x[off[1]])));
   }
 }

@@ -89,7 +89,7 @@ __global__ void int_binary_strided(BinOp op, O* __restrict__ out, const T* __res
                                    int64_t n, OffsetCalc calc, int64_t alpha) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[3];
-    strided_offsets<3>(i, calc, off);
+    strided_offsets<3>(i, n, calc, off);
     out[off[0]] = int_binary_element<T, O>(op, a[off[1]], b[off[2]], alpha);
   }
 }
@@ -154,7 +154,7 @@ template <class T>
 __global__ void int_unary_strided(UnOp op, T* __restrict__ out, const T* __restrict__ x, int64_t n, OffsetCalc calc) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[2];
-    strided_offsets<2>(i, calc, off);
+    strided_offsets<2>(i, n, calc, off);
     out[off[0]] = int_unary_element<T>(op, x[off[1]]);
   }
 }
@@ -199,7 +199,7 @@ __global__ void predicate_strided(PredOp op, bool* __restrict__ out, const T* __
                                   OffsetCalc calc) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[2];
-    strided_offsets<2>(i, calc, off);
+    strided_offsets<2>(i, n, calc, off);
     out[off[0]] = predicate<T>(op, x[off[1]]);
   }
 }
@@ -240,7 +240,7 @@ __global__ void clamp_strided(T* __restrict__ out, const T* __restrict__ x, int6
                               ClampBounds b) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[2];
-    strided_offsets<2>(i, calc, off);
+    strided_offsets<2>(i, n, calc, off);
     out[off[0]] = clamp_element<T>(x[off[1]], b);
   }
 }
@@ -263,17 +263,15 @@ struct WhereCalc {
 template <class W>
 __global__ void where_bits(W* __restrict__ out, const uint8_t* __restrict__ cond, const W* __restrict__ a,
                            const W* __restrict__ b, int64_t n, WhereCalc w) {
+  const bool idx32 = fits_index32(n);
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-    int64_t oo = 0, oa = 0, ob = 0, oc = 0, j = i;
-    for (int d = w.c.ndim - 1; d >= 0; --d) {
-      const int64_t size = w.c.sizes[d];
-      const int64_t q = j / size, r = j - q * size;
+    int64_t oo = 0, oa = 0, ob = 0, oc = 0;
+    dim_indices(i, idx32, w.c.ndim, w.c.sizes, [&](int d, int64_t r) {
       oo += r * w.c.strides[0][d];
       oa += r * w.c.strides[1][d];
       ob += r * w.c.strides[2][d];
       oc += r * w.cond_strides[d];
-      j = q;
-    }
+    });
     out[oo] = cond[oc] ? a[oa] : b[ob];
   }
 }
