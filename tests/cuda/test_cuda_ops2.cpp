@@ -412,6 +412,25 @@ TEST(CudaOps2, DTypeConversionOfOffsetViewsMatchesCpu) {
       }
 }
 
+TEST(CudaOps2, FillOfOffsetAndStridedViewsMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  // Contiguous fills store 16 bytes at a time when aligned (offset 0, with a tail) and one element
+  // at a time otherwise (offset 1); a transposed view takes the strided kernel.
+  for (DType dt : kEveryType)
+    for (int64_t off : {int64_t{0}, int64_t{1}}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " offset " + std::to_string(off));
+      Tensor h = values_of({1003}, dt, 180);
+      Tensor d = h.to(kDev);
+      h.slice(0, off, off + 999).fill_(3);
+      d.slice(0, off, off + 999).fill_(3);
+      EXPECT_TRUE(close_to(d, h, kExact));
+      Tensor h2 = values_of({37, 29}, dt, 181), d2 = h2.to(kDev);
+      h2.t().slice(0, off, 29).fill_(1);
+      d2.t().slice(0, off, 29).fill_(1);
+      EXPECT_TRUE(close_to(d2, h2, kExact)) << "strided";
+    }
+}
+
 // ------------------------------------------------------------------ backend errors
 
 TEST(CudaOps2, BackendRejectsWhatItCannotDo) {
