@@ -301,9 +301,8 @@ EvalResult evaluate(nn::Sequential& model, data::DataLoader& loader, ember::Devi
   int64_t total = 0;
   double loss_sum = 0.0;
   loader.set_epoch(0);
-  for (auto& [x, y] : loader) {
-    const Tensor xd = x.to(device, /*non_blocking=*/true);
-    const Tensor yd = y.to(device, /*non_blocking=*/true);
+  data::DeviceLoader batches(loader, device);  // on CUDA: the next batch is copied meanwhile
+  for (auto& [xd, yd] : batches) {
     const Tensor logits = model.forward(xd);
     loss_sum += nn::functional::cross_entropy(logits, yd, {.reduction = nn::functional::Reduction::sum}).item<double>();
     correct += ember::eq(logits.argmax(1), yd).sum().item<int64_t>();
@@ -347,6 +346,17 @@ struct LoopState {
   EvalResult last_eval;
   Curves curves;
   std::deque<double> recent_losses;  // the spike detector's window
+};
+
+// A training step whose loss is still on the device: its bookkeeping (loss sums, curve window,
+// `step N loss` line, spike check) waits until the losses are read back, all at once.
+struct PendingLoss {
+  Tensor loss;  // 0-d, detached
+  int64_t epoch = 0;
+  int64_t step = 0;        // st.step after the step
+  int64_t epoch_step = 0;  // st.epoch_step after the step
+  bool epoch_end = false;  // the epoch's last step
+  double lr = 0.0;
 };
 
 void put_vector(std::map<std::string, double>& values, const std::string& name, const std::vector<double>& v) {
@@ -500,8 +510,8 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
   // Data: pixels / 255, no normalisation (as the LibTorch reference).
   auto train_set = data::FashionMNIST::train(opt.data_dir);
   auto test_set = data::FashionMNIST::test(opt.data_dir);
-  // On CUDA the batches come in pinned memory, so the non-blocking copies below are direct DMA
-  // transfers that the host does not wait for (a no-op on the CPU).
+  // On CUDA the batches come in pinned memory, so DeviceLoader's copies (on its own stream, a
+  // batch ahead) are direct DMA transfers that the host does not wait for (a no-op on the CPU).
   data::DataLoader train_loader(std::move(train_set), {.batch_size = opt.batch_size,
                                                        .shuffle = !opt.no_shuffle,
                                                        .seed = opt.seed,
@@ -588,16 +598,80 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
     checkpoints.emplace(checkpoint_dir, io::CheckpointOptions{.keep = opt.keep});
     install_stop_handlers();  // SIGINT/SIGTERM: save and exit 0
   }
+  // The training batches, on the device (a pass-through on the CPU). Its state() is the position
+  // of the batches the loop has received, which is what a checkpoint saves (on CUDA the loader
+  // itself is a batch ahead inside the loop).
+  data::DeviceLoader train_batches(train_loader, device);
+
+  const int64_t steps_per_epoch = train_loader.size();
+  // About ten points of the training-loss curve per epoch.
+  const int64_t window = std::max<int64_t>(1, steps_per_epoch / 10);
+
+  // The steps whose losses are not read yet. On the CPU the list is flushed after every step;
+  // on CUDA reading a loss waits for the device, so the list is flushed with one copy every
+  // `window` steps and before anything that needs the numbers (see the training loop).
+  std::vector<PendingLoss> pending;
+  auto record_loss = [&](const PendingLoss& p, double l) {
+    if (!opt.check_finite || std::isfinite(l)) {
+      st.epoch_loss_sum += l;
+      ++st.epoch_loss_count;
+      st.window_sum += l;
+      ++st.window_loss_count;
+    }
+    if (++st.window_count == window || p.epoch_end) {
+      if (st.window_loss_count > 0) {
+        st.curves.step_loss_x.push_back(static_cast<double>(p.epoch) +
+                                        static_cast<double>(p.epoch_step) / static_cast<double>(steps_per_epoch));
+        st.curves.step_loss_y.push_back(st.window_sum / static_cast<double>(st.window_loss_count));
+      }
+      st.window_sum = 0.0;
+      st.window_count = 0;
+      st.window_loss_count = 0;
+    }
+    if (opt.log_every > 0 && p.step % opt.log_every == 0) {
+      std::printf("step %lld loss %.9e lr %.9e\n", static_cast<long long>(p.step), l, p.lr);
+      std::fflush(stdout);
+    }
+    if (spikes && std::isfinite(l)) {
+      if (const auto z = spikes->observe(l)) {
+        std::printf("loss spike at step %lld: loss %.9e (z = %.2f)\n", static_cast<long long>(p.step), l, *z);
+        std::fflush(stdout);
+      }
+      st.recent_losses.push_back(l);
+      if (st.recent_losses.size() > kSpikeWindow) st.recent_losses.pop_front();
+    }
+  };
+  auto flush_losses = [&]() {
+    if (pending.empty()) return;
+    std::vector<double> losses;
+    if (pending.size() == 1) {
+      losses.push_back(pending[0].loss.item<double>());
+    } else {
+      std::vector<Tensor> all;
+      all.reserve(pending.size());
+      for (const PendingLoss& p : pending) all.push_back(p.loss);
+      losses = ember::stack(all).to(ember::Device::cpu()).to_vector<double>();  // one device-to-host copy
+    }
+    for (size_t i = 0; i < pending.size(); ++i) record_loss(pending[i], losses[i]);
+    pending.clear();
+  };
+
+  // Host synchronisations of the training steps (CUDA), without those of checkpoint saves.
+  uint64_t checkpoint_syncs = 0;
   auto save_checkpoint = [&]() {
     BlockStopSignals block;
+    const uint64_t syncs_before = ember::cuda::host_sync_count();
+    flush_losses();  // the saved sums cover every step done
     io::TrainerState t = to_trainer_state(st);
-    t.loader = train_loader.state();
+    t.loader = train_batches.state();
     t.generators["default"] = ember::default_generator().state();
     if (guard)
       for (const auto& [k, v] : guard->state()) t.counters[k] = v;
     if (scaler) t.grad_scaler = scaler->state_dict();
     t.config = config;
-    return checkpoints->save(model->state_dict(), optimizer->state_dict(), std::move(t));
+    std::string path = checkpoints->save(model->state_dict(), optimizer->state_dict(), std::move(t));
+    checkpoint_syncs += ember::cuda::host_sync_count() - syncs_before;
+    return path;
   };
   // After each step and each epoch: a pending SIGINT/SIGTERM saves and ends the program.
   auto stop_requested = [&]() -> bool {
@@ -609,9 +683,8 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
     return true;
   };
 
-  const int64_t steps_per_epoch = train_loader.size();
-  // About ten points of the training-loss curve per epoch.
-  const int64_t window = std::max<int64_t>(1, steps_per_epoch / 10);
+  uint64_t train_syncs = 0;  // over the timed steps of this process
+  int64_t timed_steps = 0;
   // The cosine schedule decays the learning rate from --lr to 0 over every step of the run.
   const int64_t total_steps =
       opt.max_steps > 0 ? std::min<int64_t>(opt.max_steps, opt.epochs * steps_per_epoch) : opt.epochs * steps_per_epoch;
@@ -643,10 +716,10 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
 
     // The timed region: batches, forward, backward, update (and the bar). Evaluation is outside.
     const auto t0 = std::chrono::steady_clock::now();
+    const uint64_t syncs0 = ember::cuda::host_sync_count(), checkpoint_syncs0 = checkpoint_syncs;
+    const int64_t step0 = st.step;
     if (st.epoch_step < epoch_steps) {
-      for (auto& [x, y] : train_loader) {
-        const Tensor xd = x.to(device, /*non_blocking=*/true);
-        const Tensor yd = y.to(device, /*non_blocking=*/true);
+      for (auto& [xd, yd] : train_batches) {
         Tensor loss;
         {
           ember::amp::AutocastGuard autocast(amp_dtype.value_or(ember::kBFloat16), device.type, amp_dtype.has_value());
@@ -677,38 +750,20 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
           optimizer->step();
         }
 
-        const double l = loss.item<double>();
         ++st.step;
         ++st.epoch_step;
-        if (!opt.check_finite || std::isfinite(l)) {
-          st.epoch_loss_sum += l;
-          ++st.epoch_loss_count;
-          st.window_sum += l;
-          ++st.window_loss_count;
-        }
         st.epoch_samples += yd.size(0);
-        if (++st.window_count == window || st.epoch_step == epoch_steps) {
-          if (st.window_loss_count > 0) {
-            st.curves.step_loss_x.push_back(static_cast<double>(epoch) +
-                                            static_cast<double>(st.epoch_step) / static_cast<double>(steps_per_epoch));
-            st.curves.step_loss_y.push_back(st.window_sum / static_cast<double>(st.window_loss_count));
-          }
-          st.window_sum = 0.0;
-          st.window_count = 0;
-          st.window_loss_count = 0;
-        }
-        if (opt.log_every > 0 && st.step % opt.log_every == 0) {
-          std::printf("step %lld loss %.9e lr %.9e\n", static_cast<long long>(st.step), l, lr);
-          std::fflush(stdout);
-        }
-        if (spikes && std::isfinite(l)) {
-          if (const auto z = spikes->observe(l)) {
-            std::printf("loss spike at step %lld: loss %.9e (z = %.2f)\n", static_cast<long long>(st.step), l, *z);
-            std::fflush(stdout);
-          }
-          st.recent_losses.push_back(l);
-          if (st.recent_losses.size() > kSpikeWindow) st.recent_losses.pop_front();
-        }
+        pending.push_back({loss.detach(), epoch, st.step, st.epoch_step, st.epoch_step == epoch_steps, lr});
+        // The last step of the run is saved after the evaluation, below.
+        const bool checkpoint_due =
+            checkpoints && opt.checkpoint_every > 0 && st.step % opt.checkpoint_every == 0 && st.step != total_steps;
+        // Read the losses back: every step on the CPU (nothing to wait for); on CUDA every
+        // `window` steps and whenever the numbers are needed now (a log line, a checkpoint, a
+        // stop, the epoch's end); with --check-finite every step (StepGuard reads the device anyway).
+        if (!device.is_cuda() || guard || static_cast<int64_t>(pending.size()) >= window ||
+            (opt.log_every > 0 && st.step % opt.log_every == 0) || checkpoint_due || g_signal != 0 ||
+            st.epoch_step == epoch_steps)
+          flush_losses();
         bar.update(st.epoch_step, {{"loss", mean_loss()}});
         if (guard) {
           try {
@@ -722,14 +777,15 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
         if (opt.test_step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opt.test_step_delay_ms));
 
         st.epoch_partial_seconds = seconds_before + seconds_since(t0);
-        // The last step of the run is saved after the evaluation, below.
-        if (checkpoints && opt.checkpoint_every > 0 && st.step % opt.checkpoint_every == 0 && st.step != total_steps)
-          save_checkpoint();
+        if (checkpoint_due) save_checkpoint();
         if (stop_requested()) return 0;
         if (st.epoch_step == epoch_steps) break;
       }
     }
+    flush_losses();
     const double secs = seconds_before + seconds_since(t0);
+    train_syncs += (ember::cuda::host_sync_count() - syncs0) - (checkpoint_syncs - checkpoint_syncs0);
+    timed_steps += st.step - step0;
     // In a log the last update already printed the final line; a terminal redraws it with the end time.
     const util::Metrics final_metrics{{"loss", mean_loss()}};
     bar.finish_at(st.epoch_step, bar.terminal() ? final_metrics : util::Metrics{});
@@ -798,6 +854,12 @@ int run(Options opt, const std::function<bool(const std::string&)>& given) {
   std::printf("steps_per_epoch: %lld\n", static_cast<long long>(steps_per_epoch));
   if (guard) std::printf("skipped_steps: %lld\n", static_cast<long long>(guard->skipped_steps()));
   std::printf("step_ms: %.4f\n", 1000.0 * st.train_seconds / static_cast<double>(std::max<int64_t>(st.step, 1)));
+  if (device.is_cuda()) {
+    // Times the host waited for the GPU per training step (loss read-backs every `window` steps;
+    // the data copies add none).
+    std::printf("host_syncs_per_step: %.4f\n",
+                static_cast<double>(train_syncs) / static_cast<double>(std::max<int64_t>(timed_steps, 1)));
+  }
   std::printf("test_loss: %.4f\n", st.last_eval.loss);
   std::printf("total_seconds: %.3f\n", seconds_since(wall_start));
   std::printf("test_accuracy: %.4f\n", st.last_eval.accuracy);
