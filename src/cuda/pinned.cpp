@@ -66,6 +66,9 @@ class PinnedHostAllocator {
     std::lock_guard<std::mutex> lock(mu_);
     Block* b = find(p);
     if (b == nullptr) return;
+    // A block that lives long (a pinned data set copied slice by slice every step) would
+    // otherwise collect one event per copy until it is freed.
+    drop_finished_uses(b);
     cudaEvent_t ev = nullptr;
     EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
     EMBER_CUDA_CHECK(cudaEventRecord(ev, stream));
@@ -81,6 +84,25 @@ class PinnedHostAllocator {
     --it;
     Block* b = it->second;
     return c < b->ptr + b->bytes ? b : nullptr;
+  }
+
+  // Destroys the events of the block's copies that have finished.
+  static void drop_finished_uses(Block* b) {
+    size_t kept = 0;
+    for (cudaEvent_t ev : b->uses) {
+      const cudaError_t st = cudaEventQuery(ev);
+      if (st == cudaErrorNotReady) {
+        b->uses[kept++] = ev;
+        continue;
+      }
+      if (st != cudaSuccess) {  // keep it (and the block out of reuse); the next query reports it
+        cudaGetLastError();
+        b->uses[kept++] = ev;
+        continue;
+      }
+      cudaEventDestroy(ev);
+    }
+    b->uses.resize(kept);
   }
 
   // Whether every recorded copy from the block has finished (finished events are destroyed).
