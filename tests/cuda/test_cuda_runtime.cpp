@@ -10,6 +10,7 @@
 #include <ember/ember.hpp>
 
 #include "cuda/check.hpp"
+#include "ember/backend/cuda.hpp"
 
 using namespace ember;
 
@@ -229,4 +230,31 @@ TEST(CudaRuntime, CopiesBetweenTwoDevicesAreStreamOrderedAndDoNotBlock) {
   for (size_t i = 0; i < v.size(); ++i) want[i] = v[i] * 2.0f + 1.0f;
   EXPECT_EQ(c.cpu().to_vector<float>(), want);
   EXPECT_EQ(b.cpu().to_vector<float>(), (host * 2.0f).to_vector<float>());
+}
+
+TEST(CudaRuntime, PinnedBlockIsNotReusedBeforeItsCopiesFinish) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  constexpr int64_t kN = int64_t{4} << 20;  // 16 MiB of float: the copy takes a while
+  std::vector<float> a(static_cast<size_t>(kN));
+  for (int64_t i = 0; i < kN; ++i) a[static_cast<size_t>(i)] = static_cast<float>(i % 1000);
+  // Many non-blocking copies of slices of one long-lived pinned tensor (each records a use of
+  // its block), then the same from a block that is dropped at once and handed out again.
+  Tensor pinned = cuda_backend::pin_memory(tensor<float>(a, {kN}));
+  ASSERT_TRUE(cuda_backend::is_pinned(pinned));
+  Tensor sums = zeros({1000}, {.device = Device::cuda(0)});
+  for (int64_t i = 0; i < 200; ++i) sums += pinned.narrow(0, i * 1000, 1000).to(Device::cuda(0), /*non_blocking=*/true);
+  std::vector<float> want(1000);
+  for (int64_t j = 0; j < 1000; ++j) want[static_cast<size_t>(j)] = 200.0f * static_cast<float>(j);
+  EXPECT_EQ(sums.cpu().to_vector<float>(), want);
+  for (int rep = 0; rep < 3; ++rep) {
+    Tensor d;
+    {
+      Tensor src = cuda_backend::pin_memory(tensor<float>(a, {kN}));
+      d = src.to(Device::cuda(0), /*non_blocking=*/true);
+    }  // src's block goes back to the cache while the copy may still read it
+    // A new pinned tensor of the same size class, overwritten on the host at once.
+    Tensor other = cuda_backend::pin_memory(full({kN}, -1.0f));
+    EXPECT_EQ(other.to_vector<float>()[12345], -1.0f);
+    EXPECT_EQ(d.cpu().to_vector<float>(), a) << "rep " << rep;
+  }
 }
