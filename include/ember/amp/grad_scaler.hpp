@@ -51,7 +51,8 @@ class EMBER_API GradScaler {
 
   bool is_enabled() const { return options_.enabled; }
 
-  /// loss * scale (differentiable; the loss's dtype is kept). The loss must be a defined
+  /// loss * scale, the scale a 0-d float32 device tensor (differentiable; PyTorch's type
+  /// promotion: a 0-d float16/bfloat16 loss gives a float32 product). The loss must be a defined
   /// floating-point tensor (ValueError / DTypeError) on the scale's device once the scale lives
   /// on one (DeviceError).
   Tensor scale(const Tensor& loss);
