@@ -89,8 +89,8 @@ TEST(CudaDeviceLoader, BatchesEqualTheCpuLoadersPinnedAndPageable) {
   auto ds = indexed_dataset(37);
   for (bool pinned : {true, false}) {
     for (int workers : {0, 2}) {
-      const DataLoaderOptions opts{.batch_size = 8, .shuffle = true, .num_workers = workers, .seed = 5,
-                                   .pin_memory = pinned};
+      const DataLoaderOptions opts{
+          .batch_size = 8, .shuffle = true, .num_workers = workers, .seed = 5, .pin_memory = pinned};
       const std::string what = std::string(pinned ? "pinned" : "pageable") + " workers " + std::to_string(workers);
       DataLoader plain(ds, opts);
       DataLoader loader(ds, opts);
@@ -156,7 +156,7 @@ TEST(CudaDeviceLoader, NoHostSyncOverAnEpochWithPinnedMemory) {
     ASSERT_EQ(sums.size(), 16u);
     double total = 0.0;
     for (const Tensor& s : sums) total += s.item<double>();  // after counting
-    const double n = 256.0 * 8.0;  // every x value 0..n-1 once, sums exact in f32
+    const double n = 256.0 * 8.0;                            // every x value 0..n-1 once, sums exact in f32
     EXPECT_EQ(total, n * (n - 1.0) / 2.0);
   }
 }
@@ -204,6 +204,5 @@ TEST(CudaDeviceLoader, BatchesNotOnTheCpuAreADeviceError) {
 TEST(CudaDeviceLoader, DeviceOutOfRange) {
   EMBER_REQUIRE_CUDA_DEVICE();
   DataLoader loader(indexed_dataset(4), {.batch_size = 2});
-  expect_error<DeviceError>([&] { DeviceLoader batches(loader, Device::cuda(cuda::device_count())); },
-                            "device(s)");
+  expect_error<DeviceError>([&] { DeviceLoader batches(loader, Device::cuda(cuda::device_count())); }, "device(s)");
 }

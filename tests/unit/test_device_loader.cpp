@@ -120,8 +120,8 @@ DataLoaderOptions options_of(const Config& c) {
 }
 
 const std::vector<Config>& configs() {
-  static const std::vector<Config> all = {
-      {0, false, false}, {0, true, false}, {0, true, true}, {2, false, false}, {2, true, false}, {2, true, true}};
+  static const std::vector<Config> all = {{0, false, false}, {0, true, false}, {0, true, true},
+                                          {2, false, false}, {2, true, false}, {2, true, true}};
   return all;
 }
 

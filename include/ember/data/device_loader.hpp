@@ -108,21 +108,21 @@ class EMBER_API DeviceLoader {
  private:
   struct Cuda;  // the copy stream and events (CUDA devices only)
   struct Slot {
-    Example batch;                          // on the device (CPU: the loader's batch)
-    LoaderState state;                      // loader.state() right after the loader delivered it
-    std::exception_ptr error;               // fetching or copying it failed
-    std::optional<LoaderState> rewind_to;   // after a failed copy: the position before it
-    int event = -1;                         // CUDA: the ready event's slot
-    void* alloc_stream = nullptr;           // CUDA: the stream current when the batch was allocated
+    Example batch;                         // on the device (CPU: the loader's batch)
+    LoaderState state;                     // loader.state() right after the loader delivered it
+    std::exception_ptr error;              // fetching or copying it failed
+    std::optional<LoaderState> rewind_to;  // after a failed copy: the position before it
+    int event = -1;                        // CUDA: the ready event's slot
+    void* alloc_stream = nullptr;          // CUDA: the stream current when the batch was allocated
   };
 
-  std::optional<Slot> pull();       // the loader's next batch, queued for the device; none at the end
-  void stage(Slot& slot);           // CUDA: allocate on the caller's stream, copy on the copy stream
-  void hand_over(Slot& slot);       // CUDA: the caller's stream waits for the slot's copies
+  std::optional<Slot> pull();                        // the loader's next batch, queued for the device; none at the end
+  void stage(Slot& slot);                            // CUDA: allocate on the caller's stream, copy on the copy stream
+  void hand_over(Slot& slot);                        // CUDA: the caller's stream waits for the slot's copies
   void discard(std::optional<Slot>& slot) noexcept;  // drops a batch the caller may not have used
-  void advance();                   // the next batch becomes current, or the iteration ends
-  void fail(Slot& slot);            // ends the iteration at a failed batch and rethrows its error
-  void finish() noexcept;           // ends the iteration, moving the loader back when it is ahead
+  void advance();                                    // the next batch becomes current, or the iteration ends
+  void fail(Slot& slot);                             // ends the iteration at a failed batch and rethrows its error
+  void finish() noexcept;                            // ends the iteration, moving the loader back when it is ahead
   Example& current(uint64_t generation);
   bool running(uint64_t generation) const { return generation == generation_ && current_.has_value(); }
 
@@ -131,10 +131,10 @@ class EMBER_API DeviceLoader {
   bool lookahead_;
   std::unique_ptr<Cuda> cuda_;
   DataLoader::Iterator it_;
-  bool started_ = false;      // it_ is at a batch already taken (the next pull advances it)
-  bool loader_done_ = true;   // the loader's iteration has ended (or failed): pull nothing more
+  bool started_ = false;     // it_ is at a batch already taken (the next pull advances it)
+  bool loader_done_ = true;  // the loader's iteration has ended (or failed): pull nothing more
   std::optional<Slot> current_, next_;
-  uint64_t generation_ = 0;   // bumped whenever iterators become invalid
+  uint64_t generation_ = 0;  // bumped whenever iterators become invalid
   int next_event_ = 0;
 };
 
