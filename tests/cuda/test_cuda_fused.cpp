@@ -303,6 +303,39 @@ TEST_P(MultiTensor, GuardedSgdSkipsOnTheDevice) {
   for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(bytes_of(a.p[i]), bytes_of(before[i])) << "param " << i;
 }
 
+// Guarded steps whose first ones are skipped: the per-chunk "started" flags decide on the device
+// which step is the first (the buffer starts as the gradient there), across lists and chunks,
+// without host synchronisation, bit for bit as the per-tensor kernel told the truth on the host.
+TEST_P(MultiTensor, GuardedSgdSkippedFirstStepsBitIdenticalToPerTensorKernels) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const DType dt = GetParam();
+  Params a = make_params(dt, 450);
+  std::vector<Tensor> ref = clones(a.p), bufs;
+  for (const Tensor& p : ref) bufs.push_back(zeros(p.shape(), {.dtype = dt, .device = kGpu}));
+  const double lr = 0.05, mom = 0.9, damp = 0.2, wd = 0.01;
+  optim::SGD opt(a.p, optim::SGDOptions{.lr = lr, .momentum = mom, .dampening = damp, .weight_decay = wd});
+  const bool pattern[] = {true, true, false, true, false, false};
+  bool ran = false;
+  uint64_t syncs = 0;
+  for (int s = 0; s < 6; ++s) {
+    set_grads(a.p, 4500 + s, /*poison=*/pattern[s]);
+    opt.set_skip_flag(full({}, pattern[s], {.dtype = kBool}).to(kGpu));
+    const uint64_t before = cuda::host_sync_count();
+    opt.step();
+    syncs += cuda::host_sync_count() - before;
+    if (pattern[s]) continue;
+    for (size_t i = 0; i < ref.size(); ++i)
+      cuda_backend::sgd_step(ref[i], a.p[i].grad(), bufs[i], lr, mom, damp, wd, false, /*first=*/!ran);
+    ran = true;
+  }
+  EXPECT_EQ(syncs, 0u) << "a guarded multi-tensor SGD step waited for the device";
+  const optim::OptimizerState st = opt.state_dict();
+  for (size_t i = 0; i < ref.size(); ++i) {
+    EXPECT_EQ(bytes_of(a.p[i]), bytes_of(ref[i])) << "param " << i;
+    EXPECT_EQ(bytes_of(st.at("state.param0." + std::to_string(i) + ".momentum_buffer")), bytes_of(bufs[i])) << i;
+  }
+}
+
 TEST_P(MultiTensor, OptimizersMatchCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
   const DType dt = GetParam();

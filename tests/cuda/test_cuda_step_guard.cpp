@@ -180,6 +180,96 @@ TEST(CudaStepGuard, StateDictRoundTripAcrossGuardedSteps) {
   }
 }
 
+// PyTorch starts the momentum buffer with the gradient on the first step that actually runs.
+// A skipped guarded first step on CUDA (the host cannot know it was skipped) must leave no
+// state behind in state_dict(), and the next step must be a first step: with dampening != 0 a
+// zero buffer taken as a real one would give (1 − dampening)·g instead of g. Two parameters,
+// one of several multi-tensor chunks (each chunk has its own flag), against the CPU optimizer
+// fed the same skip pattern; the last steps are unguarded (the flags are dropped there).
+TEST(CudaStepGuard, SgdSkippedFirstStepsWithDampeningMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const Device gpu = Device::cuda(0);
+  const int kSkip[] = {1, 1, 0, 1, 0, -1, -1};
+  for (DType dt : {kFloat32, kFloat64}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const std::vector<Tensor> init = {random_tensor({300, 70}, dt, 50), random_tensor({7, 3}, dt, 51)};
+    std::vector<Tensor> pc, pg;
+    for (const Tensor& t : init) {
+      pc.push_back(t.clone().requires_grad_(true));
+      pg.push_back(t.to(gpu).requires_grad_(true));
+    }
+    const optim::SGDOptions o{.lr = 0.1, .momentum = 0.9, .dampening = 0.5, .weight_decay = 0.01};
+    optim::SGD oc(pc, o), og(pg, o);
+    auto grads = [](optim::Optimizer& opt, const std::vector<Tensor>& ps, double scale, bool poison) {
+      opt.zero_grad();
+      for (const Tensor& p : ps) ((p * p).sum() * scale).backward();
+      if (poison) {
+        NoGradGuard ng;
+        ps[1].grad().view({-1}).narrow(0, 2, 1).fill_(kInf);
+      }
+    };
+    int s = 0;
+    for (int skip : kSkip) {
+      SCOPED_TRACE("step " + std::to_string(s++));
+      grads(oc, pc, 1.0 + 0.25 * s, skip == 1);
+      grads(og, pg, 1.0 + 0.25 * s, skip == 1);
+      if (skip >= 0) {
+        oc.set_skip_flag(flag(skip == 1, Device::cpu()));
+        og.set_skip_flag(flag(skip == 1, gpu));
+      }
+      oc.step();
+      og.step();
+      if (s <= 2) {
+        // Only skipped steps so far: no state at all, as on the CPU.
+        for (const auto& [k, t] : og.state_dict()) EXPECT_NE(k.rfind("state.", 0), 0u) << "state saved: " << k;
+      }
+      for (size_t i = 0; i < pc.size(); ++i)
+        EXPECT_TRUE(close_to(pg[i].detach(), pc[i].detach(), dt == kFloat32 ? Tol{1e-5, 1e-4} : Tol{1e-12, 1e-10}))
+            << "param " << i;
+      const auto sc = oc.state_dict(), sg = og.state_dict();
+      ASSERT_EQ(sc.size(), sg.size());
+      for (const auto& [k, t] : sc) {
+        ASSERT_TRUE(sg.count(k)) << k;
+        if (k.rfind("state.", 0) == 0)
+          EXPECT_TRUE(close_to(sg.at(k), t, dt == kFloat32 ? Tol{1e-5, 1e-4} : Tol{1e-12, 1e-10})) << k;
+      }
+    }
+  }
+}
+
+// A checkpoint taken after a skipped guarded first step holds no momentum buffer; an optimizer
+// that loads it (on CUDA or on the CPU) starts its buffer with the gradient, as the one that
+// saved it does.
+TEST(CudaStepGuard, SgdStateDictAfterSkippedFirstStepRoundTrips) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const Device gpu = Device::cuda(0);
+  const optim::SGDOptions o{.lr = 0.1, .momentum = 0.9, .dampening = 0.3};
+  Tensor init = random_tensor({40, 5}, kFloat64, 60);
+  Tensor pa = init.to(gpu).requires_grad_(true), pb = init.to(gpu).requires_grad_(true);
+  Tensor pc = init.clone().requires_grad_(true);
+  optim::SGD oa(std::vector<Tensor>{pa}, o), ob(std::vector<Tensor>{pb}, o), oc(std::vector<Tensor>{pc}, o);
+  make_grad(oa, pa, 1.0, true);
+  oa.set_skip_flag(flag(true, gpu));
+  oa.step();
+  const optim::OptimizerState saved = oa.state_dict();
+  for (const auto& [k, t] : saved) EXPECT_NE(k.rfind("state.", 0), 0u) << "state saved: " << k;
+  ob.load_state_dict(saved);
+  oc.load_state_dict(saved);
+  for (int s = 0; s < 3; ++s) {
+    SCOPED_TRACE(s);
+    make_grad(oa, pa, 1.5 + s, false);
+    make_grad(ob, pb, 1.5 + s, false);
+    make_grad(oc, pc, 1.5 + s, false);
+    oa.set_skip_flag(flag(false, gpu));
+    oa.step();  // guarded
+    ob.step();  // unguarded
+    oc.step();
+    EXPECT_EQ(bytes_of(pa), bytes_of(pb));
+    EXPECT_TRUE(close_to(pa.detach(), pc.detach(), {1e-12, 1e-10}));
+  }
+  EXPECT_EQ(snapshot(pa, oa), snapshot(pb, ob));
+}
+
 TEST(CudaStepGuard, FlagOnAnotherDeviceIsADeviceError) {
   EMBER_REQUIRE_CUDA_DEVICE();
   Tensor pc = zeros({3}).requires_grad_(true);
