@@ -22,30 +22,31 @@ __global__ void ce_forward(const T* __restrict__ x, const int64_t* __restrict__ 
     T mx = -plus_inf<T>();
     for (int64_t j = threadIdx.x; j < c; j += blockDim.x) mx = nan_max(mx, row[j]);
     mx = block_reduce(mx, true, scratch);
-    T s = 0, swx = 0, sw = 0;
-    for (int64_t j = threadIdx.x; j < c; j += blockDim.x) {
-      const T wj = w ? w[j] : T(1);
-      s += exp(row[j] - mx);
-      swx += wj * row[j];
-      sw += wj;
-    }
+    T s = 0;
+    for (int64_t j = threadIdx.x; j < c; j += blockDim.x) s += exp(row[j] - mx);
     s = block_reduce(s, false, scratch);
-    swx = block_reduce(swx, false, scratch);
-    sw = block_reduce(sw, false, scratch);
-    if (threadIdx.x != 0) continue;
     const T l = mx + log(s);
+    const int64_t t = target[i];  // the same for the whole block: the branches below are uniform
+    const bool valid = t != ignore_index && t >= 0 && t < c;
+    // Σ_j w_j (lse − x_j) as the CPU sums it: terms ≥ 0, no cancellation (l·Σw − Σ w·x loses
+    // the digits of a large logit offset).
+    T sm = 0;
+    if (valid) {
+      for (int64_t j = threadIdx.x; j < c; j += blockDim.x) sm += (w ? w[j] : T(1)) * (l - row[j]);
+      sm = block_reduce(sm, false, scratch);
+    }
+    if (threadIdx.x != 0) continue;
     lse[i] = l;
-    const int64_t t = target[i];
     if (t == ignore_index) {
       nll[i] = smooth[i] = wt[i] = T(0);
-    } else if (t < 0 || t >= c) {
+    } else if (!valid) {
       const T nan = T(0) / T(0);
       nll[i] = smooth[i] = wt[i] = nan;
     } else {
       const T wti = w ? w[t] : T(1);
       wt[i] = wti;
       nll[i] = wti * (l - row[t]);
-      smooth[i] = l * sw - swx;
+      smooth[i] = sm;
     }
   }
 }

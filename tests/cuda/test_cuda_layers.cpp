@@ -263,6 +263,22 @@ TEST(CudaLayers, BatchNormDeviceMismatchIsAnError) {
       "expected bias on cpu like the input, got a tensor on cuda:0");
 }
 
+TEST(CudaLayers, CrossEntropyLabelSmoothingKeepsTheDigitsOfLargeLogits) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  // Logits offset by 1e4 (softmax does not care): the smoothing term Σ_j (lse − x_j) ≈ 7000 is
+  // a sum of small non-negative terms on the CPU; as lse·C − Σ x_j in f32 it would come from two
+  // numbers near 1e7 whose rounding (ulp 1) costs ~1e-4 of it. label_smoothing = 1 keeps only
+  // that term: loss_i = Σ_j (lse − x_j) / C.
+  const int64_t m = 8, c = 1000;
+  Tensor x = random_tensor({m, c}, kFloat32, 950) + 1e4;
+  std::vector<int64_t> t(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) t[static_cast<size_t>(i)] = (i * 131) % c;
+  Tensor target = tensor<int64_t>(t, {m});
+  const Tensor yc = cross_entropy_2d(x, target, Tensor(), -100, 1.0, LossReduction::none);
+  const Tensor yg = cross_entropy_2d(x.to(kDev), target.to(kDev), Tensor(), -100, 1.0, LossReduction::none);
+  EXPECT_TRUE(close_to(yg, yc, {0, 5e-5}));
+}
+
 TEST(CudaLayers, DropoutMaskEqualsCpuBitForBit) {
   EMBER_REQUIRE_CUDA_DEVICE();
   uint32_t seed = 800;
