@@ -3,7 +3,8 @@
 // argmax/argmin with values, variance / standard deviation (two passes in double) and the scatter
 // that routes a max/min gradient back to its index. The input is a contiguous (outer, size, inner)
 // block reduced over its middle axis; one block per output when inner == 1 and rows are long,
-// else one thread per output.
+// else one thread per output; reduce_ext splits long reductions into chunks (two stages) like
+// reduce.cu.
 #include <type_traits>
 
 #include "common.cuh"
@@ -158,25 +159,86 @@ __global__ void ext_cols(ExtRedOp op, O* __restrict__ out, const T* __restrict__
   }
 }
 
+// Long reductions in two stages (splits > 1): stage 1 writes the accumulator of each chunk of
+// ceil(size / splits) elements (before finish) to `partial` (outer, splits, inner), ext_finish
+// combines the splits of each output in order (deterministic).
+
+/// Stage 1, inner == 1: block b reduces chunk b % splits of row b / splits.
+template <class T>
+__global__ void ext_rows_part(ExtRedOp op, wide_t<T>* __restrict__ partial, const T* __restrict__ in, int64_t outer,
+                              int64_t size, int64_t splits, double p) {
+  using A = wide_t<T>;
+  __shared__ A sh[kThreads];
+  const int64_t chunk = (size + splits - 1) / splits;
+  for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
+    const int64_t row = blk / splits, begin = (blk % splits) * chunk, end = min(size, begin + chunk);
+    const T* x = in + row * size;
+    A acc = identity<A>(op);
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x)
+      acc = combine(op, acc, contribution(op, load_wide(x[k]), p));
+    acc = block_combine(acc, sh, [op](A u, A v) { return combine(op, u, v); });
+    if (threadIdx.x == 0) partial[blk] = acc;
+  }
+}
+
+/// Stage 1, inner > 1 (or short rows): one thread per (outer, split, inner).
+template <class T>
+__global__ void ext_cols_part(ExtRedOp op, wide_t<T>* __restrict__ partial, const T* __restrict__ in, int64_t outer,
+                              int64_t size, int64_t inner, int64_t splits, double p) {
+  using A = wide_t<T>;
+  const int64_t chunk = (size + splits - 1) / splits;
+  for (int64_t t = global_thread(); t < outer * splits * inner; t += grid_threads()) {
+    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
+    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const T* x = in + o * size * inner + i;
+    A acc = identity<A>(op);
+    for (int64_t k = begin; k < end; ++k) acc = combine(op, acc, contribution(op, load_wide(x[k * inner]), p));
+    partial[t] = acc;
+  }
+}
+
+/// Stage 2: combines the splits of each (outer, inner) output and finishes it.
+template <class A, class O>
+__global__ void ext_finish(ExtRedOp op, O* __restrict__ out, const A* __restrict__ partial, int64_t outer,
+                           int64_t inner, int64_t splits, double p) {
+  for (int64_t t = global_thread(); t < outer * inner; t += grid_threads()) {
+    const int64_t o = t / inner, i = t % inner;
+    A acc = identity<A>(op);
+    for (int64_t s = 0; s < splits; ++s) acc = combine(op, acc, partial[(o * splits + s) * inner + i]);
+    out[t] = store_from<O>(finish(op, acc, p));
+  }
+}
+
 bool use_rows(int64_t size, int64_t inner) { return inner == 1 && size > 64; }
 
 template <class T, class O>
 cudaError_t launch_ext(ExtRedOp op, void* out, const void* in, int64_t outer, int64_t size, int64_t inner, double p,
-                       cudaStream_t s) {
+                       int64_t splits, void* workspace, cudaStream_t s) {
   auto* o = static_cast<O*>(out);
   auto* x = static_cast<const T*>(in);
-  if (use_rows(size, inner)) return launch_blocks(ext_rows<T, O>, outer, kThreads, 0, s, op, o, x, outer, size, p);
-  return launch(ext_cols<T, O>, outer * inner, kThreads, 0, s, op, o, x, outer, size, inner, p);
+  if (splits == 1) {
+    if (use_rows(size, inner)) return launch_blocks(ext_rows<T, O>, outer, kThreads, 0, s, op, o, x, outer, size, p);
+    return launch(ext_cols<T, O>, outer * inner, kThreads, 0, s, op, o, x, outer, size, inner, p);
+  }
+  using A = wide_t<T>;
+  auto* part = static_cast<A*>(workspace);
+  const cudaError_t st =
+      use_rows(size, inner)
+          ? launch_blocks(ext_rows_part<T>, outer * splits, kThreads, 0, s, op, part, x, outer, size, splits, p)
+          : launch(ext_cols_part<T>, outer * splits * inner, kThreads, 0, s, op, part, x, outer, size, inner, splits, p);
+  if (st != cudaSuccess) return st;
+  return launch(ext_finish<A, O>, outer * inner, kThreads, 0, s, op, o, static_cast<const A*>(part), outer, inner,
+                splits, p);
 }
 
 template <class T>
 cudaError_t ext_int(ExtRedOp op, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
-                    cudaStream_t s) {
+                    int64_t splits, void* workspace, cudaStream_t s) {
   switch (op) {
     case ExtRedOp::sum:
-    case ExtRedOp::prod: return launch_ext<T, int64_t>(op, out, in, outer, size, inner, 0.0, s);
+    case ExtRedOp::prod: return launch_ext<T, int64_t>(op, out, in, outer, size, inner, 0.0, splits, workspace, s);
     case ExtRedOp::max:
-    case ExtRedOp::min: return launch_ext<T, T>(op, out, in, outer, size, inner, 0.0, s);
+    case ExtRedOp::min: return launch_ext<T, T>(op, out, in, outer, size, inner, 0.0, splits, workspace, s);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -313,20 +375,24 @@ __global__ void scatter_reduced_kernel(W* __restrict__ gx, const W* __restrict__
 }  // namespace
 
 cudaError_t reduce_ext(ExtRedOp op, ElemType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
-                       double p, cudaStream_t stream) {
+                       double p, int64_t splits, void* workspace, cudaStream_t stream) {
   if (outer * inner == 0) return cudaSuccess;
+  if (splits < 1 || (splits > 1 && workspace == nullptr)) return cudaErrorInvalidValue;
   switch (t) {
-    case ElemType::i32: return ext_int<int32_t>(op, out, in, outer, size, inner, stream);
-    case ElemType::i64: return ext_int<int64_t>(op, out, in, outer, size, inner, stream);
-    case ElemType::u8: return ext_int<uint8_t>(op, out, in, outer, size, inner, stream);
-    case ElemType::boolean: return ext_int<bool>(op, out, in, outer, size, inner, stream);
+    case ElemType::i32: return ext_int<int32_t>(op, out, in, outer, size, inner, splits, workspace, stream);
+    case ElemType::i64: return ext_int<int64_t>(op, out, in, outer, size, inner, splits, workspace, stream);
+    case ElemType::u8: return ext_int<uint8_t>(op, out, in, outer, size, inner, splits, workspace, stream);
+    case ElemType::boolean: return ext_int<bool>(op, out, in, outer, size, inner, splits, workspace, stream);
     default: break;
   }
   switch (t) {
-    case ElemType::f32: return launch_ext<float, float>(op, out, in, outer, size, inner, p, stream);
-    case ElemType::f64: return launch_ext<double, double>(op, out, in, outer, size, inner, p, stream);
-    case ElemType::f16: return launch_ext<__half, __half>(op, out, in, outer, size, inner, p, stream);
-    case ElemType::bf16: return launch_ext<__nv_bfloat16, __nv_bfloat16>(op, out, in, outer, size, inner, p, stream);
+    case ElemType::f32: return launch_ext<float, float>(op, out, in, outer, size, inner, p, splits, workspace, stream);
+    case ElemType::f64:
+      return launch_ext<double, double>(op, out, in, outer, size, inner, p, splits, workspace, stream);
+    case ElemType::f16:
+      return launch_ext<__half, __half>(op, out, in, outer, size, inner, p, splits, workspace, stream);
+    case ElemType::bf16:
+      return launch_ext<__nv_bfloat16, __nv_bfloat16>(op, out, in, outer, size, inner, p, splits, workspace, stream);
     default: return cudaErrorInvalidValue;
   }
 }

@@ -354,8 +354,10 @@ namespace ember::cuda_backend::kernels {
 
 /// Reductions of a contiguous (outer, size, inner) block `in` of element type t over its middle
 /// axis into a contiguous (outer, inner) `out`. One block per output row when inner == 1, else
-/// one thread per output (no split of long rows: correct for any size, slower than reduce() for
-/// one very long row). Floating inputs accumulate in double (as the CPU), integers in int64.
+/// one thread per output; `splits` > 1 cuts the middle axis into that many chunks whose
+/// accumulators go to `workspace` (outer * splits * inner of 8 bytes: int64 or double) and are
+/// combined in order by a second kernel, as reduce(). Floating inputs accumulate in double (as
+/// the CPU), integers in int64.
 enum class ExtRedOp : int32_t {
   sum,       // integer/bool: int64 out
   prod,      // integer/bool: int64 out; floating: t out
@@ -369,7 +371,7 @@ enum class ExtRedOp : int32_t {
   norm_neg_inf,  // min |x|
 };
 cudaError_t reduce_ext(ExtRedOp op, ElemType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
-                       double p, cudaStream_t stream);
+                       double p, int64_t splits, void* workspace, cudaStream_t stream);
 
 /// Max (is_max) or min with the first index of the extreme (NaN counts as the extreme, first NaN
 /// wins), any t; `values` (type t) may be null; indices int64. size > 0.

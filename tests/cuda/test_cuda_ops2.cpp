@@ -224,6 +224,40 @@ TEST(CudaOps2, SumProdMaxMinOfIntegerAndBoolTensorsMatchCpu) {
   EXPECT_EQ(s.dtype(), kInt64);
 }
 
+TEST(CudaOps2, LongReductionsInChunksMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  // Long rows (one output over 100003 elements) and long columns (20011 x 3, reduced over dim 0)
+  // run in chunks whose accumulators a second kernel combines: integer/bool sums and max/min,
+  // floating products and every norm.
+  for (DType dt : {DType::i32, DType::i64, DType::u8, DType::boolean}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = values_of({100003}, dt, 185), c = values_of({20011, 3}, dt, 186);
+    expect_exact_on_cuda([](const Inputs& v) { return sum(v[0]); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return amax(v[0], {0}, false); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return amin(v[0], {0}, false); }, {x});
+    expect_exact_on_cuda([](const Inputs& v) { return sum(v[0], {0}, false); }, {c});
+    expect_exact_on_cuda([](const Inputs& v) { return amax(v[0], {0}, true); }, {c});
+  }
+  // The StepGuard reduction: a bool sum over a whole gradient-sized tensor.
+  Tensor g = random_tensor({1 << 20}, kFloat32, 187);
+  g = where(le(g, 1.99), g, std::numeric_limits<double>::quiet_NaN());
+  expect_exact_on_cuda([](const Inputs& v) { return sum(isfinite(v[0])); }, {g});
+  const double inf = std::numeric_limits<double>::infinity();
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = random_tensor({100003}, dt, 188), c = random_tensor({20011, 3}, dt, 189);
+    const Tol t{tol_for(dt).atol * 10, tol_for(dt).rtol * 10};
+    for (double p : {0.0, 1.0, 2.0, 3.0, inf, -inf}) {
+      SCOPED_TRACE("p=" + std::to_string(p));
+      expect_same_on_cuda([p](const Inputs& v) { return norm(v[0], p, {}, false); }, {x}, t, false);
+      expect_same_on_cuda([p](const Inputs& v) { return norm(v[0], p, {0}, false); }, {c}, t, false);
+    }
+    // Products of values near 1 stay finite over 100003 factors.
+    Tensor q = random_tensor({100003}, dt, 190, 0.999, 1.001);
+    expect_same_on_cuda([](const Inputs& v) { return prod(v[0]); }, {q}, t, false);
+  }
+}
+
 // ------------------------------------------------------------------ the StepGuard chain
 
 TEST(CudaOps2, StepGuardOpChainMatchesCpu) {
