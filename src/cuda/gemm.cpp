@@ -116,6 +116,12 @@ uint32_t alignment(const void* p, int64_t stride_bytes) {
   return static_cast<uint32_t>(v & (~v + 1));
 }
 
+// The matrix of x (its last two dims) that starts `offset` elements after x's first element.
+Tensor matrix_view(const Tensor& x, int64_t offset) {
+  const int64_t d = x.dim();
+  return x.as_strided({x.size(d - 2), x.size(d - 1)}, {x.stride(d - 2), x.stride(d - 1)}, x.storage_offset() + offset);
+}
+
 struct Types {
   cudaDataType_t data;
   cudaDataType_t scale;
@@ -159,8 +165,9 @@ struct Epilogue {
 };
 
 // c (m, n) = alpha a (m, k) b (k, n) + beta c for `batch` matrices at the given element strides.
-// Returns false (without computing) when cuBLASLt finds no algorithm for a strided batch (e.g. one
-// it will not run with a zero batch stride): the caller then loops over the matrices.
+// Returns false (without computing) when cuBLASLt finds no algorithm: for a strided batch (e.g.
+// one it will not run with a zero batch stride) the caller then loops over the matrices; for one
+// matrix (a view whose offset or leading dimension no kernel takes) it copies the operands.
 bool matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, const void* pa, const void* pb,
                  int64_t batch, int64_t sc, int64_t sa, int64_t sb, double alpha, double beta,
                  const Epilogue* ep = nullptr) {
@@ -225,9 +232,8 @@ bool matmul_call(const Tensor& c, const Tensor& a, const Tensor& b, void* pc, co
       cublasLtMatmulAlgoGetHeuristic(h, ds.op, ds.a, ds.b, ds.c, ds.c, ds.pref, 1, &heur, &found);
   if ((batch > 1 || ep) && (hst == CUBLAS_STATUS_NOT_SUPPORTED || hst == CUBLAS_STATUS_INVALID_VALUE || found == 0))
     return false;  // an epilogue cuBLASLt cannot run here: the caller composes
+  if (hst == CUBLAS_STATUS_NOT_SUPPORTED || (hst == CUBLAS_STATUS_SUCCESS && found == 0)) return false;
   EMBER_CUBLAS_CHECK(hst);
-  EMBER_CHECK(found > 0, NotImplemented, "matmul on CUDA: cuBLASLt has no algorithm for ", dtype_name(c.dtype()), " ",
-              shape_str(a.shape()), " x ", shape_str(b.shape()));
   const float af = static_cast<float>(alpha), bf = static_cast<float>(beta);
   const void* pal = ty.scale == CUDA_R_64F ? static_cast<const void*>(&alpha) : static_cast<const void*>(&af);
   const void* pbe = ty.scale == CUDA_R_64F ? static_cast<const void*>(&beta) : static_cast<const void*>(&bf);
@@ -280,7 +286,13 @@ void gemm(const Tensor& c, const Tensor& a_in, const Tensor& b_in, double alpha,
       ob += idx * b.stride(dd);
       oc += idx * c.stride(dd);
     }
-    matmul_call(c, a, b, pc + oc * es, pa + oa * es, pb + ob * es, 1, 0, 0, 0, alpha, beta);
+    if (matmul_call(c, a, b, pc + oc * es, pa + oa * es, pb + ob * es, 1, 0, 0, 0, alpha, beta)) continue;
+    // No kernel for these views (an element offset below the vector width, an odd leading
+    // dimension): this matrix's operands copied (fresh, aligned, packed), nothing computed yet.
+    const Tensor am = matrix_view(a, oa).contiguous(), bm = matrix_view(b, ob).contiguous();
+    EMBER_CHECK(matmul_call(c, am, bm, pc + oc * es, am.data_ptr(), bm.data_ptr(), 1, 0, 0, 0, alpha, beta),
+                NotImplemented, "matmul on CUDA: cuBLASLt has no algorithm for ", dtype_name(c.dtype()), " ",
+                shape_str(a.shape()), " x ", shape_str(b.shape()));
   }
   (void)m;
   (void)n;
