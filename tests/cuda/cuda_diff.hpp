@@ -85,7 +85,17 @@ inline ::testing::AssertionResult close_to(const Tensor& got, const Tensor& ref,
   return ::testing::AssertionSuccess();
 }
 
-/// Runs fn on `inputs` (CPU) and on CUDA copies of them; compares the outputs and, when
+/// A CUDA copy of t with t's layout: the same sizes, strides and storage offset (Tensor::to
+/// would make it contiguous). The storage span t reads is copied, then the view is rebuilt.
+inline Tensor to_cuda_same_layout(const Tensor& t) {
+  if (t.numel() == 0 || (t.is_contiguous() && t.storage_offset() == 0)) return t.to(Device::cuda(0));
+  int64_t extent = t.storage_offset() + 1;
+  for (int64_t d = 0; d < t.dim(); ++d) extent += (t.size(d) - 1) * t.stride(d);
+  const Tensor flat = t.as_strided({extent}, {1}, 0).to(Device::cuda(0));
+  return flat.as_strided(t.shape(), t.strides(), t.storage_offset());
+}
+
+/// Runs fn on `inputs` (CPU) and on CUDA copies of them (to_cuda_same_layout); compares the outputs and, when
 /// `with_grad`, the gradients of sum(output * w) (w a fixed random weight) for every floating
 /// input. Inputs keep their layout: pass views (transposed, sliced) to test non-contiguous paths.
 inline void expect_same_on_cuda(const std::function<Tensor(const std::vector<Tensor>&)>& fn,
@@ -93,7 +103,7 @@ inline void expect_same_on_cuda(const std::function<Tensor(const std::vector<Ten
   std::vector<Tensor> cpu_in, gpu_in;
   for (const Tensor& t : inputs) {
     Tensor c = t.detach();
-    Tensor g = t.detach().to(Device::cuda(0));
+    Tensor g = to_cuda_same_layout(t.detach());
     const bool grad = with_grad && is_floating(t.dtype());
     if (grad) {
       c.requires_grad_(true);
