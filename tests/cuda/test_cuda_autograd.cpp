@@ -59,6 +59,39 @@ TEST(CudaAutograd, ReductionsSoftmaxAndMatmul) {
   }
 }
 
+TEST(CudaAutograd, MatmulAndLinearOnOffsetAndOddStrideViews) {
+  // Operands cuBLASLt sees as they are (no copy): a one-element storage offset (2-byte alignment
+  // for 16-bit dtypes), odd leading dimensions, a transposed slice, an odd batch stride and a
+  // broadcast batch. The heuristic is told each pointer's real alignment; a view no kernel takes
+  // is copied per matrix.
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 500;
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    const Tol tol = tol_for(dt);
+    const Tol mm_tol{tol.atol * 9, tol.rtol * 3};
+    const Tensor a = random_tensor({13, 10}, dt, seed++).narrow(1, 1, 7);        // offset 1, ld 10
+    const Tensor a_odd = random_tensor({13, 9}, dt, seed++).narrow(1, 1, 7);     // offset 1, ld 9
+    const Tensor b = random_tensor({8, 5}, dt, seed++).narrow(0, 1, 7);          // offset 5, ld 5
+    const Tensor bt = random_tensor({6, 9}, dt, seed++).narrow(1, 1, 7).t();     // column-major, offset 1
+    const Tensor batch = random_tensor({3 * 7 * 5 + 1}, dt, seed++).narrow(0, 1, 105).view({3, 7, 5});
+    const Tensor lhs = random_tensor({3, 4, 8}, dt, seed++).narrow(2, 1, 7);      // batch stride 32, offset 1
+    ASSERT_EQ(a.storage_offset(), 1);
+    ASSERT_FALSE(bt.is_contiguous());
+    for (const Tensor& x : {a, a_odd}) {
+      expect_same_on_cuda([](const Inputs& v) { return matmul(v[0], v[1]); }, {x, b}, mm_tol);
+      expect_same_on_cuda([](const Inputs& v) { return matmul(v[0], v[1]); }, {x, bt}, mm_tol);
+    }
+    expect_same_on_cuda([](const Inputs& v) { return matmul(v[0], v[1]); }, {lhs, batch}, mm_tol);
+    expect_same_on_cuda([](const Inputs& v) { return matmul(v[0], v[1]); }, {lhs, b}, mm_tol);  // broadcast
+    // linear: the weight (5, 7) is a slice with an offset; the bias a slice too.
+    const Tensor w = random_tensor({5, 9}, dt, seed++).narrow(1, 2, 7);
+    const Tensor bias = random_tensor({6}, dt, seed++).narrow(0, 1, 5);
+    expect_same_on_cuda([](const Inputs& v) { return linear(v[0], v[1], v[2]); }, {a_odd, w, bias},
+                        {tol.atol * 11, tol.rtol * 3});
+  }
+}
+
 TEST(CudaAutograd, CrossEntropyMatchesCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
   uint32_t seed = 300;
