@@ -265,18 +265,26 @@ TEST(CudaLayers, BatchNormDeviceMismatchIsAnError) {
 
 TEST(CudaLayers, CrossEntropyLabelSmoothingKeepsTheDigitsOfLargeLogits) {
   EMBER_REQUIRE_CUDA_DEVICE();
-  // Logits offset by 1e4 (softmax does not care): the smoothing term Σ_j (lse − x_j) ≈ 7000 is
-  // a sum of small non-negative terms on the CPU; as lse·C − Σ x_j in f32 it would come from two
-  // numbers near 1e7 whose rounding (ulp 1) costs ~1e-4 of it. label_smoothing = 1 keeps only
-  // that term: loss_i = Σ_j (lse − x_j) / C.
-  const int64_t m = 8, c = 1000;
+  // Logits offset by 1e4 (softmax does not care). The smoothing term Σ_j (lse − x_j) ≈ 7500 is
+  // a sum of small non-negative terms on the CPU; as lse·C − Σ_j x_j in f32 it would come from
+  // two numbers near 1e7 whose rounding (ulp 1) costs ~0.1-0.5 of it. Per row, the loss with
+  // label_smoothing 1 minus the loss without is Σ_j (lse − x_j)/C − (lse − x_t) = x_t − mean(x),
+  // free of lse's own rounding (the same lse in both calls): its reference is exact in double.
+  const int64_t m = 16, c = 1000;
   Tensor x = random_tensor({m, c}, kFloat32, 950) + 1e4;
   std::vector<int64_t> t(static_cast<size_t>(m));
   for (int64_t i = 0; i < m; ++i) t[static_cast<size_t>(i)] = (i * 131) % c;
-  Tensor target = tensor<int64_t>(t, {m});
-  const Tensor yc = cross_entropy_2d(x, target, Tensor(), -100, 1.0, LossReduction::none);
-  const Tensor yg = cross_entropy_2d(x.to(kDev), target.to(kDev), Tensor(), -100, 1.0, LossReduction::none);
-  EXPECT_TRUE(close_to(yg, yc, {0, 5e-5}));
+  const Tensor xg = x.to(kDev), tg = tensor<int64_t>(t, {m}).to(kDev);
+  const Tensor d = cross_entropy_2d(xg, tg, Tensor(), -100, 1.0, LossReduction::none) -
+                   cross_entropy_2d(xg, tg, Tensor(), -100, 0.0, LossReduction::none);
+  const std::vector<double> xv = x.to_vector<double>();
+  std::vector<double> ref(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) {
+    double mean = 0;
+    for (int64_t j = 0; j < c; ++j) mean += xv[static_cast<size_t>(i * c + j)];
+    ref[static_cast<size_t>(i)] = xv[static_cast<size_t>(i * c + t[static_cast<size_t>(i)])] - mean / c;
+  }
+  EXPECT_TRUE(close_to(d.to(kFloat64), tensor<double>(ref, {m}), {2e-5, 0}));
 }
 
 TEST(CudaLayers, DropoutMaskEqualsCpuBitForBit) {
