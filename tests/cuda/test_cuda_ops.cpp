@@ -215,14 +215,15 @@ TEST(CudaOps, ReductionsMatchCpu) {
 
 TEST(CudaOps, SoftmaxAndBackwardMatchCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
-  // Every kernel layout (kernels/reduce.cu): rows in registers, one warp per row (10, 1, 1000
-  // for 16/32-bit types) or one block (1000 for f64, 4099, 5000), with 16-byte vectors when
-  // size % (16 / itemsize) == 0 and scalar loads otherwise (10, 1, 4099); rows too long for
-  // registers (20001 scalar, 40000 vectorised f32); more than 4 * 65535 rows (a grid-stride warp
+  // Every kernel layout (kernels/reduce.cu), forward and backward (which keeps half as many
+  // elements per thread): rows in registers, one warp per row (10, 1, 256, 1000 for 16/32-bit
+  // forward) or one block (1000 for f64 and the backward, 1001, 4099, 5000), with 16-byte vectors
+  // when size % (16 / itemsize) == 0 and scalar loads otherwise (10, 1, 1001, 4099); rows too long
+  // for registers (20001 scalar, 40000 vectorised); more than 4 * 65535 rows (a grid-stride warp
   // loop); narrow columns (inner 6) and wide columns (inner 256, one thread per column).
-  const std::vector<cpu::ReduceGeom> geoms = {{128, 10, 1}, {3, 1, 1},      {7, 1000, 1},   {2, 5000, 1},
-                                              {3, 4099, 1}, {2, 20001, 1},  {1, 40000, 1},  {270000, 3, 1},
-                                              {4, 33, 6},   {40, 7, 256}};
+  const std::vector<cpu::ReduceGeom> geoms = {{128, 10, 1}, {3, 1, 1},     {64, 256, 1},   {7, 1000, 1},
+                                              {5, 1001, 1}, {2, 5000, 1},  {3, 4099, 1},   {2, 20001, 1},
+                                              {1, 40000, 1}, {270000, 3, 1}, {4, 33, 6},   {40, 7, 256}};
   uint32_t seed = 900;
   for (DType dt : kFloatTypes) {
     for (const cpu::ReduceGeom& g : geoms) {
