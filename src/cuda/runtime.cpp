@@ -223,6 +223,15 @@ class CudaCachingAllocator final : public Allocator {
     for (size_t i = list.size(); i-- > 0;) {
       if (list[i].stream == stream || list[i].any_stream) return pop_locked(list, i);
     }
+    // The stream's own blocks that another stream's request sent to pending_ are still safe for
+    // it (its later work is ordered after their last use): take one back rather than cudaMalloc.
+    for (size_t i = pending_.size(); i-- > 0;) {
+      if (pending_[i].cls != cls || pending_[i].block.stream != stream) continue;
+      void* p = pending_[i].block.ptr;
+      events_.push_back(pending_[i].event);  // may be re-recorded before it completes
+      pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+      return p;
+    }
     // Blocks of other streams whose events have completed become free for everyone.
     poll_pending_locked();
     for (size_t i = list.size(); i-- > 0;) {
