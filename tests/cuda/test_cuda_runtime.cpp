@@ -258,3 +258,32 @@ TEST(CudaRuntime, PinnedBlockIsNotReusedBeforeItsCopiesFinish) {
     EXPECT_EQ(d.cpu().to_vector<float>(), a) << "rep " << rep;
   }
 }
+
+TEST(CudaRuntime, StreamTakesBackItsOwnBlockAfterAnotherStreamAskedForIt) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  cuda::empty_cache();
+  constexpr int64_t kN = (int64_t{3} << 20) / 4;
+  cuda::Stream s1 = cuda::Stream::create(), s2 = cuda::Stream::create();
+  const int64_t base = cuda::memory_stats().num_allocs;
+  Tensor big;
+  {
+    cuda::StreamGuard g(s1);
+    big = full({int64_t{64} << 20}, 1.0f, {.device = Device::cuda(0)});
+    Tensor t = empty({kN}, {.device = Device::cuda(0)});
+    big = big * 3.0f;  // keeps s1 busy for a while
+  }  // t's block goes back tagged with s1
+  {
+    cuda::StreamGuard g(s2);
+    Tensor u = empty({kN}, {.device = Device::cuda(0)});  // s1's block is not safe for s2: a new one
+    const int64_t after_s2 = cuda::memory_stats().num_allocs;
+    {
+      // s1 asks again while its work may still run: its own block is safe for it, and is found
+      // again although s2's request moved it to the blocks waiting for an event on s1.
+      cuda::StreamGuard g1(s1);
+      Tensor v = empty({kN}, {.device = Device::cuda(0)});
+      EXPECT_EQ(cuda::memory_stats().num_allocs, after_s2);
+    }
+  }
+  EXPECT_EQ(big.narrow(0, (int64_t{64} << 20) - 3, 3).cpu().to_vector<float>(), (std::vector<float>{3, 3, 3}));
+  EXPECT_LE(cuda::memory_stats().num_allocs, base + 4);
+}
