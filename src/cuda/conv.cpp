@@ -332,6 +332,27 @@ void run(Kind kind, const Tensor& xt, const Tensor& wt, const Tensor& yt, const 
               kind_name(kind), "): expected contiguous tensors");
   if (xt.numel() == 0 || wt.numel() == 0 || yt.numel() == 0) return;  // the op layer handles empty batches
 
+  // A contiguous view with a storage offset (a batch slice of odd size) may be aligned to as
+  // little as its element size, which many engines refuse: such operands go through fresh
+  // (256-byte aligned) copies, and a misaligned output is written back after the run.
+  const bool ax = alignment(xt.data_ptr()) >= 16, aw = alignment(wt.data_ptr()) >= 16,
+             ay = alignment(yt.data_ptr()) >= 16;
+  if (!ax || !aw || !ay) {
+    auto fresh = [](const Tensor& t, bool is_output) {
+      Tensor c = empty(t.shape(), {.dtype = t.dtype(), .device = t.device()});
+      if (!is_output) copy(c, t);
+      return c;
+    };
+    const bool out_x = kind == Kind::backward_data, out_w = kind == Kind::backward_filter,
+               out_y = kind == Kind::forward;
+    const Tensor x2 = ax ? xt : fresh(xt, out_x), w2 = aw ? wt : fresh(wt, out_w), y2 = ay ? yt : fresh(yt, out_y);
+    run(kind, x2, w2, y2, g);
+    if (out_x && !ax) copy(xt, x2);
+    if (out_w && !aw) copy(wt, w2);
+    if (out_y && !ay) copy(yt, y2);
+    return;
+  }
+
   Key k;
   k.kind = static_cast<int>(kind);
   k.device = dev.index;
