@@ -4,6 +4,7 @@
 // than a FlatBuffer).
 #include "ember/optim/sgd.hpp"
 
+#include <string>
 #include <vector>
 
 #include "ember/backend/cuda.hpp"
@@ -50,6 +51,7 @@ void SGD::step() {
       std::vector<bool> first;
     };
     std::vector<CudaList> lists;
+    std::vector<std::string> resolved;  // keys whose started flags this (unguarded) step makes true
     for (size_t i = 0; i < group.params.size(); ++i) {
       Tensor p = group.params[i];
       Tensor g = p.grad();
@@ -66,7 +68,7 @@ void SGD::step() {
         // now gets per-chunk "started" flags on the device (pending_state_): the kernel starts
         // the buffer as the gradient while they are false, as PyTorch's first step that runs,
         // and sets them when the step is not skipped. An unguarded step certainly runs, so
-        // after it the flags are dropped (the kernel still reads them in this launch).
+        // once it is enqueued the flags are dropped (the kernel still reads them).
         Tensor started;
         if (buf.defined() && p.numel() > 0) {
           auto pk = pending_state_.find(key);
@@ -75,10 +77,7 @@ void SGD::step() {
             pending_state_[key]["momentum_buffer"] = started;
           } else if (pk != pending_state_.end() && pk->second.count("momentum_buffer") != 0) {
             started = pk->second.at("momentum_buffer");
-            if (!device_skip.defined()) {
-              pk->second.erase("momentum_buffer");
-              if (pk->second.empty()) pending_state_.erase(pk);
-            }
+            if (!device_skip.defined()) resolved.push_back(key);
           }
         }
         size_t li = 0;
@@ -114,6 +113,11 @@ void SGD::step() {
     for (CudaList& l : lists) {
       cuda_backend::multi_sgd_step(l.p, l.g, l.buf, l.first, lr, mom, damp, wd, nesterov, device_skip, l.started);
       for (Tensor& p : l.p) p.storage()->bump_version();
+    }
+    for (const std::string& key : resolved) {
+      auto pk = pending_state_.find(key);
+      pk->second.erase("momentum_buffer");
+      if (pk->second.empty()) pending_state_.erase(pk);
     }
   }
 }
