@@ -200,8 +200,10 @@ void max_pool2d_backward(const Tensor& gx, const Tensor& gy, const Tensor& indic
         std::fill(dst, dst + hw, T(0));
         const T* src = gyp + p * ohw;
         const int64_t* id = ip + p * ohw;
+        // A window made only of padding (possible with dilation) has no input element: its index
+        // lies outside the plane and its gradient goes nowhere (the CUDA kernel does the same).
         for (int64_t i = 0; i < ohw; ++i)
-          dst[id[i]] = static_cast<T>(static_cast<C>(dst[id[i]]) + static_cast<C>(src[i]));
+          if (id[i] >= 0 && id[i] < hw) dst[id[i]] = static_cast<T>(static_cast<C>(dst[id[i]]) + static_cast<C>(src[i]));
       }
     });
   });

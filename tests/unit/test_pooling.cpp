@@ -113,6 +113,20 @@ TEST(MaxPool2d, TiesPickFirstAndNaNPropagates) {
   EXPECT_EQ(xg.grad().to_vector<double>(), (std::vector<double>{4, 2, 2, 1}));
 }
 
+// A dilated window can fall entirely in the padding (kernel 2, dilation 3, padding 1 on a
+// 2×2 input: the taps are -1 and 2). Its output is -inf, its index lies outside the plane, and the
+// backward sends its gradient nowhere (it used to write past the end of the plane's gradient).
+TEST(MaxPool2d, WindowOnlyInPaddingGetsNoGradient) {
+  Tensor x = tensor<double>({1, 2, 3, 4}, {1, 1, 2, 2}).requires_grad_();
+  auto [y, idx] = max_pool2d_with_indices(x, 2, 2, 1, 3);
+  ASSERT_EQ(y.shape(), (Shape{1, 1, 1, 1}));
+  EXPECT_EQ(y.item<double>(), -std::numeric_limits<double>::infinity());
+  const int64_t i = idx.item<int64_t>();
+  EXPECT_TRUE(i < 0 || i >= 4) << i;
+  y.sum().backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{0, 0, 0, 0}));
+}
+
 // Wide rows (16 outputs per vector step plus a tail) with ties and NaNs: f32 (vector path on
 // AVX-512 machines) against f64 (scalar path).
 TEST(MaxPool2d, WideRowsMatchScalarPath) {
