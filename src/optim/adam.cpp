@@ -8,6 +8,7 @@
 #include "ember/optim/adam.hpp"
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "ember/backend/cuda.hpp"
@@ -99,14 +100,17 @@ void Adam::step() {
     // each (kernels/optim.cu) after the loop; the per-element arithmetic is that of the
     // per-tensor kernel, so the results are bit-identical to one launch per parameter.
     std::vector<CudaList> lists;
+    std::vector<std::string> resolved;  // keys whose pending state this (unguarded) step makes real
     for (size_t i = 0; i < group.params.size(); ++i) {
       Tensor p = group.params[i];
       Tensor g = p.grad();
       if (!g.defined() || !p.requires_grad()) continue;
       EMBER_CHECK(p.is_contiguous(), ValueError, type_name(), ": parameters must be contiguous");
       g = g.to(p.dtype()).contiguous();
-      auto& st = state_[param_key(gi, i)];
-      if (st.find("step") == st.end()) {
+      const std::string key = param_key(gi, i);
+      auto& st = state_[key];
+      const bool fresh = st.find("step") == st.end();
+      if (fresh) {
         st["step"] = zeros({}, {.dtype = kFloat64});
         st["exp_avg"] = zeros(p.shape(), {.dtype = p.dtype(), .device = p.device()});
         st["exp_avg_sq"] = zeros(p.shape(), {.dtype = p.dtype(), .device = p.device()});
@@ -118,6 +122,13 @@ void Adam::step() {
         // lives there too; the kernels compute the bias corrections from it and increment it
         // only when the flag is false.
         if (!st["step"].is_cuda()) st["step"] = st["step"].to(p.device());
+        if (fresh) {
+          // The state exists only once a step has run: until then state_dict() leaves it out,
+          // as the CPU (and PyTorch) keep no state after skipped first steps. The device step
+          // count tells (> 0 once a step ran), so it serves as the pending flag of all three
+          // entries (Optimizer::pending_state_), read only when state_dict() is called.
+          for (const char* name : {"step", "exp_avg", "exp_avg_sq"}) pending_state_[key][name] = st["step"];
+        }
         CudaList& l = list_for(lists, p);
         l.add(p, g, m, v);
         l.steps.push_back(st["step"]);
@@ -126,6 +137,8 @@ void Adam::step() {
       // Unguarded: the step count is a host scalar (after guarded CUDA steps it is fetched back
       // once, a synchronisation).
       if (!st["step"].is_cpu()) st["step"] = st["step"].cpu();
+      // This step certainly runs: pending entries become real once its launch is enqueued.
+      if (pending_state_.count(key) != 0) resolved.push_back(key);
       double& step = *st["step"].data<double>();
       step += 1;
       const double bc1 = 1.0 - std::pow(b1, step);
@@ -160,6 +173,7 @@ void Adam::step() {
                                     device_skip, lr, b1, b2, eps, wd, decoupled_);
       for (Tensor& p : l.p) p.storage()->bump_version();
     }
+    for (const std::string& key : resolved) pending_state_.erase(key);
   }
 }
 

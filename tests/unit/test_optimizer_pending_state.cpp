@@ -81,5 +81,22 @@ TEST(OptimizerPendingState, LoadStateDictClearsTheFlags) {
   EXPECT_TRUE(state_keys(o).empty());
 }
 
+// Adam on CUDA uses its device step count (0-d f64) as the flag of all three entries: pending
+// while it is 0, created once it is positive; the entries share the one tensor, so a step
+// (an in-place increment) makes all of them appear at once.
+TEST(OptimizerPendingState, AStepCountServesAsTheFlag) {
+  Tensor a = zeros({3}).requires_grad_(true);
+  a.set_name("a");
+  Probe o({a});
+  Tensor step = zeros({}, {.dtype = kFloat64});
+  o.put("a", "step", step, step);
+  o.put("a", "exp_avg", zeros({3}), step);
+  o.put("a", "exp_avg_sq", zeros({3}), step);
+  EXPECT_TRUE(state_keys(o).empty());
+  step.fill_(1.0);
+  EXPECT_EQ(state_keys(o), (std::vector<std::string>{"state.a.exp_avg", "state.a.exp_avg_sq", "state.a.step"}));
+  EXPECT_EQ(o.state_dict().at("state.a.step").item<double>(), 1.0);
+}
+
 }  // namespace
 }  // namespace ember::optim

@@ -69,12 +69,12 @@ class EMBER_API Optimizer {
   /// Per-parameter state (momentum buffers, moments, step counts), by param_key.
   std::map<std::string, std::map<std::string, Tensor>> state_;
   /// Entries of state_ whose existence only the device knows: state_[key][name] counts as
-  /// created once every element of the bool tensor pending_state_[key][name] is true (SGD: a
+  /// created once every element of the tensor pending_state_[key][name] is nonzero (SGD: a
   /// guarded CUDA step creates the momentum buffer before it is known whether the step runs;
-  /// the update kernels set the flags). state_dict() leaves out the entries whose flags are
-  /// false, as if the skipped steps had never been attempted (the CPU's and PyTorch's state);
-  /// reading the flags waits for the device, only while there are any. load_state_dict()
-  /// clears them with the rest of the state.
+  /// the update kernels set bool flags. Adam: the device step count, > 0 once a step ran).
+  /// state_dict() leaves out the entries whose flags are false, as if the skipped steps had
+  /// never been attempted (the CPU's and PyTorch's state); reading the flags waits for the
+  /// device, only while there are any. load_state_dict() clears them with the rest of the state.
   std::map<std::string, std::map<std::string, Tensor>> pending_state_;
   /// For step() implementations: returns the armed flag (undefined when none) and disarms.
   Tensor take_skip_flag();
