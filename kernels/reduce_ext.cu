@@ -3,8 +3,8 @@
 // argmax/argmin with values, variance / standard deviation (two passes in double) and the scatter
 // that routes a max/min gradient back to its index. The input is a contiguous (outer, size, inner)
 // block reduced over its middle axis; one block per output when inner == 1 and rows are long,
-// else one thread per output; reduce_ext splits long reductions into chunks (two stages) like
-// reduce.cu.
+// else one thread per output; reduce_ext, reduce_arg and variance split long reductions into
+// chunks whose partials a second kernel combines in order (deterministic), like reduce.cu.
 #include <type_traits>
 
 #include "common.cuh"
@@ -297,14 +297,78 @@ __global__ void arg_cols(T* __restrict__ values, int64_t* __restrict__ indices, 
   }
 }
 
+// Long arg reductions in two stages (splits > 1): stage 1 writes the best candidate of each
+// chunk (value and index in the reduced axis, -1 for an empty chunk) to `partial` (outer,
+// splits, inner); arg_finish picks among the splits of each output in order. pick() is
+// associative, so the result is the CPU's (first index on ties, first NaN wins).
+
+/// Stage 1, inner == 1: block b reduces chunk b % splits of row b / splits.
+template <class T>
+__global__ void arg_rows_part(Cand<wide_t<T>>* __restrict__ partial, const T* __restrict__ in, int64_t outer,
+                              int64_t size, int64_t splits, bool is_max) {
+  using A = wide_t<T>;
+  __shared__ Cand<A> sh[kThreads];
+  const int64_t chunk = (size + splits - 1) / splits;
+  for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
+    const int64_t row = blk / splits, begin = (blk % splits) * chunk, end = min(size, begin + chunk);
+    const T* x = in + row * size;
+    Cand<A> c{A(0), -1};
+    for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) c = pick(c, Cand<A>{load_wide(x[k]), k}, is_max);
+    c = block_combine(c, sh, [is_max](Cand<A> u, Cand<A> v) { return pick(u, v, is_max); });
+    if (threadIdx.x == 0) partial[blk] = c;
+  }
+}
+
+/// Stage 1, inner > 1 (or short rows): one thread per (outer, split, inner).
+template <class T>
+__global__ void arg_cols_part(Cand<wide_t<T>>* __restrict__ partial, const T* __restrict__ in, int64_t outer,
+                              int64_t size, int64_t inner, int64_t splits, bool is_max) {
+  using A = wide_t<T>;
+  const int64_t chunk = (size + splits - 1) / splits;
+  for (int64_t t = global_thread(); t < outer * splits * inner; t += grid_threads()) {
+    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
+    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const T* x = in + o * size * inner + i;
+    Cand<A> c{A(0), -1};
+    for (int64_t k = begin; k < end; ++k) c = pick(c, Cand<A>{load_wide(x[k * inner]), k}, is_max);
+    partial[t] = c;
+  }
+}
+
+/// Stage 2: picks among the splits of each (outer, inner) output in order; the value is read
+/// back from the input at the winning index (the storage type, as arg_rows does).
+template <class T>
+__global__ void arg_finish(T* __restrict__ values, int64_t* __restrict__ indices, const T* __restrict__ in,
+                           const Cand<wide_t<T>>* __restrict__ partial, int64_t outer, int64_t size, int64_t inner,
+                           int64_t splits, bool is_max) {
+  using A = wide_t<T>;
+  for (int64_t t = global_thread(); t < outer * inner; t += grid_threads()) {
+    const int64_t o = t / inner, i = t % inner;
+    Cand<A> c{A(0), -1};
+    for (int64_t s = 0; s < splits; ++s) c = pick(c, partial[(o * splits + s) * inner + i], is_max);
+    indices[t] = c.i;
+    if (values) values[t] = in[(o * size + c.i) * inner + i];
+  }
+}
+
 template <class T>
 cudaError_t launch_arg(void* values, int64_t* indices, const void* in, int64_t outer, int64_t size, int64_t inner,
-                       bool is_max, cudaStream_t s) {
+                       bool is_max, int64_t splits, void* workspace, cudaStream_t s) {
   auto* v = static_cast<T*>(values);
   auto* x = static_cast<const T*>(in);
-  if (use_rows(size, inner))
-    return launch_blocks(arg_rows<T>, outer, kThreads, 0, s, v, indices, x, outer, size, is_max);
-  return launch(arg_cols<T>, outer * inner, kThreads, 0, s, v, indices, x, outer, size, inner, is_max);
+  if (splits == 1) {
+    if (use_rows(size, inner))
+      return launch_blocks(arg_rows<T>, outer, kThreads, 0, s, v, indices, x, outer, size, is_max);
+    return launch(arg_cols<T>, outer * inner, kThreads, 0, s, v, indices, x, outer, size, inner, is_max);
+  }
+  auto* part = static_cast<Cand<wide_t<T>>*>(workspace);
+  const cudaError_t st =
+      use_rows(size, inner)
+          ? launch_blocks(arg_rows_part<T>, outer * splits, kThreads, 0, s, part, x, outer, size, splits, is_max)
+          : launch(arg_cols_part<T>, outer * splits * inner, kThreads, 0, s, part, x, outer, size, inner, splits,
+                   is_max);
+  if (st != cudaSuccess) return st;
+  return launch(arg_finish<T>, outer * inner, kThreads, 0, s, v, indices, x, part, outer, size, inner, splits, is_max);
 }
 
 // ---- variance
@@ -351,14 +415,101 @@ __global__ void var_cols(T* __restrict__ out, const T* __restrict__ in, int64_t 
   }
 }
 
+// Long variances in stages (splits > 1), the CPU's two passes in double: per-chunk sums of x
+// (mean == null) or of (x - mean)^2 go to `partial` (outer, splits, inner); var_finish adds
+// the splits of each output in order and writes the mean (first pass, to `mean`) or the result.
+
+/// Stage 1 of either pass, inner == 1: block b sums chunk b % splits of row b / splits.
+template <class T>
+__global__ void var_rows_part(double* __restrict__ partial, const T* __restrict__ in, const double* __restrict__ mean,
+                              int64_t outer, int64_t size, int64_t splits) {
+  __shared__ double sh[kThreads];
+  auto add = [](double u, double v) { return u + v; };
+  const int64_t chunk = (size + splits - 1) / splits;
+  for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
+    const int64_t row = blk / splits, begin = (blk % splits) * chunk, end = min(size, begin + chunk);
+    const T* x = in + row * size;
+    double acc = 0;
+    if (mean == nullptr) {
+      for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) acc += load_wide(x[k]);
+    } else {
+      const double m = mean[row];
+      for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
+        const double d = load_wide(x[k]) - m;
+        acc += d * d;
+      }
+    }
+    acc = block_combine(acc, sh, add);
+    if (threadIdx.x == 0) partial[blk] = acc;
+  }
+}
+
+/// Stage 1 of either pass, inner > 1 (or short rows): one thread per (outer, split, inner).
+template <class T>
+__global__ void var_cols_part(double* __restrict__ partial, const T* __restrict__ in, const double* __restrict__ mean,
+                              int64_t outer, int64_t size, int64_t inner, int64_t splits) {
+  const int64_t chunk = (size + splits - 1) / splits;
+  for (int64_t t = global_thread(); t < outer * splits * inner; t += grid_threads()) {
+    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
+    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const T* x = in + o * size * inner + i;
+    double acc = 0;
+    if (mean == nullptr) {
+      for (int64_t k = begin; k < end; ++k) acc += load_wide(x[k * inner]);
+    } else {
+      const double m = mean[o * inner + i];
+      for (int64_t k = begin; k < end; ++k) {
+        const double d = load_wide(x[k * inner]) - m;
+        acc += d * d;
+      }
+    }
+    partial[t] = acc;
+  }
+}
+
+/// Stage 2: the splits of each (outer, inner) output added in order; first pass: mean = sum /
+/// size into `mean`; second pass: the variance (or its root) into `out`.
+template <class T>
+__global__ void var_finish(T* __restrict__ out, double* __restrict__ mean, const double* __restrict__ partial,
+                           int64_t outer, int64_t size, int64_t inner, int64_t splits, double denom, bool take_sqrt,
+                           bool first_pass) {
+  for (int64_t t = global_thread(); t < outer * inner; t += grid_threads()) {
+    const int64_t o = t / inner, i = t % inner;
+    double acc = 0;
+    for (int64_t s = 0; s < splits; ++s) acc += partial[(o * splits + s) * inner + i];
+    if (first_pass) {
+      mean[t] = acc / static_cast<double>(size);
+    } else {
+      const double v = acc / denom;
+      out[t] = store_from<T>(take_sqrt ? sqrt(v) : v);
+    }
+  }
+}
+
 template <class T>
 cudaError_t launch_var(void* out, const void* in, int64_t outer, int64_t size, int64_t inner, double denom,
-                       bool take_sqrt, cudaStream_t s) {
+                       bool take_sqrt, int64_t splits, void* workspace, cudaStream_t s) {
   auto* o = static_cast<T*>(out);
   auto* x = static_cast<const T*>(in);
-  if (use_rows(size, inner))
-    return launch_blocks(var_rows<T>, outer, kThreads, 0, s, o, x, outer, size, denom, take_sqrt);
-  return launch(var_cols<T>, outer * inner, kThreads, 0, s, o, x, outer, size, inner, denom, take_sqrt);
+  if (splits == 1) {
+    if (use_rows(size, inner))
+      return launch_blocks(var_rows<T>, outer, kThreads, 0, s, o, x, outer, size, denom, take_sqrt);
+    return launch(var_cols<T>, outer * inner, kThreads, 0, s, o, x, outer, size, inner, denom, take_sqrt);
+  }
+  auto* part = static_cast<double*>(workspace);
+  double* mean = part + outer * splits * inner;
+  const bool rows = use_rows(size, inner);
+  for (const bool first : {true, false}) {
+    const double* m = first ? nullptr : mean;
+    cudaError_t st =
+        rows ? launch_blocks(var_rows_part<T>, outer * splits, kThreads, 0, s, part, x, m, outer, size, splits)
+             : launch(var_cols_part<T>, outer * splits * inner, kThreads, 0, s, part, x, m, outer, size, inner, splits);
+    if (st != cudaSuccess) return st;
+    st = launch(var_finish<T>, outer * inner, kThreads, 0, s, o, mean, part, outer, size, inner, splits, denom,
+                take_sqrt, first);
+    if (st != cudaSuccess) return st;
+  }
+  return cudaSuccess;
 }
 
 // ---- scatter of a reduced gradient
@@ -397,34 +548,42 @@ cudaError_t reduce_ext(ExtRedOp op, ElemType t, void* out, const void* in, int64
   }
 }
 
+int64_t arg_workspace_bytes(int64_t outer, int64_t inner, int64_t splits) {
+  return splits > 1 ? outer * splits * inner * static_cast<int64_t>(sizeof(Cand<double>)) : 0;
+}
+
 cudaError_t reduce_arg(ElemType t, void* values, int64_t* indices, const void* in, int64_t outer, int64_t size,
-                       int64_t inner, bool is_max, cudaStream_t stream) {
+                       int64_t inner, bool is_max, int64_t splits, void* workspace, cudaStream_t stream) {
   if (outer * inner == 0) return cudaSuccess;
-  if (size <= 0) return cudaErrorInvalidValue;
+  if (size <= 0 || splits < 1 || (splits > 1 && workspace == nullptr)) return cudaErrorInvalidValue;
+  auto run = [&]<class T>() {
+    return launch_arg<T>(values, indices, in, outer, size, inner, is_max, splits, workspace, stream);
+  };
   switch (t) {
-    case ElemType::f32: return launch_arg<float>(values, indices, in, outer, size, inner, is_max, stream);
-    case ElemType::f64: return launch_arg<double>(values, indices, in, outer, size, inner, is_max, stream);
-    case ElemType::f16: return launch_arg<__half>(values, indices, in, outer, size, inner, is_max, stream);
-    case ElemType::bf16: return launch_arg<__nv_bfloat16>(values, indices, in, outer, size, inner, is_max, stream);
-    case ElemType::i32: return launch_arg<int32_t>(values, indices, in, outer, size, inner, is_max, stream);
-    case ElemType::i64: return launch_arg<int64_t>(values, indices, in, outer, size, inner, is_max, stream);
-    case ElemType::u8: return launch_arg<uint8_t>(values, indices, in, outer, size, inner, is_max, stream);
-    case ElemType::boolean: return launch_arg<bool>(values, indices, in, outer, size, inner, is_max, stream);
+    case ElemType::f32: return run.template operator()<float>();
+    case ElemType::f64: return run.template operator()<double>();
+    case ElemType::f16: return run.template operator()<__half>();
+    case ElemType::bf16: return run.template operator()<__nv_bfloat16>();
+    case ElemType::i32: return run.template operator()<int32_t>();
+    case ElemType::i64: return run.template operator()<int64_t>();
+    case ElemType::u8: return run.template operator()<uint8_t>();
+    case ElemType::boolean: return run.template operator()<bool>();
   }
   return cudaErrorInvalidValue;
 }
 
+int64_t variance_workspace_bytes(int64_t outer, int64_t inner, int64_t splits) {
+  return splits > 1 ? (outer * splits * inner + outer * inner) * static_cast<int64_t>(sizeof(double)) : 0;
+}
+
 cudaError_t variance(FloatType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
-                     int64_t correction, bool take_sqrt, cudaStream_t stream) {
+                     int64_t correction, bool take_sqrt, int64_t splits, void* workspace, cudaStream_t stream) {
   if (outer * inner == 0) return cudaSuccess;
+  if (splits < 1 || (splits > 1 && workspace == nullptr)) return cudaErrorInvalidValue;
   const double denom = static_cast<double>(size - correction > 0 ? size - correction : 0);
-  switch (t) {
-    case FloatType::f32: return launch_var<float>(out, in, outer, size, inner, denom, take_sqrt, stream);
-    case FloatType::f64: return launch_var<double>(out, in, outer, size, inner, denom, take_sqrt, stream);
-    case FloatType::f16: return launch_var<__half>(out, in, outer, size, inner, denom, take_sqrt, stream);
-    case FloatType::bf16: return launch_var<__nv_bfloat16>(out, in, outer, size, inner, denom, take_sqrt, stream);
-  }
-  return cudaErrorInvalidValue;
+  return by_type(t, [&]<class T>() {
+    return launch_var<T>(out, in, outer, size, inner, denom, take_sqrt, splits, workspace, stream);
+  });
 }
 
 cudaError_t scatter_reduced(FloatType t, void* gx, const void* gy, const int64_t* idx, int64_t outer, int64_t size,

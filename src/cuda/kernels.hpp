@@ -374,13 +374,18 @@ cudaError_t reduce_ext(ExtRedOp op, ElemType t, void* out, const void* in, int64
                        double p, int64_t splits, void* workspace, cudaStream_t stream);
 
 /// Max (is_max) or min with the first index of the extreme (NaN counts as the extreme, first NaN
-/// wins), any t; `values` (type t) may be null; indices int64. size > 0.
+/// wins), any t; `values` (type t) may be null; indices int64. size > 0. `splits` > 1: chunks
+/// as reduce_ext, candidates in `workspace` (arg_workspace_bytes).
 cudaError_t reduce_arg(ElemType t, void* values, int64_t* indices, const void* in, int64_t outer, int64_t size,
-                       int64_t inner, bool is_max, cudaStream_t stream);
+                       int64_t inner, bool is_max, int64_t splits, void* workspace, cudaStream_t stream);
+int64_t arg_workspace_bytes(int64_t outer, int64_t inner, int64_t splits);
 
 /// Variance (two passes in double) divided by max(0, size - correction), or its square root.
+/// `splits` > 1: each pass in chunks as reduce_ext, partials and means in `workspace`
+/// (variance_workspace_bytes).
 cudaError_t variance(FloatType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
-                     int64_t correction, bool take_sqrt, cudaStream_t stream);
+                     int64_t correction, bool take_sqrt, int64_t splits, void* workspace, cudaStream_t stream);
+int64_t variance_workspace_bytes(int64_t outer, int64_t inner, int64_t splits);
 
 /// gx[o, idx[o, i], i] = gy[o, i] for a zero-filled contiguous gx (outer, size, inner); each
 /// output position receives at most one value, so no atomics are needed.

@@ -612,18 +612,29 @@ void reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& in, c
   if (g.outer * g.inner == 0) return;
   EMBER_CHECK(g.size > 0, IndexError, name, " on CUDA: cannot reduce over a dimension of size 0");
   DeviceGuard guard(dev);
+  // Long reductions in chunks (argmax over a flattened tensor would otherwise run on one
+  // block); the workspace lives until the kernels are enqueued.
+  const int64_t splits = reduction_splits(g.outer, g.size, g.inner);
+  Tensor ws;
+  if (splits > 1) ws = scratch(dev, kernels::arg_workspace_bytes(g.outer, g.inner, splits));
   EMBER_CUDA_CHECK(kernels::reduce_arg(elem_type(in.dtype()), values.defined() ? values.data_ptr() : nullptr,
                                        static_cast<int64_t*>(indices.data_ptr()), in.data_ptr(), g.outer, g.size,
-                                       g.inner, is_max, current_stream(dev)));
+                                       g.inner, is_max, splits, ws.defined() ? ws.data_ptr() : nullptr,
+                                       current_stream(dev)));
 }
 
 void var(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, int64_t correction, bool take_sqrt) {
   const char* name = take_sqrt ? "std" : "var";
   const FloatType t = float_type(in.dtype(), name);
   const int dev = reduction_device(name, in, {&out});
+  if (g.outer * g.inner == 0) return;
   DeviceGuard guard(dev);
-  EMBER_CUDA_CHECK(kernels::variance(t, out.data_ptr(), in.data_ptr(), g.outer, g.size, g.inner, correction,
-                                     take_sqrt, current_stream(dev)));
+  // Long reductions in chunks, as reduce_arg.
+  const int64_t splits = reduction_splits(g.outer, g.size, g.inner);
+  Tensor ws;
+  if (splits > 1) ws = scratch(dev, kernels::variance_workspace_bytes(g.outer, g.inner, splits));
+  EMBER_CUDA_CHECK(kernels::variance(t, out.data_ptr(), in.data_ptr(), g.outer, g.size, g.inner, correction, take_sqrt,
+                                     splits, ws.defined() ? ws.data_ptr() : nullptr, current_stream(dev)));
 }
 
 void scatter_reduced(const Tensor& gx, const Tensor& gy, const Tensor& indices, const cpu::ReduceGeom& g) {

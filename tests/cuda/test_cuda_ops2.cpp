@@ -6,7 +6,10 @@
 // differentiable. Every test that needs a device skips without one.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -302,6 +305,66 @@ TEST(CudaOps2, ArgmaxArgminMatchCpuWithTiesAndNaN) {
   }
 }
 
+// Argmax/argmin over more than a million elements run in chunks (one candidate per chunk, picked
+// in order by a second kernel). The chunk length is reduction_splits' (src/cuda/ops.cpp):
+// ceil(n / min(1024, ceil(n / 4096))) for a whole tensor; the extreme is placed as a tie on the
+// two sides of a chunk boundary (the first index must win), again in later chunks, and a NaN in
+// a late chunk must win over everything (first NaN). Long columns and the values of max/min too.
+TEST(CudaOps2, LongArgmaxArgminInChunksMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const int64_t n = (1 << 20) + 12345;
+  const int64_t splits = std::min<int64_t>(1024, (n + 4095) / 4096), chunk = (n + splits - 1) / splits;
+  for (DType dt : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::u8, DType::boolean}) {
+    SCOPED_TRACE(dtype_name(dt));
+    for (bool is_max : {true, false}) {
+      SCOPED_TRACE(is_max ? "max" : "min");
+      // Values strictly inside (lo, hi), the extreme placed by hand.
+      Tensor x = dt == DType::boolean ? ne(zeros({n}), is_max ? 0.0 : 1.0)
+                 : is_floating(dt)    ? clamp(values_of({n}, dt, 191), -2.5, 100.0)
+                                      : clamp(values_of({n}, dt, 191), int64_t{1}, int64_t{100});
+      const double extreme = dt == DType::boolean ? (is_max ? 1.0 : 0.0)
+                             : is_max             ? (dt == DType::u8 ? 150.0 : 90.0)
+                                                  : (is_floating(dt) ? -3.0 : 0.0);
+      Tensor flat = x.view({n});
+      for (int64_t pos : {7 * chunk + chunk - 1, 8 * chunk, 8 * chunk + 1, 200 * chunk - 1, 200 * chunk, n - 1})
+        flat.narrow(0, pos, 1).fill_(extreme);
+      auto arg = [is_max](const Tensor& t, std::optional<int64_t> d) {
+        return is_max ? argmax(t, d, false) : argmin(t, d, false);
+      };
+      expect_exact_on_cuda([&](const Inputs& v) { return arg(v[0], std::nullopt); }, {x});
+      ASSERT_EQ(arg(x, std::nullopt).item<int64_t>(), 8 * chunk - 1);  // the CPU's answer, checked
+      expect_exact_on_cuda([&](const Inputs& v) { return arg(v[0].view({1, n}), 1); }, {x});
+      expect_exact_on_cuda(
+          [&](const Inputs& v) {
+            return is_max ? max(v[0].view({1, n}), 1).first : min(v[0].view({1, n}), 1).first;
+          },
+          {x});
+      // Long columns (inner 3): one candidate per (chunk, column).
+      Tensor c = x.narrow(0, 0, 3 * 350001).view({350001, 3});
+      expect_exact_on_cuda([&](const Inputs& v) { return arg(v[0], 0); }, {c});
+      expect_exact_on_cuda([&](const Inputs& v) { return is_max ? max(v[0], 0).second : min(v[0], 0).second; }, {c});
+      if (!is_floating(dt)) continue;
+      // NaN in a late chunk (two of them: the first wins), after the ties.
+      Tensor y = x.clone();
+      y.view({n}).narrow(0, n - 1000, 1).fill_(nan);
+      y.view({n}).narrow(0, n - 10, 1).fill_(nan);
+      expect_exact_on_cuda([&](const Inputs& v) { return arg(v[0], std::nullopt); }, {y});
+      ASSERT_EQ(arg(y, std::nullopt).item<int64_t>(), n - 1000);
+      expect_same_on_cuda(
+          [&](const Inputs& v) {
+            return is_max ? max(v[0].view({1, n}), 1).first : min(v[0].view({1, n}), 1).first;
+          },
+          {y}, kExact, false);
+      expect_exact_on_cuda(
+          [&](const Inputs& v) {
+            return arg(v[0].narrow(0, 0, 3 * 350001).view({350001, 3}), 0);
+          },
+          {y.narrow(0, n - 3 * 350001, 3 * 350001)});
+    }
+  }
+}
+
 TEST(CudaOps2, MaxMinAlongDimMatchCpuWithGradient) {
   EMBER_REQUIRE_CUDA_DEVICE();
   for (DType dt : kFloatTypes) {
@@ -393,6 +456,48 @@ TEST(CudaOps2, VarStdMatchCpuWithGradient) {
                             {x}, t);
       }
     }
+}
+
+// Variance / standard deviation over more than a million elements (whole tensor, long rows,
+// long columns) run in chunks: per-chunk sums, the means, per-chunk squared deviations about
+// them, each combined in order by a second kernel; data far from 0 (a one-pass formula would
+// lose the variance) and a NaN in a late chunk.
+TEST(CudaOps2, LongVarStdInChunksMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const int64_t n = (1 << 20) + 7;
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    const bool wide = dt == DType::f32 || dt == DType::f64;
+    Tensor x = random_tensor({n}, dt, 195, wide ? 1000.0 : 10.0, wide ? 1002.0 : 12.0);
+    const Tol t{tol_for(dt).atol * 10, tol_for(dt).rtol * 10};
+    for (int64_t correction : {0, 1}) {
+      SCOPED_TRACE("correction " + std::to_string(correction));
+      expect_same_on_cuda([&](const Inputs& v) { return var(v[0], {}, correction, false); }, {x}, t, false);
+      expect_same_on_cuda([&](const Inputs& v) { return ember::std(v[0], {}, correction, false); }, {x}, t, false);
+      // Long rows (3 of 349999) and long columns (349999 x 3).
+      Tensor r = x.narrow(0, 0, 3 * 349999);
+      expect_same_on_cuda(
+          [&](const Inputs& v) {
+            return var(v[0].view({3, 349999}), {1}, correction, false);
+          },
+          {r}, t, false);
+      expect_same_on_cuda(
+          [&](const Inputs& v) {
+            return ember::std(v[0].view({349999, 3}), {0}, correction, true);
+          },
+          {r}, t, false);
+    }
+    // A whole-tensor variance with its gradient (the backward is unchanged; a smaller tensor that
+    // still runs in chunks).
+    Tensor m = random_tensor({300001}, dt, 196, wide ? 1000.0 : 10.0, wide ? 1002.0 : 12.0);
+    expect_same_on_cuda([](const Inputs& v) { return var(v[0], {}, 1, false); }, {m}, t);
+    Tensor y = x.clone();
+    y.narrow(0, n - 100, 1).fill_(nan);
+    Tensor got = var(y.to(kDev), {}, 1, false);
+    EXPECT_TRUE(std::isnan(got.item<double>()));
+    EXPECT_TRUE(close_to(got, var(y, {}, 1, false), t));
+  }
 }
 
 // ------------------------------------------------------------------ dropout and dtype conversion of offset views
