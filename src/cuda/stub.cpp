@@ -161,6 +161,11 @@ void layer_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tens
   no_cuda("layer_norm backward on a CUDA tensor");
 }
 
+// ---- cumsum, logsumexp, random fills.
+void cumsum(const Tensor&, const Tensor&, const cpu::ReduceGeom&, bool) { no_cuda("cumsum on a CUDA tensor"); }
+void logsumexp(const Tensor&, const Tensor&, const cpu::ReduceGeom&) { no_cuda("logsumexp on a CUDA tensor"); }
+void random_fill(const Tensor&, const RandomSpec&, Generator&) { no_cuda("random fill of a CUDA tensor"); }
+
 }  // namespace ember::cuda_backend
 
 namespace ember::cuda {

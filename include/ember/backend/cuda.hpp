@@ -278,4 +278,30 @@ EMBER_API void layer_norm_forward(const Tensor& y, const Tensor& mean, const Ten
 EMBER_API void layer_norm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& grad,
                                    const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd);
 
+// ---- cumsum, logsumexp (src/cuda/scan.cpp; kernels/scan.cu, kernels/logsumexp.cu) and random
+// fills (src/cuda/random.cpp; kernels/random.cu). Contiguous tensors on one CUDA device.
+
+/// Inclusive prefix sum along the middle axis (suffix sum when reverse), as cpu::cumsum: out has
+/// in's dtype for floating inputs (double accumulation), int64 for integers and bool.
+EMBER_API void cumsum(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool reverse = false);
+/// log(sum(exp(x))) along the middle axis, as cpu::logsumexp (floating dtypes; exp in f32, f64
+/// for f64, summed in double).
+EMBER_API void logsumexp(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g);
+
+/// What random_fill draws: uniform on [a, b), normal with mean a and standard deviation b,
+/// integers uniform on [low, high), or 1 with probability a (else 0).
+enum class RandomDist { uniform, normal, randint, bernoulli };
+struct RandomSpec {
+  RandomDist dist = RandomDist::uniform;
+  double a = 0, b = 0;
+  int64_t low = 0, high = 0;
+};
+/// Fills contiguous CUDA tensor `out` as src/ops/random.cpp fills a contiguous CPU tensor of the
+/// same dtype: the same counters reserved from `gen` (nothing for an empty tensor), the same
+/// counter -> element mapping and conversions, so uniform, randint and bernoulli are bit-identical
+/// to the CPU's and normal agrees to a few ulps (the device's log and cos). Validated by the
+/// caller (src/ops/random.cpp); a dtype the distribution does not support is a DTypeError. No host
+/// synchronisation.
+EMBER_API void random_fill(const Tensor& out, const RandomSpec& spec, Generator& gen);
+
 }  // namespace ember::cuda_backend
