@@ -281,9 +281,12 @@ namespace ember::cuda_backend::kernels {
 // c accumulators: float for f32/f16/bf16, double for f64. weight and bias are c elements of t
 // and may be null (1 and 0).
 
+/// Bytes of the workspace batch_norm_moments and batch_norm_grad_sums need for (n, c, s): the
+/// per-chunk partial sums (each channel's reduction is split over several blocks).
+int64_t batch_norm_workspace_bytes(int64_t n, int64_t c, int64_t s);
 /// Per channel: mean, biased variance (two passes) and invstd = 1 / sqrt(var + eps).
 cudaError_t batch_norm_moments(FloatType t, const void* x, int64_t n, int64_t c, int64_t s, double eps, void* mean,
-                               void* var, void* invstd, cudaStream_t stream);
+                               void* var, void* invstd, void* workspace, cudaStream_t stream);
 /// invstd[i] = 1 / sqrt(var[i] + eps) for c accumulators (double when is_f64, else float).
 cudaError_t batch_norm_invstd(bool is_f64, const void* var, double eps, int64_t c, void* invstd, cudaStream_t stream);
 /// out = (x − mean)·invstd·weight + bias, per channel.
@@ -291,7 +294,8 @@ cudaError_t batch_norm_apply(FloatType t, void* out, const void* x, int64_t n, i
                              const void* invstd, const void* weight, const void* bias, cudaStream_t stream);
 /// Per channel: sum_gy = Σ gy, sum_gy_xmu = Σ gy·(x − mean).
 cudaError_t batch_norm_grad_sums(FloatType t, const void* gy, const void* x, int64_t n, int64_t c, int64_t s,
-                                 const void* mean, void* sum_gy, void* sum_gy_xmu, cudaStream_t stream);
+                                 const void* mean, void* sum_gy, void* sum_gy_xmu, void* workspace,
+                                 cudaStream_t stream);
 /// The input gradient: training uses the batch statistics' terms (mean, sums), evaluation
 /// only weight·invstd·gy (mean and the sums may then be null).
 cudaError_t batch_norm_backward_input(FloatType t, void* gx, const void* gy, const void* x, int64_t n, int64_t c,

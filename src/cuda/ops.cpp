@@ -493,8 +493,10 @@ void batch_norm_moments(const Tensor& x, const ChannelGeom& g, double eps, const
   const int dev = layer_device("batch_norm", x, {&mean, &var, &invstd});
   check_channel_acc("batch_norm", x, {&mean, &var, &invstd}, g.c);
   DeviceGuard guard(dev);
+  // Per-chunk partials (each channel is reduced by several blocks); alive until the kernels are enqueued.
+  const Tensor ws = scratch(dev, std::max<int64_t>(1, kernels::batch_norm_workspace_bytes(g.n, g.c, g.s)));
   EMBER_CUDA_CHECK(kernels::batch_norm_moments(t, x.data_ptr(), g.n, g.c, g.s, eps, mean.data_ptr(), var.data_ptr(),
-                                               invstd.data_ptr(), current_stream(dev)));
+                                               invstd.data_ptr(), ws.data_ptr(), current_stream(dev)));
 }
 
 void batch_norm_invstd(const Tensor& var, double eps, const Tensor& invstd) {
@@ -525,8 +527,10 @@ void batch_norm_grad_sums(const Tensor& gy, const Tensor& x, const ChannelGeom& 
   const int dev = layer_device("batch_norm backward", x, {&gy, &mean, &sum_gy, &sum_gy_xmu});
   check_channel_acc("batch_norm backward", x, {&mean, &sum_gy, &sum_gy_xmu}, g.c);
   DeviceGuard guard(dev);
+  const Tensor ws = scratch(dev, std::max<int64_t>(1, kernels::batch_norm_workspace_bytes(g.n, g.c, g.s)));
   EMBER_CUDA_CHECK(kernels::batch_norm_grad_sums(t, gy.data_ptr(), x.data_ptr(), g.n, g.c, g.s, mean.data_ptr(),
-                                                 sum_gy.data_ptr(), sum_gy_xmu.data_ptr(), current_stream(dev)));
+                                                 sum_gy.data_ptr(), sum_gy_xmu.data_ptr(), ws.data_ptr(),
+                                                 current_stream(dev)));
 }
 
 void batch_norm_backward_input(const Tensor& gx, const Tensor& gy, const Tensor& x, const ChannelGeom& g,

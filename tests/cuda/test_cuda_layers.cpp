@@ -4,6 +4,7 @@
 // bit for bit for the same seed and generator offset. All skip without a CUDA device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -197,6 +198,112 @@ TEST(CudaLayers, BatchNormLargeMeanIsStable) {
   batch_norm(x, rm_c, rv_c, Tensor(), Tensor(), true, 1.0, 1e-5);
   EXPECT_TRUE(close_to(rv, rv_c, {1e-4, 1e-3}));
   EXPECT_TRUE(close_to(rm, rm_c, {1e-4, 1e-6}));
+}
+
+// Geometries for the split reductions (each channel's n·s elements cut into chunks reduced by
+// several blocks, partials combined in order) and the vectorised passes: the Fashion-MNIST CNN's
+// layers (few channels, N·H·W of 10⁵), s not a multiple of the vector width (scalar path) or of
+// the 16-byte width but of the 8-byte one (the half-width path of f32/f16/bf16), s = 1 with
+// many rows (BatchNorm1d), chunk boundaries inside rows. Forward, gradients of input, weight and
+// bias, running statistics, against the CPU.
+TEST(CudaLayers, BatchNormSplitReductionGeometriesMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  struct Case {
+    DType dt;
+    Shape shape;
+  };
+  const std::vector<Case> cases = {
+      {kFloat32, {128, 32, 28, 28}},  // the CNN's first block: 25 chunks per channel, 16-byte vectors
+      {kFloat32, {128, 64, 14, 14}},  // the second block
+      {kFloat32, {64, 3, 15, 15}},    // s = 225: scalar
+      {kFloat32, {3000, 2, 3, 2}},    // s = 6: 8-byte vectors, 5 chunks of 600 rows
+      {kFloat32, {2, 3, 100, 100}},   // chunks of 4000 inside rows of 10⁴
+      {kFloat32, {70001, 3}},         // s = 1, BatchNorm1d with many rows
+      {kFloat64, {50, 5, 14, 14}},    // f64: 16-byte vectors of 2
+      {kFloat64, {33, 4, 7, 9}},      // s = 63: scalar
+      {kFloat16, {40, 6, 14, 14}},    // s = 196: 8-byte vectors of 4
+      {kFloat16, {37, 3, 8, 8}},      // s = 64: 16-byte vectors of 8
+      {kBFloat16, {60, 2, 5, 5}},     // s = 25: scalar
+      {kBFloat16, {20, 3, 12, 20}},   // s = 240: 16-byte vectors
+  };
+  uint32_t seed = 900;
+  for (const Case& k : cases) {
+    SCOPED_TRACE(std::string(dtype_name(k.dt)) + " " + shape_str(k.shape));
+    const int64_t c = k.shape[1];
+    const bool half = k.dt == kFloat16 || k.dt == kBFloat16;
+    const Tol tol = scaled(tol_for(k.dt), half ? 10 : 20);
+    Tensor x = random_tensor(k.shape, k.dt, seed++, -3.0, 5.0);
+    Tensor w = random_tensor({c}, k.dt, seed++, 0.5, 1.5), b = random_tensor({c}, k.dt, seed++);
+    expect_same_on_cuda(
+        [&](const Inputs& v) { return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], /*training=*/true, 0.1, 1e-5); },
+        {x, w, b}, tol);
+    Tensor rm_c = zeros({c}), rv_c = ones({c});
+    Tensor rm_g = rm_c.to(kDev), rv_g = rv_c.to(kDev);
+    batch_norm(x, rm_c, rv_c, w, b, true, 0.5, 1e-5);
+    batch_norm(x.to(kDev), rm_g, rv_g, w.to(kDev), b.to(kDev), true, 0.5, 1e-5);
+    const Tol stat_tol = scaled(tol_for(kFloat32), 10);
+    EXPECT_TRUE(close_to(rm_g, rm_c, stat_tol)) << "running_mean";
+    EXPECT_TRUE(close_to(rv_g, rv_c, stat_tol)) << "running_var";
+  }
+  // |mean| >> std over a CNN-sized channel: the second pass about the mean, in chunks.
+  Tensor big = random_tensor({128, 2, 28, 28}, kFloat32, seed++, -1.0, 1.0) + 500.0;
+  Tensor rm = zeros({2}, {.device = kDev}), rv = ones({2}, {.device = kDev});
+  Tensor rm_c = zeros({2}), rv_c = ones({2});
+  batch_norm(big.to(kDev), rm, rv, Tensor(), Tensor(), true, 1.0, 1e-5);
+  batch_norm(big, rm_c, rv_c, Tensor(), Tensor(), true, 1.0, 1e-5);
+  EXPECT_TRUE(close_to(rv, rv_c, {1e-5, 1e-4}));
+  EXPECT_TRUE(close_to(rm, rm_c, {1e-5, 1e-6}));
+}
+
+// Inputs and output gradients at storage offsets (a batch slice of an odd-sized batch; views 8
+// bytes and one element into a flat buffer) reach the kernels as they are: the 16-byte vector
+// path must fall back to 8-byte vectors or single elements, in training and evaluation.
+TEST(CudaLayers, BatchNormOnOffsetViewsMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  uint32_t seed = 950;
+  const int64_t c = 3, numel = 8 * c * 5 * 8;  // s = 40: a multiple of every vector width
+  const Shape shape = {8, c, 5, 8};
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    const Tol tol = scaled(tol_for(dt), dt == kFloat16 || dt == kBFloat16 ? 10 : 20);
+    Tensor w = random_tensor({c}, dt, seed++, 0.5, 1.5), b = random_tensor({c}, dt, seed++);
+    Tensor rm = random_tensor({c}, kFloat32, seed++), rv = random_tensor({c}, kFloat32, seed++, 0.5, 2.0);
+    Tensor batch = random_tensor({9, c, 5, 8}, dt, seed++, -2.0, 3.0);  // its last 8 samples
+    Tensor flat = random_tensor({numel + 8}, dt, seed++, -2.0, 3.0);
+    const int64_t half_vector = std::max<int64_t>(1, 8 / static_cast<int64_t>(itemsize(dt)));
+    for (bool training : {true, false}) {
+      SCOPED_TRACE(training ? "training" : "evaluation");
+      auto fn = [&](const Inputs& v) {
+        if (training) return batch_norm(v[0], Tensor(), Tensor(), v[1], v[2], true, 0.1, 1e-5);
+        return batch_norm(v[0], v[3].detach(), v[4].detach(), v[1], v[2], false, 0.1, 1e-5);
+      };
+      expect_same_on_cuda(
+          [&](const Inputs& v) {
+            return fn({v[0].narrow(0, 1, 8), v[1], v[2], v[3], v[4]});
+          },
+          {batch, w, b, rm, rv}, tol);
+      std::vector<int64_t> offsets = {1};
+      if (half_vector > 1) offsets.insert(offsets.begin(), half_vector);  // f64: 8 bytes is one element
+      for (int64_t offset : offsets) {
+        SCOPED_TRACE("offset " + std::to_string(offset));
+        expect_same_on_cuda(
+            [&](const Inputs& v) {
+              return fn({v[0].narrow(0, offset, numel).view(shape), v[1], v[2], v[3], v[4]});
+            },
+            {flat, w, b, rm, rv}, tol);
+        // The output gradient at the offset too (the node takes a contiguous one as it comes).
+        Tensor xc = batch.narrow(0, 1, 8).detach().requires_grad_(true);
+        Tensor xg = to_cuda_same_layout(batch).narrow(0, 1, 8).detach().requires_grad_(true);
+        Tensor gc = flat.narrow(0, offset, numel).view(shape);
+        Tensor gg = to_cuda_same_layout(flat).narrow(0, offset, numel).view(shape);
+        ASSERT_EQ(gg.storage_offset(), offset);
+        fn({xc, w, b, rm, rv}).backward(gc);
+        fn({xg, w.to(kDev), b.to(kDev), rm.to(kDev), rv.to(kDev)}).backward(gg);
+        ASSERT_TRUE(xg.grad().defined());
+        EXPECT_TRUE(close_to(xg.grad(), xc.grad(), tol)) << "input gradient from an offset output gradient";
+      }
+    }
+  }
 }
 
 TEST(CudaLayers, BatchNormEvalMatchesCpu) {
