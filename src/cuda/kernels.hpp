@@ -498,3 +498,32 @@ cudaError_t layer_norm_backward(FloatType t, const void* g, const void* x, const
                                 cudaStream_t stream);
 
 }  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ cumsum, logsumexp (kernels/scan.cu,
+// kernels/logsumexp.cu)
+namespace ember::cuda_backend::kernels {
+
+/// Whether cumsum / logsumexp run one block per row (inner == 1, rows longer than 32) rather
+/// than one thread per column.
+inline bool scan_by_rows(int64_t size, int64_t inner) { return inner == 1 && size > 32; }
+/// Chunks (1 to 1024) cumsum / logsumexp cut each row or column into, so that enough blocks
+/// (rows: ~1024) or threads (columns: ~128K) run; chunks of at least 4096 (rows) or 64
+/// (columns) elements.
+inline int64_t scan_splits(int64_t outer, int64_t size, int64_t inner) {
+  const bool rows = scan_by_rows(size, inner);
+  const int64_t want = rows ? (1024 + outer - 1) / outer : (131072 + outer * inner - 1) / (outer * inner);
+  const int64_t most = rows ? (size + 4095) / 4096 : (size + 63) / 64;
+  const int64_t s = want < most ? want : most;
+  return s < 1 ? 1 : (s > 1024 ? 1024 : s);
+}
+
+/// log(sum(exp(x))) over the middle axis of a contiguous (outer, size, inner) block into the
+/// contiguous (outer, inner) `out`, as cpu::logsumexp: shifted by the NaN-propagating max when
+/// it is finite (else by 0: NaN, +inf and -inf rows give themselves, an empty row -inf), exp in
+/// f32 (f64 for f64), summed in double. splits (scan_splits) > 1: `workspace` of
+/// logsumexp_workspace_bytes for the chunk maxima and sums, combined in order by a last kernel.
+cudaError_t logsumexp(FloatType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
+                      int64_t splits, void* workspace, cudaStream_t stream);
+int64_t logsumexp_workspace_bytes(int64_t outer, int64_t inner, int64_t splits);
+
+}  // namespace ember::cuda_backend::kernels

@@ -45,7 +45,7 @@ void run_reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& i
   else cpu::reduce_arg(values, indices, in, g, is_max);
 }
 
-/// Every reduction here runs on CUDA tensors too, except logsumexp and cumsum (check_cpu).
+/// Every reduction here runs on CUDA tensors too, except cumsum (check_cpu).
 void check_defined(const Tensor& x, const char* op) {
   EMBER_CHECK(x.defined(), ValueError, op, ": got an undefined tensor");
 }
@@ -319,14 +319,17 @@ Tensor norm(const Tensor& x, double p_ord, const Shape& dims, bool keepdim) {
 // ------------------------------------------------------------------ logsumexp
 
 Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
-  check_cpu(x, "logsumexp");
+  check_defined(x, "logsumexp");
   check_floating(x, "logsumexp");
   ReducePlan p = plan_reduce(x, dims, "logsumexp");
   Tensor out, out_keep;
   {
     NoGradGuard ng;
-    out = empty(p.out_shape, {.dtype = x.dtype()});
-    cpu::logsumexp(out, p.input, p.geom);
+    out = empty(p.out_shape, {.dtype = x.dtype(), .device = x.device()});
+    if (x.is_cuda())
+      cuda_backend::logsumexp(out, p.input, p.geom);
+    else
+      cpu::logsumexp(out, p.input, p.geom);
     out_keep = out.view(p.keep_shape);
     if (keepdim) out = out_keep;
   }
