@@ -517,6 +517,16 @@ inline int64_t scan_splits(int64_t outer, int64_t size, int64_t inner) {
   return s < 1 ? 1 : (s > 1024 ? 1024 : s);
 }
 
+/// Inclusive prefix sums (suffix sums when reverse) along the middle axis of a contiguous
+/// (outer, size, inner) block `in` of element type t into `out` of the same geometry, as
+/// cpu::cumsum: out has type t for floating inputs (accumulated in double, each element the
+/// running sum rounded to t, 16-bit types through float), int64 for integers and bool (int64
+/// accumulation, wrapping). splits (scan_splits) > 1: `workspace` holds outer * splits * inner
+/// 8-byte chunk totals; a first kernel writes them, each chunk's scan starts from the sum of
+/// the totals before it.
+cudaError_t cumsum(ElemType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner, bool reverse,
+                   int64_t splits, void* workspace, cudaStream_t stream);
+
 /// log(sum(exp(x))) over the middle axis of a contiguous (outer, size, inner) block into the
 /// contiguous (outer, inner) `out`, as cpu::logsumexp: shifted by the NaN-propagating max when
 /// it is finite (else by 0: NaN, +inf and -inf rows give themselves, an empty row -inf), exp in

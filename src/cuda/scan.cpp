@@ -23,6 +23,22 @@ int block_device(const char* op, const Tensor& in, const Tensor& out) {
 
 }  // namespace
 
+void cumsum(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool reverse) {
+  const char* op = "cumsum";
+  const int dev = block_device(op, in, out);
+  const DType want = is_floating(in.dtype()) ? in.dtype() : kInt64;
+  EMBER_CHECK(out.dtype() == want, DTypeError, op, " on CUDA: expected output dtype ", dtype_name(want),
+              " for input dtype ", dtype_name(in.dtype()), ", got ", dtype_name(out.dtype()));
+  if (g.outer * g.size * g.inner == 0) return;
+  const int64_t splits = kernels::scan_splits(g.outer, g.size, g.inner);
+  DeviceGuard guard(dev);
+  Tensor ws;  // chunk totals, alive until the kernels are enqueued
+  if (splits > 1) ws = scratch(dev, g.outer * splits * g.inner * 8);
+  EMBER_CUDA_CHECK(kernels::cumsum(static_cast<kernels::ElemType>(in.dtype()), out.data_ptr(), in.data_ptr(), g.outer,
+                                   g.size, g.inner, reverse, splits, ws.defined() ? ws.data_ptr() : nullptr,
+                                   current_stream(dev)));
+}
+
 void logsumexp(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g) {
   const char* op = "logsumexp";
   const int dev = block_device(op, in, out);

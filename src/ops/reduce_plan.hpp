@@ -23,11 +23,6 @@ struct ReducePlan : ReduceMeta {
   const ReduceMeta& meta() const { return *this; }
 };
 
-inline void check_cpu(const Tensor& x, const char* op) {
-  EMBER_CHECK(x.defined(), ValueError, op, ": got an undefined tensor");
-  if (!x.is_cpu()) EMBER_THROW(NotImplemented, op, ": CUDA tensors are not supported yet");
-}
-
 /// Wraps and validates `dims` (empty = all dims); a repeated dim is a ValueError.
 inline std::vector<bool> reduced_mask(const Tensor& x, const Shape& dims, const char* op) {
   const int64_t nd = x.dim();

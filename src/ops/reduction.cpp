@@ -19,7 +19,6 @@ using autograd::record;
 using autograd::SavedTensor;
 using Grads = std::vector<Tensor>;
 using Needs = std::vector<bool>;
-using detail::check_cpu;
 using detail::plan_reduce;
 using detail::ReducePlan;
 
@@ -45,7 +44,7 @@ void run_reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& i
   else cpu::reduce_arg(values, indices, in, g, is_max);
 }
 
-/// Every reduction here runs on CUDA tensors too, except cumsum (check_cpu).
+/// Every reduction here runs on CPU and CUDA tensors.
 void check_defined(const Tensor& x, const char* op) {
   EMBER_CHECK(x.defined(), ValueError, op, ": got an undefined tensor");
 }
@@ -341,8 +340,18 @@ Tensor logsumexp(const Tensor& x, const Shape& dims, bool keepdim) {
 
 // ------------------------------------------------------------------ cumsum
 
+namespace {
+/// Prefix (suffix when reverse) sums of a contiguous block on its device.
+void run_cumsum(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool reverse) {
+  if (in.is_cuda())
+    cuda_backend::cumsum(out, in, g, reverse);
+  else
+    cpu::cumsum(out, in, g, reverse);
+}
+}  // namespace
+
 Tensor cumsum(const Tensor& x, int64_t dim) {
-  check_cpu(x, "cumsum");
+  check_defined(x, "cumsum");
   const int64_t d = wrap_dim(dim, x.dim(), "cumsum");
   Tensor out;
   cpu::ReduceGeom geom;
@@ -350,15 +359,15 @@ Tensor cumsum(const Tensor& x, int64_t dim) {
     NoGradGuard ng;
     Tensor xc = x.contiguous();
     geom = x.dim() == 0 ? cpu::ReduceGeom{1, 1, 1} : detail::dim_geom(xc, d);
-    out = empty(x.shape(), {.dtype = sum_dtype(x.dtype())});
-    cpu::cumsum(out, xc, geom);
+    out = empty(x.shape(), {.dtype = sum_dtype(x.dtype()), .device = x.device()});
+    run_cumsum(out, xc, geom, /*reverse=*/false);
   }
   if (!is_floating(x.dtype())) return out;
   return record("CumsumBackward", {x}, out, [geom](const Grads& g, const Needs&) {
     // The gradient of a prefix sum is the suffix sum of the gradient.
     Tensor gc = g[0].contiguous();
-    Tensor gx = empty(gc.shape(), {.dtype = gc.dtype()});
-    cpu::cumsum(gx, gc, geom, /*reverse=*/true);
+    Tensor gx = empty(gc.shape(), {.dtype = gc.dtype(), .device = gc.device()});
+    run_cumsum(gx, gc, geom, /*reverse=*/true);
     return Grads{gx};
   });
 }

@@ -1,4 +1,4 @@
-// logsumexp on CUDA against the CPU backend (the truth): every dtype, every dim,
+// cumsum and logsumexp on CUDA against the CPU backend (the truth): every dtype, every dim,
 // non-contiguous inputs, the reverse scan (through cumsum's gradient), the chunked paths of
 // long rows and long columns (a million elements), more rows than a grid has blocks, empty
 // and 0-d tensors, the -inf / +inf / NaN rows of logsumexp, the backend's own checks, and no
@@ -72,6 +72,104 @@ uint64_t syncs_during(F&& fn) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------------ cumsum
+
+TEST(CudaCumsum, EveryDtypeEveryDimMatchesCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kEveryType) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = values_of({5, 37, 3}, dt, 11);
+    for (int64_t dim : {0, 1, 2, -1, -3}) expect_cumsum_matches([dim](const Tensor& t) { return cumsum(t, dim); }, x);
+    // Non-contiguous inputs: a transposed view and a sliced one (offset, strides).
+    expect_cumsum_matches([](const Tensor& t) { return cumsum(t.transpose(0, 1), 0); }, x);
+    expect_cumsum_matches([](const Tensor& t) { return cumsum(t.narrow(1, 3, 30).select(2, 1), 1); }, x);
+    // Rows long enough for the block scan (inner == 1, size > 32), several tiles, odd length;
+    // the gradient runs the reverse scan.
+    Tensor rows = values_of({7, 2500}, dt, 12);
+    expect_cumsum_matches([](const Tensor& t) { return cumsum(t, 1); }, rows);
+    expect_cumsum_matches([](const Tensor& t) { return cumsum(t.t(), 0); }, rows);
+  }
+}
+
+TEST(CudaCumsum, OutputDtypesEmptyAndZeroDim) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kEveryType) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor y = cumsum(values_of({4, 3}, dt, 20).to(kDev), 0);
+    EXPECT_TRUE(y.is_cuda());
+    EXPECT_EQ(y.dtype(), is_floating(dt) ? dt : kInt64);
+    for (const Shape& s : std::vector<Shape>{{0, 3}, {3, 0}, {0}}) {
+      Tensor e = cumsum(zeros(s, {.dtype = dt, .device = kDev}), 0);
+      EXPECT_EQ(e.shape(), s);
+      EXPECT_TRUE(e.is_cuda());
+    }
+  }
+  EXPECT_EQ(cumsum(scalar_tensor(2.5).to(kDev), 0).item<double>(), 2.5);
+  EXPECT_EQ(cumsum(scalar_tensor(2.5).to(kDev), -1).dim(), 0);
+}
+
+// A sequential scan per column (inner > 1, short columns: one chunk) adds in the CPU's order:
+// the same double sums, rounded the same way, so the results are bit-identical.
+TEST(CudaCumsum, ShortColumnsAreBitIdenticalToCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  for (DType dt : kFloatTypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = random_tensor({6, 50, 9}, dt, 30, -1000.0, 1000.0);
+    expect_same_on_cuda([](const Inputs& v) { return cumsum(v[0], 1); }, {x}, kExact, false);
+  }
+}
+
+// Long rows and columns run in chunks (a chunk's scan starts from the totals before it): a
+// million-element row, a few long rows, long columns, in both directions (the gradient), with a
+// value far larger than the rest in an early chunk (the carry must hold it exactly).
+TEST(CudaCumsum, LongRowsAndColumnsInChunksMatchCpu) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  const int64_t n = (1 << 20) + 3;
+  for (DType dt : {DType::f32, DType::f64, DType::f16, DType::i32, DType::i64, DType::u8}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor row = values_of({1, n}, dt, 40);
+    if (dt == DType::f32 || dt == DType::f64) row.narrow(1, 5000, 1).fill_(1e6);
+    expect_cumsum_matches([](const Tensor& t) { return cumsum(t, 1); }, row);
+    expect_cumsum_matches([](const Tensor& t) { return cumsum(t, -1); }, values_of({3, 300001}, dt, 41));
+    expect_cumsum_matches([](const Tensor& t) { return cumsum(t, 0); }, values_of({400003, 3}, dt, 42));
+    expect_cumsum_matches([](const Tensor& t) { return cumsum(t, 1); }, values_of({4, 20001, 5}, dt, 43));
+  }
+  // Sums of ones: the last element is the count, element k is k + 1 (also in reverse).
+  Tensor ones_row = ones({1, n}, {.dtype = kFloat64, .device = kDev});
+  std::vector<double> c = cumsum(ones_row, 1).cpu().to_vector<double>();
+  EXPECT_EQ(c.back(), static_cast<double>(n));
+  EXPECT_EQ(c[12345], 12346.0);
+  Tensor r = ones_row.detach().requires_grad_(true);
+  cumsum(r, 1).sum().backward();
+  std::vector<double> g = r.grad().cpu().to_vector<double>();
+  EXPECT_EQ(g.front(), static_cast<double>(n));
+  EXPECT_EQ(g[n - 12346], 12346.0);
+}
+
+// More rows than a grid has blocks (65535): blocks loop over rows.
+TEST(CudaCumsum, MoreRowsThanGridBlocks) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  expect_cumsum_matches([](const Tensor& t) { return cumsum(t, 1); }, values_of({70001, 40}, DType::i64, 50));
+  expect_cumsum_matches([](const Tensor& t) { return cumsum(t, 1); }, values_of({70001, 40}, DType::f32, 51));
+}
+
+TEST(CudaCumsum, BackendChecks) {
+  EMBER_REQUIRE_CUDA_DEVICE();
+  Tensor x = zeros({4, 3}, {.device = kDev});
+  expect_error<DTypeError>(
+      [&] { cuda_backend::cumsum(empty({4, 3}, {.dtype = kFloat64, .device = kDev}), x, {1, 4, 3}); },
+      "cumsum on CUDA: expected output dtype float32 for input dtype float32, got float64");
+  expect_error<DTypeError>(
+      [&] {
+        cuda_backend::cumsum(empty({4}, {.dtype = kInt32, .device = kDev}), zeros({4}, {.dtype = kInt32, .device = kDev}),
+                             {1, 4, 1});
+      },
+      "expected output dtype int64 for input dtype int32, got int32");
+  expect_error<ValueError>([&] { cuda_backend::cumsum(empty({3, 4}, {.device = kDev}).t(), x, {1, 4, 3}); },
+                           "cumsum on CUDA: expected a contiguous (outer, size, inner) input and output");
+  expect_error<DeviceError>([&] { cuda_backend::cumsum(empty({4, 3}), x, {1, 4, 3}); }, "expected the output on cuda:0");
+}
 
 // ------------------------------------------------------------------ logsumexp
 
@@ -174,7 +272,7 @@ TEST(CudaScan, ForwardAndBackwardDoNotSynchronise) {
   Tensor x = random_tensor({64, 3000}, kFloat32, 95).to(kDev).requires_grad_(true);
   Tensor big = random_tensor({1 << 20}, kFloat32, 96).to(kDev);
   auto step = [&] {
-    Tensor y = logsumexp(x, {1}).sum() + logsumexp(big, {0});
+    Tensor y = cumsum(x, 1).sum() + logsumexp(x, {1}).sum() + logsumexp(big, {0}) + cumsum(big, 0).sum();
     y.backward();
   };
   step();  // warm-up: the caching allocator's blocks
