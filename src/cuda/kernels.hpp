@@ -537,3 +537,31 @@ cudaError_t logsumexp(FloatType t, void* out, const void* in, int64_t outer, int
 int64_t logsumexp_workspace_bytes(int64_t outer, int64_t inner, int64_t splits);
 
 }  // namespace ember::cuda_backend::kernels
+
+// ------------------------------------------------------------------ random fills (kernels/random.cu)
+namespace ember::cuda_backend::kernels {
+
+/// The fills of src/ops/random.cpp, with its Philox stream layout and its conversions (see the
+/// comment at the top of that file and of kernels/random.cu).
+enum class RandomOp : int32_t {
+  uniform,    // floating t: [a, b) (rand: [0, 1))
+  normal,     // floating t: mean a, standard deviation b
+  randint,    // numeric t (not bool): [low, low + range)
+  bernoulli,  // any t: 1 with probability a, else 0
+};
+struct RandomParams {
+  RandomOp op = RandomOp::uniform;
+  double a = 0, b = 0;
+  int64_t low = 0;
+  uint64_t range = 0;  // randint: high - low as uint64 (>= 1)
+};
+/// Philox words each element of t uses under p (1 or 2): reserve n times as many.
+int random_words_per_element(ElemType t, const RandomParams& p);
+/// Fills n contiguous elements of type t at `out` from the counters reserved as (seed, offset):
+/// element i of a one-word fill uses word i % 4 of counter offset + i / 4, of a two-word fill
+/// words 2(i % 2) and 2(i % 2) + 1 of counter offset + i / 2. cudaErrorInvalidValue for an op
+/// the type does not support (uniform/normal of an integer type, randint of bool).
+cudaError_t random_fill(ElemType t, void* out, int64_t n, const RandomParams& p, uint64_t seed, uint64_t offset,
+                        cudaStream_t stream);
+
+}  // namespace ember::cuda_backend::kernels

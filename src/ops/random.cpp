@@ -32,8 +32,10 @@
 //                       draw of n words (j = (uint64)x * (i+1) >> 32), or, when n > 2^32, by the
 //                       randint rule with two words per step (2n words).
 //
-// Factories asked for a CUDA tensor generate on the CPU with the same layout and copy, until
-// CUDA kernels exist: the numbers are the ones the kernels will produce. dropout on a CUDA
+// CUDA tensors are filled on the device (cuda_backend::random_fill, kernels/random.cu) from the
+// same generator with this layout and these conversions: uniform, randint and bernoulli give the
+// CPU's values bit for bit, normal agrees to a few ulps (the device's log and cos); nothing is
+// generated on the host or copied, so a per-step draw does not synchronise. dropout on a CUDA
 // tensor runs kernels/dropout.cu, which draws with this layout from the same generator.
 #include <algorithm>
 #include <cmath>
@@ -105,8 +107,12 @@ void check_finite(double v, const char* op, const char* what) {
   EMBER_CHECK(std::isfinite(v), ValueError, op, ": ", what, " must be finite, got ", v);
 }
 
-/// Fills contiguous CPU tensor `out` with uniforms on [lo, hi).
+/// Fills contiguous tensor `out` (CPU or CUDA) with uniforms on [lo, hi).
 void fill_uniform(const Tensor& out, double lo, double hi, Generator& gen) {
+  if (out.is_cuda()) {
+    cuda_backend::random_fill(out, {.dist = cuda_backend::RandomDist::uniform, .a = lo, .b = hi}, gen);
+    return;
+  }
   const int64_t n = out.numel();
   if (n == 0) return;
   dispatch<kFloatingTypes>(out.dtype(), "uniform", [&]<class T>() {
@@ -129,8 +135,12 @@ void fill_uniform(const Tensor& out, double lo, double hi, Generator& gen) {
   });
 }
 
-/// Fills contiguous CPU tensor `out` with mean + std * N(0, 1).
+/// Fills contiguous tensor `out` (CPU or CUDA) with mean + std * N(0, 1).
 void fill_normal(const Tensor& out, double mean, double std, Generator& gen) {
+  if (out.is_cuda()) {
+    cuda_backend::random_fill(out, {.dist = cuda_backend::RandomDist::normal, .a = mean, .b = std}, gen);
+    return;
+  }
   const int64_t n = out.numel();
   if (n == 0) return;
   dispatch<kFloatingTypes>(out.dtype(), "normal", [&]<class T>() {
@@ -156,8 +166,12 @@ void fill_normal(const Tensor& out, double mean, double std, Generator& gen) {
   });
 }
 
-/// Fills contiguous CPU tensor `out` with integers uniform on [lo, hi).
+/// Fills contiguous tensor `out` (CPU or CUDA) with integers uniform on [lo, hi).
 void fill_randint(const Tensor& out, int64_t lo, int64_t hi, Generator& gen) {
+  if (out.is_cuda()) {
+    cuda_backend::random_fill(out, {.dist = cuda_backend::RandomDist::randint, .low = lo, .high = hi}, gen);
+    return;
+  }
   const int64_t n = out.numel();
   if (n == 0) return;
   const uint64_t range = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
@@ -180,15 +194,15 @@ void fill_randint(const Tensor& out, int64_t lo, int64_t hi, Generator& gen) {
   });
 }
 
-/// Runs `fill(contiguous_cpu_tensor)` and stores the result into t, whatever its layout and
-/// device.
+/// Runs `fill(contiguous tensor)` on t itself when it is contiguous, else on a contiguous
+/// temporary on t's device (the CPU for a device without fills) copied into t.
 template <class Fill>
 void fill_into(Tensor& t, Fill&& fill) {
-  if (t.is_cpu() && t.is_contiguous()) {
+  if ((t.is_cpu() || t.is_cuda()) && t.is_contiguous()) {
     fill(t);
     return;
   }
-  Tensor tmp = empty(t.shape(), {.dtype = t.dtype()});
+  Tensor tmp = empty(t.shape(), {.dtype = t.dtype(), .device = t.is_cuda() ? t.device() : Device::cpu()});
   fill(tmp);
   NoGradGuard ng;
   if (t.is_cpu()) {
@@ -211,14 +225,15 @@ Tensor& finish_inplace(Tensor& t, const char* node) {
   return t;
 }
 
-/// Creates a tensor on the CPU, fills it, and moves it to opts.device.
+/// Creates a tensor on opts.device and fills it there (CPU or CUDA; another device gets a CPU
+/// fill moved to it).
 template <class Fill>
 Tensor make_random(const Shape& shape, const TensorOptions& opts, const char* op, Fill&& fill) {
   for (int64_t d : shape)
     EMBER_CHECK(d >= 0, ValueError, op, ": negative dimension ", d, " in shape ", shape_str(shape));
-  Tensor t = empty(shape, {.dtype = opts.dtype});
+  Tensor t = empty(shape, {.dtype = opts.dtype, .device = opts.device.is_cuda() ? opts.device : Device::cpu()});
   fill(t);
-  if (!opts.device.is_cpu()) t = t.to(opts.device);
+  if (!opts.device.is_cpu() && !opts.device.is_cuda()) t = t.to(opts.device);
   if (opts.requires_grad) t.requires_grad_(true);
   return t;
 }
@@ -322,6 +337,10 @@ Tensor& bernoulli_(Tensor& t, double p, Generator* gen) {
   EMBER_CHECK(p >= 0.0 && p <= 1.0, ValueError, "bernoulli_: expected 0 <= p <= 1, got ", p);
   autograd::check_inplace(t, "bernoulli_");
   fill_into(t, [&](const Tensor& c) {
+    if (c.is_cuda()) {
+      cuda_backend::random_fill(c, {.dist = cuda_backend::RandomDist::bernoulli, .a = p}, pick(gen));
+      return;
+    }
     const int64_t n = c.numel();
     if (n == 0) return;
     dispatch(c.dtype(), "bernoulli_", [&]<class T>() {

@@ -143,6 +143,69 @@ TEST(RandomLayout, RandintMultiplyShiftAndWideModulo) {
   }
 }
 
+// uniform_(lo, hi) computes lo + (hi - lo) u in the type's compute precision (float for
+// f32/f16/bf16, one rounded multiply and one rounded add: the CUDA kernel writes exactly these
+// operations), rounds to the type, and replaces a value that rounds up to hi by lo.
+TEST(RandomLayout, UniformRangeArithmeticAndHalfOpenInterval) {
+  Generator g(13);
+  Tensor f = empty({50});
+  uniform_(f, -1.5, 2.25, &g);
+  std::vector<float> fv = f.to_vector<float>();
+  for (int64_t i = 0; i < 50; ++i) {
+    volatile float prod = 3.75f * Philox::uniform(word1(13, 0, i));  // no contraction into an FMA
+    const float v = -1.5f + prod;
+    EXPECT_EQ(fv[i], v >= 2.25f ? -1.5f : v) << "element " << i;
+  }
+  // f16 spacing at 1000 is 0.5: lo + u rounds up to hi = 1001 for u >= 0.75.
+  const uint64_t off = g.state().offset;
+  Tensor h = empty({64}, {.dtype = kFloat16});
+  uniform_(h, 1000.0, 1001.0, &g);
+  std::vector<float> hv = h.to_vector<float>();
+  int replaced = 0;
+  for (int64_t i = 0; i < 64; ++i) {
+    const float u = static_cast<float>(word1(13, off, i) >> 21) / 2048.0f;
+    const float rounded = static_cast<float>(Half(1000.0f + u));
+    replaced += rounded >= 1001.0f;
+    EXPECT_EQ(hv[i], rounded >= 1001.0f ? 1000.0f : rounded) << "element " << i;
+    EXPECT_LT(hv[i], 1001.0f);
+  }
+  EXPECT_GT(replaced, 0);
+  // f64: two words, in double.
+  const uint64_t off2 = g.state().offset;
+  Tensor d = empty({9}, {.dtype = kFloat64});
+  uniform_(d, -3.0, 5.0, &g);
+  std::vector<double> dv = d.to_vector<double>();
+  for (int64_t i = 0; i < 9; ++i) {
+    auto [a, b] = word2(13, off2, i);
+    volatile double prod = 8.0 * Philox::uniform_double(a, b);
+    EXPECT_EQ(dv[i], -3.0 + prod) << "element " << i;
+  }
+}
+
+// randint into floating dtypes rounds the integer to the compute type, then to the dtype (f16:
+// beyond 65519 is inf); bernoulli_ writes 1/0 in any dtype.
+TEST(RandomLayout, RandintIntoFloatingTypesAndBernoulliIntoIntegers) {
+  Generator g(17);
+  std::vector<float> h = randint(0, 1000000, {40}, {.dtype = kFloat16}, &g).to_vector<float>();
+  for (int64_t i = 0; i < 40; ++i) {
+    const int64_t v = static_cast<int64_t>((static_cast<uint64_t>(word1(17, 0, i)) * 1000000u) >> 32);
+    EXPECT_EQ(h[i], static_cast<float>(Half(static_cast<float>(v)))) << "element " << i;
+  }
+  const uint64_t off = g.state().offset;
+  const int64_t lo = -(int64_t{1} << 60), hi = int64_t{1} << 60;
+  std::vector<float> f = randint(lo, hi, {7}, {.dtype = kFloat32}, &g).to_vector<float>();
+  for (int64_t i = 0; i < 7; ++i) {
+    auto [a, b] = word2(17, off, i);
+    const int64_t v = lo + static_cast<int64_t>(((static_cast<uint64_t>(a) << 32) | b) % static_cast<uint64_t>(hi - lo));
+    EXPECT_EQ(f[i], static_cast<float>(v)) << "element " << i;
+  }
+  const uint64_t off3 = g.state().offset;
+  Tensor u8 = zeros({11}, {.dtype = kUInt8});
+  bernoulli_(u8, 0.7, &g);
+  std::vector<int64_t> bv = u8.to_vector<int64_t>();
+  for (int64_t i = 0; i < 11; ++i) EXPECT_EQ(bv[i], Philox::uniform(word1(17, off3, i)) < 0.7 ? 1 : 0);
+}
+
 TEST(RandomLayout, RandpermFisherYates) {
   Generator g(3);
   std::vector<int64_t> p = randperm(10, &g).to_vector<int64_t>();
