@@ -93,6 +93,39 @@ __device__ __forceinline__ void strided_offsets(int64_t i, int64_t n, const Offs
   });
 }
 
+// ---- Chunked reductions and scans over the middle axis of a contiguous (outer, size, inner)
+// block: each line's `size` elements are cut into `splits` chunks of chunk_length(size, splits);
+// chunk s of line (o, i) is work item (o * splits + s) * inner + i, which is also its slot in
+// the partials a second kernel combines in order.
+
+/// Elements per chunk when `size` elements are cut into `splits` chunks (the last may be short).
+__host__ __device__ __forceinline__ int64_t chunk_length(int64_t size, int64_t splits) {
+  return (size + splits - 1) / splits;
+}
+
+/// Chunk `s` of row `row` (inner == 1) and its elements [begin, end).
+struct RowChunk {
+  int64_t row, s, begin, end;
+};
+/// Work item blk = row * splits + s of rows of `size` elements in chunks of `chunk`.
+__device__ __forceinline__ RowChunk row_chunk(int64_t blk, int64_t size, int64_t splits, int64_t chunk) {
+  const int64_t row = blk / splits, s = blk % splits;
+  const int64_t begin = s * chunk;
+  return {row, s, begin, min(size, begin + chunk)};
+}
+
+/// Chunk `s` of column (o, i) and its elements [begin, end) along the reduced axis.
+struct ColumnChunk {
+  int64_t o, s, i, begin, end;
+};
+/// Work item t = (o * splits + s) * inner + i of columns of `size` elements in chunks of `chunk`.
+__device__ __forceinline__ ColumnChunk column_chunk(int64_t t, int64_t size, int64_t inner, int64_t splits,
+                                                    int64_t chunk) {
+  const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
+  const int64_t begin = s * chunk;
+  return {o, s, i, begin, min(size, begin + chunk)};
+}
+
 /// x op y for the comparison ops (eq, ne, lt, le, gt, ge); false for any other op.
 template <class C>
 __device__ __forceinline__ bool apply_compare(BinOp op, C x, C y) {

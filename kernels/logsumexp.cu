@@ -90,10 +90,9 @@ __global__ void __launch_bounds__(kLseThreads)
     lse_rows_max(acc_t<T>* __restrict__ pmax, const T* __restrict__ in, int64_t outer, int64_t size, int64_t splits) {
   using C = acc_t<T>;
   __shared__ C cscratch[32];
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
-    const int64_t row = blk / splits, s = blk % splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [row, s, begin, end] = row_chunk(blk, size, splits, chunk);
     const T* x = in + row * size;
     C m = -plus_inf<C>();
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) m = nan_max(m, widen(x[k]));
@@ -110,10 +109,9 @@ __global__ void __launch_bounds__(kLseThreads)
   using C = acc_t<T>;
   __shared__ C cscratch[32];
   __shared__ double dscratch[32];
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
-    const int64_t row = blk / splits, s = blk % splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [row, s, begin, end] = row_chunk(blk, size, splits, chunk);
     const T* x = in + row * size;
     C m = -plus_inf<C>();
     for (int64_t j = threadIdx.x; j < splits; j += blockDim.x) m = nan_max(m, pmax[row * splits + j]);
@@ -130,10 +128,9 @@ template <class T>
 __global__ void lse_columns_max(acc_t<T>* __restrict__ pmax, const T* __restrict__ in, int64_t outer, int64_t size,
                                 int64_t inner, int64_t splits) {
   using C = acc_t<T>;
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t t = global_thread(); t < outer * splits * inner; t += grid_threads()) {
-    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [o, s, i, begin, end] = column_chunk(t, size, inner, splits, chunk);
     const T* x = in + o * size * inner + i;
     C m = -plus_inf<C>();
     for (int64_t k = begin; k < end; ++k) m = nan_max(m, widen(x[k * inner]));
@@ -146,10 +143,9 @@ template <class T>
 __global__ void lse_columns_sum(double* __restrict__ psum, const acc_t<T>* __restrict__ pmax, const T* __restrict__ in,
                                 int64_t outer, int64_t size, int64_t inner, int64_t splits) {
   using C = acc_t<T>;
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t t = global_thread(); t < outer * splits * inner; t += grid_threads()) {
-    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [o, s, i, begin, end] = column_chunk(t, size, inner, splits, chunk);
     const T* x = in + o * size * inner + i;
     const C shift = lse_shift(max_of_chunks(pmax, o, i, inner, splits));
     double sum = 0.0;

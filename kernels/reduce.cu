@@ -37,13 +37,12 @@ __global__ void reduce_rows(RedOp op, T* __restrict__ out, acc_t<T>* __restrict_
                             int64_t outer, int64_t size, int64_t splits) {
   using C = acc_t<T>;
   __shared__ C scratch[32];
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   // min/max reduce with NaN propagation, block_reduce's max mode does that; min is -max(-x).
   const bool as_max = op == RedOp::max || op == RedOp::min;
   const C sign = op == RedOp::min ? C(-1) : C(1);
   for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
-    const int64_t row = blk / splits, s = blk % splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [row, s, begin, end] = row_chunk(blk, size, splits, chunk);
     const T* p = in + row * size;
     C acc = as_max ? -plus_inf<C>() : C(0);
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
@@ -66,11 +65,10 @@ template <class T>
 __global__ void reduce_columns(RedOp op, T* __restrict__ out, acc_t<T>* __restrict__ partial, const T* __restrict__ in,
                                int64_t outer, int64_t size, int64_t inner, int64_t splits) {
   using C = acc_t<T>;
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   const int64_t total = outer * splits * inner;
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [o, s, i, begin, end] = column_chunk(t, size, inner, splits, chunk);
     const T* p = in + o * size * inner + i;
     C acc = identity<C>(op);
     for (int64_t k = begin; k < end; ++k) acc = combine(op, acc, widen(p[k * inner]));

@@ -169,9 +169,9 @@ __global__ void ext_rows_part(ExtRedOp op, wide_t<T>* __restrict__ partial, cons
                               int64_t size, int64_t splits, double p) {
   using A = wide_t<T>;
   __shared__ A sh[kThreads];
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
-    const int64_t row = blk / splits, begin = (blk % splits) * chunk, end = min(size, begin + chunk);
+    const auto [row, s, begin, end] = row_chunk(blk, size, splits, chunk);
     const T* x = in + row * size;
     A acc = identity<A>(op);
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x)
@@ -186,10 +186,9 @@ template <class T>
 __global__ void ext_cols_part(ExtRedOp op, wide_t<T>* __restrict__ partial, const T* __restrict__ in, int64_t outer,
                               int64_t size, int64_t inner, int64_t splits, double p) {
   using A = wide_t<T>;
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t t = global_thread(); t < outer * splits * inner; t += grid_threads()) {
-    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [o, s, i, begin, end] = column_chunk(t, size, inner, splits, chunk);
     const T* x = in + o * size * inner + i;
     A acc = identity<A>(op);
     for (int64_t k = begin; k < end; ++k) acc = combine(op, acc, contribution(op, load_wide(x[k * inner]), p));
@@ -308,9 +307,9 @@ __global__ void arg_rows_part(Cand<wide_t<T>>* __restrict__ partial, const T* __
                               int64_t size, int64_t splits, bool is_max) {
   using A = wide_t<T>;
   __shared__ Cand<A> sh[kThreads];
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
-    const int64_t row = blk / splits, begin = (blk % splits) * chunk, end = min(size, begin + chunk);
+    const auto [row, s, begin, end] = row_chunk(blk, size, splits, chunk);
     const T* x = in + row * size;
     Cand<A> c{A(0), -1};
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) c = pick(c, Cand<A>{load_wide(x[k]), k}, is_max);
@@ -324,10 +323,9 @@ template <class T>
 __global__ void arg_cols_part(Cand<wide_t<T>>* __restrict__ partial, const T* __restrict__ in, int64_t outer,
                               int64_t size, int64_t inner, int64_t splits, bool is_max) {
   using A = wide_t<T>;
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t t = global_thread(); t < outer * splits * inner; t += grid_threads()) {
-    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [o, s, i, begin, end] = column_chunk(t, size, inner, splits, chunk);
     const T* x = in + o * size * inner + i;
     Cand<A> c{A(0), -1};
     for (int64_t k = begin; k < end; ++k) c = pick(c, Cand<A>{load_wide(x[k * inner]), k}, is_max);
@@ -425,9 +423,9 @@ __global__ void var_rows_part(double* __restrict__ partial, const T* __restrict_
                               int64_t outer, int64_t size, int64_t splits) {
   __shared__ double sh[kThreads];
   auto add = [](double u, double v) { return u + v; };
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
-    const int64_t row = blk / splits, begin = (blk % splits) * chunk, end = min(size, begin + chunk);
+    const auto [row, s, begin, end] = row_chunk(blk, size, splits, chunk);
     const T* x = in + row * size;
     double acc = 0;
     if (mean == nullptr) {
@@ -448,10 +446,9 @@ __global__ void var_rows_part(double* __restrict__ partial, const T* __restrict_
 template <class T>
 __global__ void var_cols_part(double* __restrict__ partial, const T* __restrict__ in, const double* __restrict__ mean,
                               int64_t outer, int64_t size, int64_t inner, int64_t splits) {
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t t = global_thread(); t < outer * splits * inner; t += grid_threads()) {
-    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [o, s, i, begin, end] = column_chunk(t, size, inner, splits, chunk);
     const T* x = in + o * size * inner + i;
     double acc = 0;
     if (mean == nullptr) {

@@ -115,10 +115,9 @@ __global__ void __launch_bounds__(kScanThreads)
                     int64_t splits, bool reverse) {
   using A = scan_acc_t<T>;
   __shared__ A scratch[33];
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
-    const int64_t row = blk / splits, s = blk % splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [row, s, begin, end] = row_chunk(blk, size, splits, chunk);
     const T* x = in + row * size;
     A acc = A(0);
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) acc += load_acc(x[step_pos(k, size, reverse)]);
@@ -135,11 +134,10 @@ __global__ void __launch_bounds__(kScanThreads)
   using A = scan_acc_t<T>;
   using O = scan_out_t<T>;
   __shared__ A scratch[33];
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   const int64_t tile = int64_t{blockDim.x} * kItems;
   for (int64_t blk = blockIdx.x; blk < outer * splits; blk += gridDim.x) {
-    const int64_t row = blk / splits, s = blk % splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [row, s, begin, end] = row_chunk(blk, size, splits, chunk);
     const T* x = in + row * size;
     O* y = out + row * size;
     A carry = A(0);
@@ -176,11 +174,10 @@ template <class T>
 __global__ void scan_column_totals(scan_acc_t<T>* __restrict__ partial, const T* __restrict__ in, int64_t outer,
                                    int64_t size, int64_t inner, int64_t splits, bool reverse) {
   using A = scan_acc_t<T>;
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   const int64_t total = outer * splits * inner;
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [o, s, i, begin, end] = column_chunk(t, size, inner, splits, chunk);
     const T* x = in + o * size * inner + i;
     A acc = A(0);
     for (int64_t k = begin; k < end; ++k) acc += load_acc(x[step_pos(k, size, reverse) * inner]);
@@ -196,11 +193,10 @@ __global__ void scan_columns(scan_out_t<T>* __restrict__ out, const T* __restric
                              int64_t splits, bool reverse) {
   using A = scan_acc_t<T>;
   using O = scan_out_t<T>;
-  const int64_t chunk = (size + splits - 1) / splits;
+  const int64_t chunk = chunk_length(size, splits);
   const int64_t total = outer * splits * inner;
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const int64_t i = t % inner, os = t / inner, s = os % splits, o = os / splits;
-    const int64_t begin = s * chunk, end = min(size, begin + chunk);
+    const auto [o, s, i, begin, end] = column_chunk(t, size, inner, splits, chunk);
     const T* x = in + o * size * inner + i;
     O* y = out + o * size * inner + i;
     A acc = A(0);
