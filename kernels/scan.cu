@@ -73,30 +73,33 @@ __device__ A block_sum(A v, A* scratch) {
   return scratch[32];
 }
 
-/// Exclusive prefix sum of v over the threads of the block in threadIdx order, and the block's
-/// total in `total`. blockDim.x a multiple of 32; every thread must call it. scratch: 33 slots.
+/// Inclusive prefix sum of v over the 32 lanes of a warp (the return value) and the exclusive
+/// one in `excl` (0 in lane 0). All 32 lanes must call it together.
 template <class A>
-__device__ A block_exclusive_scan(A v, A* scratch, A& total) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+__device__ __forceinline__ A warp_inclusive_scan(A v, int lane, A& excl) {
   A incl = v;
   for (int o = 1; o < 32; o *= 2) {
     const A t = __shfl_up_sync(0xffffffffu, incl, o);
     if (lane >= o) incl += t;
   }
-  A excl = __shfl_up_sync(0xffffffffu, incl, 1);
+  excl = __shfl_up_sync(0xffffffffu, incl, 1);
   if (lane == 0) excl = A(0);
+  return incl;
+}
+
+/// Exclusive prefix sum of v over the threads of the block in threadIdx order, and the block's
+/// total in `total`. blockDim.x a multiple of 32; every thread must call it. scratch: 33 slots.
+template <class A>
+__device__ A block_exclusive_scan(A v, A* scratch, A& total) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  A excl;
+  const A incl = warp_inclusive_scan(v, lane, excl);
   __syncthreads();  // scratch may still be read by a previous call
   if (lane == 31) scratch[warp] = incl;
   __syncthreads();
   if (warp == 0) {
-    const A s = lane < warps ? scratch[lane] : A(0);
-    A si = s;
-    for (int o = 1; o < 32; o *= 2) {
-      const A t = __shfl_up_sync(0xffffffffu, si, o);
-      if (lane >= o) si += t;
-    }
-    A se = __shfl_up_sync(0xffffffffu, si, 1);
-    if (lane == 0) se = A(0);
+    A se;
+    const A si = warp_inclusive_scan(lane < warps ? scratch[lane] : A(0), lane, se);
     __syncwarp();
     if (lane < warps) scratch[lane] = se;  // the warp's offset
     if (lane == 31) scratch[32] = si;      // slots past `warps` hold 0, so si of lane 31 is the total
