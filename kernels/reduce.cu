@@ -160,6 +160,21 @@ constexpr int kCachedThreads = 512;
 // Rows per block in warp-per-row mode.
 constexpr int kWarpsPerBlock = 4;
 
+/// Where a thread of softmax_cached / softmax_backward_cached works: `group` threads share a row
+/// (a warp when warp_rows, else the block), `lane` is the thread's place in it, a block holds
+/// `per_block` rows and the thread's first row is `first` (then every gridDim.x * per_block).
+struct CachedRows {
+  int group, lane;
+  int64_t per_block, first;
+};
+__device__ __forceinline__ CachedRows cached_rows(bool warp_rows) {
+  const int group = warp_rows ? 32 : static_cast<int>(blockDim.x);
+  const int lane = warp_rows ? static_cast<int>(threadIdx.x % 32) : static_cast<int>(threadIdx.x);
+  const int64_t per_block = warp_rows ? blockDim.x / 32 : 1;
+  const int64_t first = blockIdx.x * per_block + (warp_rows ? threadIdx.x / 32 : 0);
+  return {group, lane, per_block, first};
+}
+
 /// Softmax / log-softmax of contiguous rows held in registers: each thread loads N vectors of V
 /// elements once (a warp per row when warp_rows, else the block), reduces max and sum from the
 /// registers and writes. Rows: size % V == 0 and 16-byte aligned when V > 1; at most
@@ -171,10 +186,7 @@ __global__ void __launch_bounds__(kCachedThreads)
   using C = acc_t<T>;
   constexpr int N = kCached<T, V, false> / V;
   __shared__ C scratch[32];
-  const int group = warp_rows ? 32 : static_cast<int>(blockDim.x);
-  const int lane = warp_rows ? static_cast<int>(threadIdx.x % 32) : static_cast<int>(threadIdx.x);
-  const int64_t per_block = warp_rows ? blockDim.x / 32 : 1;
-  const int64_t first = blockIdx.x * per_block + (warp_rows ? threadIdx.x / 32 : 0);
+  const auto [group, lane, per_block, first] = cached_rows(warp_rows);
   const int64_t nvec = size / V;
   // The loop bound is uniform over the group (the warp, or the block that block_reduce syncs).
   for (int64_t row = first; row < rows; row += gridDim.x * per_block) {
@@ -232,10 +244,7 @@ __global__ void __launch_bounds__(kCachedThreads)
   using C = acc_t<T>;
   constexpr int N = kCached<T, V, true> / V;
   __shared__ C scratch[32];
-  const int group = warp_rows ? 32 : static_cast<int>(blockDim.x);
-  const int lane = warp_rows ? static_cast<int>(threadIdx.x % 32) : static_cast<int>(threadIdx.x);
-  const int64_t per_block = warp_rows ? blockDim.x / 32 : 1;
-  const int64_t first = blockIdx.x * per_block + (warp_rows ? threadIdx.x / 32 : 0);
+  const auto [group, lane, per_block, first] = cached_rows(warp_rows);
   const int64_t nvec = size / V;
   for (int64_t row = first; row < rows; row += gridDim.x * per_block) {
     const auto* g = reinterpret_cast<const Vec<T, V>*>(gy + row * size);
