@@ -93,6 +93,18 @@ __device__ __forceinline__ void strided_offsets(int64_t i, int64_t n, const Offs
   });
 }
 
+/// Destination and source offsets of linear element i (row-major over g.sizes; idx32 as in
+/// dim_indices) for a strided copy or conversion.
+__device__ __forceinline__ void copy_offsets(int64_t i, bool idx32, const StridedGeometry& g, int64_t& od,
+                                             int64_t& os) {
+  od = 0;
+  os = 0;
+  dim_indices(i, idx32, g.ndim, g.sizes, [&](int d, int64_t r) {
+    od += r * g.dst_strides[d];
+    os += r * g.src_strides[d];
+  });
+}
+
 // ---- Chunked reductions and scans over the middle axis of a contiguous (outer, size, inner)
 // block: each line's `size` elements are cut into `splits` chunks of chunk_length(size, splits);
 // chunk s of line (o, i) is work item (o * splits + s) * inner + i, which is also its slot in

@@ -36,11 +36,8 @@ template <class W>
 __global__ void strided_copy_kernel(W* __restrict__ dst, const W* __restrict__ src, int64_t n, StridedGeometry g) {
   const bool idx32 = fits_index32(n);
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-    int64_t od = 0, os = 0;
-    dim_indices(i, idx32, g.ndim, g.sizes, [&](int d, int64_t r) {
-      od += r * g.dst_strides[d];
-      os += r * g.src_strides[d];
-    });
+    int64_t od, os;
+    copy_offsets(i, idx32, g, od, os);
     dst[od] = src[os];
   }
 }
