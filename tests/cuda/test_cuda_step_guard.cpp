@@ -61,6 +61,79 @@ void make_grad(optim::Optimizer& opt, const Tensor& p, double scale, bool poison
   }
 }
 
+// Gradients of sum(p²)·scale for every parameter, the second one poisoned with an inf when asked.
+void make_grads(optim::Optimizer& opt, const std::vector<Tensor>& ps, double scale, bool poison) {
+  opt.zero_grad();
+  for (const Tensor& p : ps) ((p * p).sum() * scale).backward();
+  if (poison) {
+    NoGradGuard ng;
+    ps[1].grad().view({-1}).narrow(0, 2, 1).fill_(kInf);
+  }
+}
+
+// CPU and CUDA copies of the same initial values, as parameters.
+struct Params {
+  std::vector<Tensor> cpu, gpu;
+};
+Params cpu_and_gpu_params(const std::vector<Tensor>& init, Device gpu) {
+  Params p;
+  for (const Tensor& t : init) {
+    p.cpu.push_back(t.clone().requires_grad_(true));
+    p.gpu.push_back(t.to(gpu).requires_grad_(true));
+  }
+  return p;
+}
+
+// One step of a skip pattern on a CPU and a CUDA optimizer: skip 1 is a guarded step that is
+// skipped, 0 a guarded step that runs, -1 an unguarded step (no flag).
+void step_both(optim::Optimizer& oc, optim::Optimizer& og, int skip, Device gpu) {
+  if (skip >= 0) {
+    oc.set_skip_flag(flag(skip == 1, Device::cpu()));
+    og.set_skip_flag(flag(skip == 1, gpu));
+  }
+  oc.step();
+  og.step();
+}
+
+// No per-parameter state saved (only skipped steps have run, as on the CPU).
+void expect_no_saved_state(const optim::OptimizerState& saved) {
+  for (const auto& [k, t] : saved) EXPECT_NE(k.rfind("state.", 0), 0u) << "state saved: " << k;
+}
+
+Tol param_tol(DType dt) { return dt == kFloat32 ? Tol{1e-5, 1e-4} : Tol{1e-12, 1e-10}; }
+
+// The skip pattern {1, 1, 0, 1, 0, -1, -1} (two skipped guarded first steps, then guarded steps
+// that run or not, the last two unguarded) on a CPU and a CUDA optimizer over Params p, with the
+// gradients of make_grads: no state saved on CUDA while only skipped steps have run, then after
+// every step the same keys as the CPU's, state of the same dtype, 0-d entries (step counts)
+// equal, other state and the parameters within tol.
+void expect_skip_pattern_matches_cpu(optim::Optimizer& oc, optim::Optimizer& og, const Params& p, Tol tol,
+                                     Device gpu) {
+  const int kSkip[] = {1, 1, 0, 1, 0, -1, -1};
+  int s = 0;
+  for (int skip : kSkip) {
+    SCOPED_TRACE("step " + std::to_string(s++));
+    make_grads(oc, p.cpu, 1.0 + 0.25 * s, skip == 1);
+    make_grads(og, p.gpu, 1.0 + 0.25 * s, skip == 1);
+    step_both(oc, og, skip, gpu);
+    const auto sc = oc.state_dict(), sg = og.state_dict();
+    if (s <= 2) expect_no_saved_state(sg);
+    for (size_t i = 0; i < p.cpu.size(); ++i)
+      EXPECT_TRUE(close_to(p.gpu[i].detach(), p.cpu[i].detach(), tol)) << "param " << i;
+    ASSERT_EQ(sc.size(), sg.size());
+    for (const auto& [k, t] : sc) {
+      ASSERT_TRUE(sg.count(k)) << k;
+      if (k.rfind("state.", 0) != 0) continue;
+      const Tensor g = sg.at(k);
+      EXPECT_EQ(g.dtype(), t.dtype()) << k;
+      if (t.dim() == 0)
+        EXPECT_EQ(g.item<double>(), t.item<double>()) << k;  // the step count
+      else
+        EXPECT_TRUE(close_to(g, t, tol)) << k;
+    }
+  }
+}
+
 double step_count(const optim::Optimizer& opt) {
   for (const auto& [k, t] : opt.state_dict())
     if (k.size() > 5 && k.compare(k.size() - 5, 5, ".step") == 0) {
@@ -91,7 +164,7 @@ TEST(CudaStepGuard, SkippedStepLeavesGpuParamsAndStateBitIdentical) {
       opt->step();
       EXPECT_FALSE(opt->skip_flag().defined());
       EXPECT_EQ(bytes_of(p), p0);
-      for (const auto& [k, t] : opt->state_dict()) EXPECT_NE(k.rfind("state.", 0), 0u) << "state saved: " << k;
+      expect_no_saved_state(opt->state_dict());
       for (int s = 0; s < 2; ++s) {
         make_grad(*opt, p, 1.0 + s, false);
         opt->set_skip_flag(flag(false, gpu));
@@ -129,19 +202,14 @@ TEST(CudaStepGuard, GuardedStepsMatchCpu) {
         SCOPED_TRACE("step " + std::to_string(s++));
         make_grad(*oc, pc, 1.0 + 0.25 * s, skip == 1);
         make_grad(*og, pg, 1.0 + 0.25 * s, skip == 1);
-        if (skip >= 0) {
-          oc->set_skip_flag(flag(skip == 1, Device::cpu()));
-          og->set_skip_flag(flag(skip == 1, gpu));
-        }
-        oc->step();
-        og->step();
-        EXPECT_TRUE(close_to(pg.detach(), pc.detach(), dt == kFloat32 ? Tol{1e-5, 1e-4} : Tol{1e-12, 1e-10}));
+        step_both(*oc, *og, skip, gpu);
+        EXPECT_TRUE(close_to(pg.detach(), pc.detach(), param_tol(dt)));
         EXPECT_EQ(step_count(*og), step_count(*oc));
       }
       for (const auto& [k, t] : oc->state_dict()) {
         const auto g = og->state_dict().at(k);
         if (k.rfind("state.", 0) == 0 && t.dim() > 0) {
-          EXPECT_TRUE(close_to(g, t, dt == kFloat32 ? Tol{1e-5, 1e-4} : Tol{1e-12, 1e-10})) << k;
+          EXPECT_TRUE(close_to(g, t, param_tol(dt))) << k;
         }
       }
     }
@@ -188,51 +256,12 @@ TEST(CudaStepGuard, StateDictRoundTripAcrossGuardedSteps) {
 TEST(CudaStepGuard, SgdSkippedFirstStepsWithDampeningMatchCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
   const Device gpu = Device::cuda(0);
-  const int kSkip[] = {1, 1, 0, 1, 0, -1, -1};
   for (DType dt : {kFloat32, kFloat64}) {
     SCOPED_TRACE(dtype_name(dt));
-    const std::vector<Tensor> init = {random_tensor({300, 70}, dt, 50), random_tensor({7, 3}, dt, 51)};
-    std::vector<Tensor> pc, pg;
-    for (const Tensor& t : init) {
-      pc.push_back(t.clone().requires_grad_(true));
-      pg.push_back(t.to(gpu).requires_grad_(true));
-    }
+    const Params p = cpu_and_gpu_params({random_tensor({300, 70}, dt, 50), random_tensor({7, 3}, dt, 51)}, gpu);
     const optim::SGDOptions o{.lr = 0.1, .momentum = 0.9, .dampening = 0.5, .weight_decay = 0.01};
-    optim::SGD oc(pc, o), og(pg, o);
-    auto grads = [](optim::Optimizer& opt, const std::vector<Tensor>& ps, double scale, bool poison) {
-      opt.zero_grad();
-      for (const Tensor& p : ps) ((p * p).sum() * scale).backward();
-      if (poison) {
-        NoGradGuard ng;
-        ps[1].grad().view({-1}).narrow(0, 2, 1).fill_(kInf);
-      }
-    };
-    int s = 0;
-    for (int skip : kSkip) {
-      SCOPED_TRACE("step " + std::to_string(s++));
-      grads(oc, pc, 1.0 + 0.25 * s, skip == 1);
-      grads(og, pg, 1.0 + 0.25 * s, skip == 1);
-      if (skip >= 0) {
-        oc.set_skip_flag(flag(skip == 1, Device::cpu()));
-        og.set_skip_flag(flag(skip == 1, gpu));
-      }
-      oc.step();
-      og.step();
-      if (s <= 2) {
-        // Only skipped steps so far: no state at all, as on the CPU.
-        for (const auto& [k, t] : og.state_dict()) EXPECT_NE(k.rfind("state.", 0), 0u) << "state saved: " << k;
-      }
-      for (size_t i = 0; i < pc.size(); ++i)
-        EXPECT_TRUE(close_to(pg[i].detach(), pc[i].detach(), dt == kFloat32 ? Tol{1e-5, 1e-4} : Tol{1e-12, 1e-10}))
-            << "param " << i;
-      const auto sc = oc.state_dict(), sg = og.state_dict();
-      ASSERT_EQ(sc.size(), sg.size());
-      for (const auto& [k, t] : sc) {
-        ASSERT_TRUE(sg.count(k)) << k;
-        if (k.rfind("state.", 0) == 0)
-          EXPECT_TRUE(close_to(sg.at(k), t, dt == kFloat32 ? Tol{1e-5, 1e-4} : Tol{1e-12, 1e-10})) << k;
-      }
-    }
+    optim::SGD oc(p.cpu, o), og(p.gpu, o);
+    expect_skip_pattern_matches_cpu(oc, og, p, param_tol(dt), gpu);
   }
 }
 
@@ -251,7 +280,7 @@ TEST(CudaStepGuard, SgdStateDictAfterSkippedFirstStepRoundTrips) {
   oa.set_skip_flag(flag(true, gpu));
   oa.step();
   const optim::OptimizerState saved = oa.state_dict();
-  for (const auto& [k, t] : saved) EXPECT_NE(k.rfind("state.", 0), 0u) << "state saved: " << k;
+  expect_no_saved_state(saved);
   ob.load_state_dict(saved);
   oc.load_state_dict(saved);
   for (int s = 0; s < 3; ++s) {
@@ -276,62 +305,19 @@ TEST(CudaStepGuard, SgdStateDictAfterSkippedFirstStepRoundTrips) {
 TEST(CudaStepGuard, AdamSkippedFirstStepsSaveStateLikeCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
   const Device gpu = Device::cuda(0);
-  const int kSkip[] = {1, 1, 0, 1, 0, -1, -1};
   for (DType dt : {kFloat32, kFloat64})
     for (Kind kind : {Kind::adam, Kind::adamw}) {
       SCOPED_TRACE(std::string(dtype_name(dt)) + " " + kind_name(kind));
-      const std::vector<Tensor> init = {random_tensor({300, 70}, dt, 70), random_tensor({7, 3}, dt, 71)};
-      std::vector<Tensor> pc, pg;
-      for (const Tensor& t : init) {
-        pc.push_back(t.clone().requires_grad_(true));
-        pg.push_back(t.to(gpu).requires_grad_(true));
-      }
+      const Params p = cpu_and_gpu_params({random_tensor({300, 70}, dt, 70), random_tensor({7, 3}, dt, 71)}, gpu);
       std::unique_ptr<optim::Optimizer> oc, og;
       if (kind == Kind::adam) {
-        oc = std::make_unique<optim::Adam>(pc, optim::AdamOptions{.lr = 0.01, .weight_decay = 0.1});
-        og = std::make_unique<optim::Adam>(pg, optim::AdamOptions{.lr = 0.01, .weight_decay = 0.1});
+        oc = std::make_unique<optim::Adam>(p.cpu, optim::AdamOptions{.lr = 0.01, .weight_decay = 0.1});
+        og = std::make_unique<optim::Adam>(p.gpu, optim::AdamOptions{.lr = 0.01, .weight_decay = 0.1});
       } else {
-        oc = std::make_unique<optim::AdamW>(pc, optim::AdamWOptions{.lr = 0.01});
-        og = std::make_unique<optim::AdamW>(pg, optim::AdamWOptions{.lr = 0.01});
+        oc = std::make_unique<optim::AdamW>(p.cpu, optim::AdamWOptions{.lr = 0.01});
+        og = std::make_unique<optim::AdamW>(p.gpu, optim::AdamWOptions{.lr = 0.01});
       }
-      auto grads = [](optim::Optimizer& opt, const std::vector<Tensor>& ps, double scale, bool poison) {
-        opt.zero_grad();
-        for (const Tensor& p : ps) ((p * p).sum() * scale).backward();
-        if (poison) {
-          NoGradGuard ng;
-          ps[1].grad().view({-1}).narrow(0, 2, 1).fill_(kInf);
-        }
-      };
-      const Tol tol = dt == kFloat32 ? Tol{1e-5, 1e-4} : Tol{1e-12, 1e-10};
-      int s = 0;
-      for (int skip : kSkip) {
-        SCOPED_TRACE("step " + std::to_string(s++));
-        grads(*oc, pc, 1.0 + 0.25 * s, skip == 1);
-        grads(*og, pg, 1.0 + 0.25 * s, skip == 1);
-        if (skip >= 0) {
-          oc->set_skip_flag(flag(skip == 1, Device::cpu()));
-          og->set_skip_flag(flag(skip == 1, gpu));
-        }
-        oc->step();
-        og->step();
-        const auto sc = oc->state_dict(), sg = og->state_dict();
-        if (s <= 2) {
-          for (const auto& [k, t] : sg) EXPECT_NE(k.rfind("state.", 0), 0u) << "state saved: " << k;
-        }
-        ASSERT_EQ(sc.size(), sg.size());
-        for (const auto& [k, t] : sc) {
-          ASSERT_TRUE(sg.count(k)) << k;
-          if (k.rfind("state.", 0) != 0) continue;
-          const Tensor g = sg.at(k);
-          EXPECT_EQ(g.dtype(), t.dtype()) << k;
-          if (t.dim() == 0)
-            EXPECT_EQ(g.item<double>(), t.item<double>()) << k;  // the step count
-          else
-            EXPECT_TRUE(close_to(g, t, tol)) << k;
-        }
-        for (size_t i = 0; i < pc.size(); ++i)
-          EXPECT_TRUE(close_to(pg[i].detach(), pc[i].detach(), tol)) << "param " << i;
-      }
+      expect_skip_pattern_matches_cpu(*oc, *og, p, param_tol(dt), gpu);
     }
 }
 
@@ -352,7 +338,7 @@ TEST(CudaStepGuard, AdamStateDictAfterSkippedFirstStepsRoundTrips) {
       oa->step();
     }
     const optim::OptimizerState saved = oa->state_dict();
-    for (const auto& [k, t] : saved) EXPECT_NE(k.rfind("state.", 0), 0u) << "state saved: " << k;
+    expect_no_saved_state(saved);
     ob->load_state_dict(saved);
     oc->load_state_dict(saved);
     for (int s = 0; s < 3; ++s) {
