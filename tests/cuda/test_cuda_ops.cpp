@@ -213,6 +213,29 @@ TEST(CudaOps, ReductionsMatchCpu) {
   EXPECT_TRUE(std::isnan(got.cpu().item<float>()));
 }
 
+namespace {
+
+/// cuda_backend::softmax (log_softmax when `log`) of x, a contiguous CPU tensor of g's
+/// (outer, size, inner) block, against cpu::softmax; then softmax_backward of a random gy
+/// (drawn with `seed`, which advances) through the CPU's output against the CPU's.
+void expect_softmax_matches_cpu(const Tensor& x, const cpu::ReduceGeom& g, bool log, uint32_t& seed) {
+  const DType dt = x.dtype();
+  const int64_t n = x.numel();
+  Tensor ref = empty({n}, {.dtype = dt});
+  cpu::softmax(ref, x, g, log);
+  Tensor got = empty({n}, {.dtype = dt, .device = kDev});
+  cuda_backend::softmax(got, gpu(x), g, log);
+  EXPECT_TRUE(close_to(got, ref, tol_for(dt)));
+  Tensor gy = random_tensor({n}, dt, seed++);
+  Tensor gref = empty({n}, {.dtype = dt});
+  cpu::softmax_backward(gref, gy, ref, g, log);
+  Tensor ggot = empty({n}, {.dtype = dt, .device = kDev});
+  cuda_backend::softmax_backward(ggot, gpu(gy), gpu(ref), g, log);
+  EXPECT_TRUE(close_to(ggot, gref, tol_for(dt))) << "backward";
+}
+
+}  // namespace
+
 TEST(CudaOps, SoftmaxAndBackwardMatchCpu) {
   EMBER_REQUIRE_CUDA_DEVICE();
   // Every kernel layout (kernels/reduce.cu), forward and backward (which keeps half as many
@@ -229,19 +252,8 @@ TEST(CudaOps, SoftmaxAndBackwardMatchCpu) {
     for (const cpu::ReduceGeom& g : geoms) {
       for (bool log : {false, true}) {
         SCOPED_TRACE(std::string(dtype_name(dt)) + (log ? " log_softmax " : " softmax ") + std::to_string(g.size));
-        const int64_t n = g.outer * g.size * g.inner;
-        Tensor x = random_tensor({n}, dt, seed++, -8.0, 8.0);
-        Tensor ref = empty({n}, {.dtype = dt});
-        cpu::softmax(ref, x, g, log);
-        Tensor got = empty({n}, {.dtype = dt, .device = kDev});
-        cuda_backend::softmax(got, gpu(x), g, log);
-        EXPECT_TRUE(close_to(got, ref, tol_for(dt)));
-        Tensor gy = random_tensor({n}, dt, seed++);
-        Tensor gref = empty({n}, {.dtype = dt});
-        cpu::softmax_backward(gref, gy, ref, g, log);
-        Tensor ggot = empty({n}, {.dtype = dt, .device = kDev});
-        cuda_backend::softmax_backward(ggot, gpu(gy), gpu(ref), g, log);
-        EXPECT_TRUE(close_to(ggot, gref, tol_for(dt))) << "backward";
+        Tensor x = random_tensor({g.outer * g.size * g.inner}, dt, seed++, -8.0, 8.0);
+        expect_softmax_matches_cpu(x, g, log, seed);
       }
     }
   }
@@ -268,18 +280,7 @@ TEST(CudaOps, SoftmaxOfNonFiniteRowsAndMisalignedViewsMatchesCpu) {
       for (bool log : {false, true}) {
         SCOPED_TRACE(std::string(dtype_name(dt)) + (log ? " log_softmax (" : " softmax (") + std::to_string(g.outer) +
                      "," + std::to_string(g.size) + "," + std::to_string(g.inner) + ")");
-        const int64_t n = x.numel();
-        Tensor ref = empty({n}, {.dtype = dt});
-        cpu::softmax(ref, x, g, log);
-        Tensor got = empty({n}, {.dtype = dt, .device = kDev});
-        cuda_backend::softmax(got, gpu(x), g, log);
-        EXPECT_TRUE(close_to(got, ref, tol_for(dt)));
-        Tensor gy = random_tensor({n}, dt, seed++);
-        Tensor gref = empty({n}, {.dtype = dt});
-        cpu::softmax_backward(gref, gy, ref, g, log);
-        Tensor ggot = empty({n}, {.dtype = dt, .device = kDev});
-        cuda_backend::softmax_backward(ggot, gpu(gy), gpu(ref), g, log);
-        EXPECT_TRUE(close_to(ggot, gref, tol_for(dt))) << "backward";
+        expect_softmax_matches_cpu(x, g, log, seed);
       }
     }
     // Inputs one element past an aligned start (a view with storage offset 1): the kernels must
