@@ -17,26 +17,16 @@
 #include "ember/data/dataloader.hpp"
 #include "ember/data/fashion_mnist.hpp"
 #include "ember/data/idx.hpp"
+#include "test_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace ember;
 using data::DataLoader;
 using data::DataLoaderOptions;
 using data::Example;
+using test::indexed_dataset;
 
 namespace {
-
-// x[i] = (i, i + 0.5) as float32, y[i] = i as int64: every batch says which examples it holds.
-data::TensorDataset indexed_dataset(int64_t n) {
-  std::vector<float> xs;
-  std::vector<int64_t> ys;
-  for (int64_t i = 0; i < n; ++i) {
-    xs.push_back(static_cast<float>(i));
-    xs.push_back(static_cast<float>(i) + 0.5f);
-    ys.push_back(i);
-  }
-  return data::TensorDataset(tensor(xs, {n, 2}), tensor(ys));
-}
 
 // The y values of every batch of one pass, checking that x agrees with y.
 std::vector<std::vector<int64_t>> run_epoch(DataLoader& loader) {

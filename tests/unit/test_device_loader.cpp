@@ -24,20 +24,9 @@ using data::DeviceLoader;
 using data::Example;
 using data::LoaderState;
 using test::expect_throw_containing;
+using test::indexed_dataset;
 
 namespace {
-
-// x[i] = (i, i + 0.5) as float32, y[i] = i as int64: each batch says which examples it holds.
-data::TensorDataset indexed_dataset(int64_t n) {
-  std::vector<float> xs;
-  std::vector<int64_t> ys;
-  for (int64_t i = 0; i < n; ++i) {
-    xs.push_back(static_cast<float>(i));
-    xs.push_back(static_cast<float>(i) + 0.5f);
-    ys.push_back(i);
-  }
-  return data::TensorDataset(tensor(xs, {n, 2}), tensor(ys));
-}
 
 // An indexed dataset whose get_batch throws for a batch holding example `fail_at`.
 class FailingDataset : public data::Dataset {

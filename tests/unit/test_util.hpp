@@ -36,6 +36,19 @@ inline Tensor random_tensor(const Shape& shape, uint32_t seed, DType dtype = kFl
   return tensor<double>(v, shape).to(dtype);
 }
 
+/// n examples whose every batch says which examples it holds: x[i] = (i, i + 0.5) as float32,
+/// y[i] = i as int64.
+inline data::TensorDataset indexed_dataset(int64_t n) {
+  std::vector<float> xs;
+  std::vector<int64_t> ys;
+  for (int64_t i = 0; i < n; ++i) {
+    xs.push_back(static_cast<float>(i));
+    xs.push_back(static_cast<float>(i) + 0.5f);
+    ys.push_back(i);
+  }
+  return data::TensorDataset(tensor(xs, {n, 2}), tensor(ys));
+}
+
 /// A committed reference file under tests/data/ (written by a script in tests/reference/), loaded
 /// once per process. Works from the source tree and from ctest's working directory (tests/).
 inline const io::TensorMap& reference_file(const std::string& name) {
