@@ -46,6 +46,14 @@ void expect_error(F&& fn, const std::string& needle) {
   }
 }
 
+/// Host synchronisations (cuda::host_sync_count) that fn() adds.
+template <class F>
+uint64_t syncs_during(F&& fn) {
+  const uint64_t before = cuda::host_sync_count();
+  fn();
+  return cuda::host_sync_count() - before;
+}
+
 /// Random values in [lo, hi) (rounded to dtype) of the given shape, on the CPU.
 inline Tensor random_tensor(const Shape& shape, DType dt, uint32_t seed, double lo = -2.0, double hi = 2.0) {
   std::mt19937 rng(seed);

@@ -107,13 +107,6 @@ double epsilon_of(DType dt) {
   return ::testing::AssertionSuccess();
 }
 
-template <class F>
-uint64_t syncs_during(F&& fn) {
-  const uint64_t before = cuda::host_sync_count();
-  fn();
-  return cuda::host_sync_count() - before;
-}
-
 }  // namespace
 
 // ------------------------------------------------------------------ factories

@@ -63,14 +63,6 @@ void expect_cumsum_matches(const std::function<Tensor(const Tensor&)>& f, const 
   if (is_floating(x.dtype())) expect_same_on_cuda(fn, {x}, grad_tol(x.dtype()), true);
 }
 
-// Syncs added by fn().
-template <class F>
-uint64_t syncs_during(F&& fn) {
-  const uint64_t before = cuda::host_sync_count();
-  fn();
-  return cuda::host_sync_count() - before;
-}
-
 }  // namespace
 
 // ------------------------------------------------------------------ cumsum

@@ -21,14 +21,6 @@ namespace {
 
 const Device kGpu = Device::cuda(0);
 
-// Syncs added by fn().
-template <class F>
-uint64_t syncs_during(F&& fn) {
-  const uint64_t before = cuda::host_sync_count();
-  fn();
-  return cuda::host_sync_count() - before;
-}
-
 std::shared_ptr<nn::Sequential> make_mlp() {
   auto m = std::make_shared<nn::Sequential>();
   m->emplace<nn::Flatten>();
