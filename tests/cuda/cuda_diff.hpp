@@ -22,6 +22,15 @@ struct Tol {
   double atol, rtol;
 };
 
+/// The dtypes the tests loop over: the floating ones, and every one.
+inline const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
+inline const std::vector<DType> kEveryType = {DType::f32, DType::f64, DType::f16, DType::bf16,
+                                              DType::i32, DType::i64, DType::u8,  DType::boolean};
+/// The device every test runs on.
+inline const Device kDev = Device::cuda(0);
+/// close_to's bit-for-bit comparison.
+inline constexpr Tol kExact{0, 0};
+
 /// Tolerances per dtype; tf32 for float32 products with TF32 enabled.
 inline Tol tol_for(DType dt, bool tf32 = false) {
   switch (dt) {

@@ -11,10 +11,6 @@ using namespace ember;
 using namespace ember::cuda_test;
 using Inputs = std::vector<Tensor>;
 
-namespace {
-const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
-}  // namespace
-
 TEST(CudaAutograd, ElementwiseForwardAndGradients) {
   EMBER_REQUIRE_CUDA_DEVICE();
   uint32_t seed = 1;

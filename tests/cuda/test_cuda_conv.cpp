@@ -18,8 +18,6 @@ using namespace ember::cuda_test;
 
 namespace {
 
-const Device kDev = Device::cuda(0);
-
 // Skips without a device; fails (not skips) when there is a device but cuDNN cannot be loaded.
 #define REQUIRE_CUDNN()                                                         \
   EMBER_REQUIRE_CUDA_DEVICE();                                                  \

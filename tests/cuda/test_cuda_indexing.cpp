@@ -20,12 +20,6 @@ using Inputs = std::vector<Tensor>;
 
 namespace {
 
-const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
-const std::vector<DType> kEveryType = {DType::f32, DType::f64, DType::f16, DType::bf16,
-                                       DType::i32, DType::i64, DType::u8,  DType::boolean};
-const Device kDev = Device::cuda(0);
-const Tol kExact{0, 0};
-
 /// Uniform integers in [lo, hi] as int64 of the given shape, on the CPU.
 Tensor random_index(const Shape& shape, uint32_t seed, int64_t lo, int64_t hi) {
   std::mt19937 rng(seed);

@@ -16,9 +16,6 @@ using Inputs = std::vector<Tensor>;
 
 namespace {
 
-const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
-const Device kDev = Device::cuda(0);
-
 Tol scaled(Tol t, double k) { return {t.atol * k, t.rtol * k}; }
 
 /// The bytes of two tensors (same dtype and shape; b may live on the device) are equal.

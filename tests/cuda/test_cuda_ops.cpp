@@ -18,9 +18,6 @@ using cpu::UnaryOp;
 
 namespace {
 
-const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
-const Device kDev = Device::cuda(0);
-
 /// t on the device with the same layout (strides, offset), so that views stay views there: the
 /// storage span t reads is copied, then the view is rebuilt with as_strided.
 Tensor gpu(const Tensor& t) {

@@ -23,12 +23,7 @@ using Inputs = std::vector<Tensor>;
 
 namespace {
 
-const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
 const std::vector<DType> kIntTypes = {DType::i32, DType::i64, DType::u8};
-const std::vector<DType> kEveryType = {DType::f32, DType::f64, DType::f16, DType::bf16,
-                                      DType::i32, DType::i64, DType::u8,  DType::boolean};
-const Device kDev = Device::cuda(0);
-const Tol kExact{0, 0};
 
 /// Uniform integers in [lo, hi] of the given shape and dtype (bool: value odd), on the CPU.
 Tensor random_ints(const Shape& shape, DType dt, uint32_t seed, int64_t lo, int64_t hi) {

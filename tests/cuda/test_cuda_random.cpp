@@ -21,12 +21,8 @@ using namespace ember::cuda_test;
 
 namespace {
 
-const Device kDev = Device::cuda(0);
-const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
 const std::vector<DType> kRandintTypes = {DType::f32, DType::f64, DType::f16, DType::bf16,
                                           DType::i32, DType::i64, DType::u8};
-const std::vector<DType> kEveryType = {DType::f32, DType::f64, DType::f16, DType::bf16,
-                                       DType::i32, DType::i64, DType::u8,  DType::boolean};
 // Around the four (or two) elements of a Philox counter, several blocks, an odd large size.
 const std::vector<int64_t> kSizes = {1, 2, 3, 4, 5, 7, 8, 9, 1001, (1 << 16) + 3};
 

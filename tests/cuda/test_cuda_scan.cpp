@@ -21,12 +21,6 @@ using Inputs = std::vector<Tensor>;
 
 namespace {
 
-const std::vector<DType> kFloatTypes = {DType::f32, DType::f64, DType::f16, DType::bf16};
-const std::vector<DType> kEveryType = {DType::f32, DType::f64, DType::f16, DType::bf16,
-                                      DType::i32, DType::i64, DType::u8,  DType::boolean};
-const Device kDev = Device::cuda(0);
-const Tol kExact{0, 0};
-
 /// Values of dtype dt on the CPU. Floating types: multiples of 2^-10 in [-2, 2) (also after
 /// rounding to f16/bf16), so every partial sum of up to 2^40 of them is exact in double and
 /// cumsum gives the same numbers whatever the order of the additions: the forward results must
