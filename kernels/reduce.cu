@@ -92,6 +92,22 @@ __global__ void reduce_finish(RedOp op, T* __restrict__ out, const acc_t<T>* __r
   }
 }
 
+// Softmax per element, shared by every layout. Forward: element v of a row with max m,
+// log-sum-exp lse and inv = 1 / sum(exp(x - m)). Backward: the row's dot product sums
+// softmax_dot_term (gy for log-softmax, gy * y for softmax), then softmax_grad gives each element.
+template <class C>
+__device__ __forceinline__ C softmax_out(C v, C m, C lse, C inv, bool take_log) {
+  return take_log ? v - lse : exp(v - m) * inv;
+}
+template <class T>
+__device__ __forceinline__ acc_t<T> softmax_dot_term(const T* gy, const T* y, int64_t e, bool take_log) {
+  return take_log ? widen(gy[e]) : widen(gy[e]) * widen(y[e]);
+}
+template <class C>
+__device__ __forceinline__ C softmax_grad(C g, C y, C dot, bool take_log) {
+  return take_log ? g - exp(y) * dot : y * (g - dot);
+}
+
 // One block per row (outer * inner rows); element k of row (o, i) is at (o * size + k) * inner + i.
 template <class T>
 __global__ void softmax_rows(T* __restrict__ out, const T* __restrict__ in, int64_t outer, int64_t size, int64_t inner,
@@ -113,7 +129,7 @@ __global__ void softmax_rows(T* __restrict__ out, const T* __restrict__ in, int6
     const C inv = C(1) / sum;
     for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
       const C v = widen(x[k * inner]);
-      y[k * inner] = narrow<T>(log ? v - lse : exp(v - m) * inv);
+      y[k * inner] = narrow<T>(softmax_out(v, m, lse, inv, log));
     }
   }
 }
@@ -128,13 +144,13 @@ __global__ void softmax_backward_rows(T* __restrict__ gx, const T* __restrict__ 
     C dot = 0;
     for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
       const int64_t e = base + k * inner;
-      dot += log ? widen(gy[e]) : widen(gy[e]) * widen(y[e]);
+      dot += softmax_dot_term(gy, y, e, log);
     }
     dot = block_reduce(dot, false, scratch);
     for (int64_t k = threadIdx.x; k < size; k += blockDim.x) {
       const int64_t e = base + k * inner;
       const C g = widen(gy[e]), v = widen(y[e]);
-      gx[e] = narrow<T>(log ? g - exp(v) * dot : v * (g - dot));
+      gx[e] = narrow<T>(softmax_grad(g, v, dot, log));
     }
   }
 }
@@ -272,8 +288,7 @@ __global__ void __launch_bounds__(kCachedThreads)
       if (j < nvec) {
         Vec<T, V> t;
 #pragma unroll
-        for (int k = 0; k < V; ++k)
-          t.v[k] = narrow<T>(take_log ? gv[r][k] - exp(yv[r][k]) * dot : yv[r][k] * (gv[r][k] - dot));
+        for (int k = 0; k < V; ++k) t.v[k] = narrow<T>(softmax_grad(gv[r][k], yv[r][k], dot, take_log));
         o[j] = t;
       }
     }
@@ -298,7 +313,7 @@ __global__ void softmax_columns(T* __restrict__ out, const T* __restrict__ in, i
     const C lse = m + ::log(sum), inv = C(1) / sum;
     for (int64_t k = 0; k < size; ++k) {
       const C v = widen(x[k * inner]);
-      y[k * inner] = narrow<T>(take_log ? v - lse : exp(v - m) * inv);
+      y[k * inner] = narrow<T>(softmax_out(v, m, lse, inv, take_log));
     }
   }
 }
@@ -312,12 +327,12 @@ __global__ void softmax_backward_columns(T* __restrict__ gx, const T* __restrict
     C dot = 0;
     for (int64_t k = 0; k < size; ++k) {
       const int64_t e = base + k * inner;
-      dot += take_log ? widen(gy[e]) : widen(gy[e]) * widen(y[e]);
+      dot += softmax_dot_term(gy, y, e, take_log);
     }
     for (int64_t k = 0; k < size; ++k) {
       const int64_t e = base + k * inner;
       const C g = widen(gy[e]), v = widen(y[e]);
-      gx[e] = narrow<T>(take_log ? g - exp(v) * dot : v * (g - dot));
+      gx[e] = narrow<T>(softmax_grad(g, v, dot, take_log));
     }
   }
 }
