@@ -117,6 +117,20 @@ cudaError_t unary(UnOp op, FloatType t, const ElementwiseArgs& args, cudaStream_
 // ------------------------------------------------------------------ reductions, softmax (kernels/reduce.cu)
 enum class RedOp : int32_t { sum, mean, max, min };
 
+/// Chunks (1 to 1024) a long reduction or scan over the middle axis of an (outer, size, inner)
+/// block (outer * inner > 0) is cut into (`splits` of reduce, reduce_ext, reduce_arg, variance,
+/// cumsum, logsumexp), so that enough blocks (rows, inner == 1: ~1024) or threads (columns:
+/// ~128K) run; chunks of at least 4096 (rows) or 64 (columns) elements. Rows of at most 64
+/// elements are one chunk in either layout, so the kernels' own row/column thresholds need not
+/// match the one here.
+inline int64_t chunk_splits(int64_t outer, int64_t size, int64_t inner) {
+  const bool rows = inner == 1 && size > 64;
+  const int64_t want = rows ? (1024 + outer - 1) / outer : (131072 + outer * inner - 1) / (outer * inner);
+  const int64_t most = rows ? (size + 4095) / 4096 : (size + 63) / 64;
+  const int64_t s = want < most ? want : most;
+  return s < 1 ? 1 : (s > 1024 ? 1024 : s);
+}
+
 /// Reduces the contiguous (outer, size, inner) block `in` over its middle axis into the contiguous
 /// (outer, inner) `out`, accumulating in f32 (f64 for f64). `splits` > 1 cuts the middle axis into
 /// that many chunks whose partial results go to `workspace` (outer * splits * inner accumulators
@@ -506,22 +520,12 @@ namespace ember::cuda_backend::kernels {
 /// Whether cumsum / logsumexp run one block per row (inner == 1, rows longer than 32) rather
 /// than one thread per column.
 inline bool scan_by_rows(int64_t size, int64_t inner) { return inner == 1 && size > 32; }
-/// Chunks (1 to 1024) cumsum / logsumexp cut each row or column into, so that enough blocks
-/// (rows: ~1024) or threads (columns: ~128K) run; chunks of at least 4096 (rows) or 64
-/// (columns) elements.
-inline int64_t scan_splits(int64_t outer, int64_t size, int64_t inner) {
-  const bool rows = scan_by_rows(size, inner);
-  const int64_t want = rows ? (1024 + outer - 1) / outer : (131072 + outer * inner - 1) / (outer * inner);
-  const int64_t most = rows ? (size + 4095) / 4096 : (size + 63) / 64;
-  const int64_t s = want < most ? want : most;
-  return s < 1 ? 1 : (s > 1024 ? 1024 : s);
-}
 
 /// Inclusive prefix sums (suffix sums when reverse) along the middle axis of a contiguous
 /// (outer, size, inner) block `in` of element type t into `out` of the same geometry, as
 /// cpu::cumsum: out has type t for floating inputs (accumulated in double, each element the
 /// running sum rounded to t, 16-bit types through float), int64 for integers and bool (int64
-/// accumulation, wrapping). splits (scan_splits) > 1: `workspace` holds outer * splits * inner
+/// accumulation, wrapping). splits (chunk_splits) > 1: `workspace` holds outer * splits * inner
 /// 8-byte chunk totals; a first kernel writes them, each chunk's scan starts from the sum of
 /// the totals before it.
 cudaError_t cumsum(ElemType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner, bool reverse,
@@ -530,7 +534,7 @@ cudaError_t cumsum(ElemType t, void* out, const void* in, int64_t outer, int64_t
 /// log(sum(exp(x))) over the middle axis of a contiguous (outer, size, inner) block into the
 /// contiguous (outer, inner) `out`, as cpu::logsumexp: shifted by the NaN-propagating max when
 /// it is finite (else by 0: NaN, +inf and -inf rows give themselves, an empty row -inf), exp in
-/// f32 (f64 for f64), summed in double. splits (scan_splits) > 1: `workspace` of
+/// f32 (f64 for f64), summed in double. splits (chunk_splits) > 1: `workspace` of
 /// logsumexp_workspace_bytes for the chunk maxima and sums, combined in order by a last kernel.
 cudaError_t logsumexp(FloatType t, void* out, const void* in, int64_t outer, int64_t size, int64_t inner,
                       int64_t splits, void* workspace, cudaStream_t stream);

@@ -79,18 +79,6 @@ BinOp bin_op(cpu::BinaryOp op) {
 
 void reduce_more(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, cpu::ReduceKind kind, double p);
 
-/// Chunks a long reduction is cut into (kernels::reduce, kernels::reduce_ext) so that enough
-/// blocks (rows, inner == 1) or threads (columns) run at once; 1 to 1024.
-int64_t reduction_splits(int64_t outer, int64_t size, int64_t inner) {
-  int64_t splits = 1;
-  if (inner == 1 && size > 64) {
-    splits = std::min((1024 + outer - 1) / outer, (size + 4095) / 4096);
-  } else {
-    splits = std::min((131072 + outer * inner - 1) / (outer * inner), (size + 63) / 64);
-  }
-  return std::clamp<int64_t>(splits, 1, 1024);
-}
-
 /// DType and kernels::ElemType list the element types in the same order (runtime.cpp asserts it).
 kernels::ElemType elem_type(DType d) { return static_cast<kernels::ElemType>(static_cast<int>(d)); }
 
@@ -305,7 +293,7 @@ void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& geom, cp
   const FloatType t = float_type(in.dtype(), "reduction");
   const int64_t outer = geom.outer, size = geom.size, inner = geom.inner;
   if (outer * inner == 0) return;
-  const int64_t splits = reduction_splits(outer, size, inner);
+  const int64_t splits = kernels::chunk_splits(outer, size, inner);
   const int dev = out.device().index;
   DeviceGuard guard(dev);
   Tensor ws;
@@ -596,7 +584,7 @@ void reduce_more(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, 
   DeviceGuard guard(dev);
   // Long reductions in chunks (a whole-tensor sum, as StepGuard's sum(isfinite(grad)), would
   // otherwise run on one block); the workspace lives until the kernels are enqueued.
-  const int64_t splits = reduction_splits(g.outer, g.size, g.inner);
+  const int64_t splits = kernels::chunk_splits(g.outer, g.size, g.inner);
   Tensor ws;
   if (splits > 1) ws = scratch(dev, g.outer * splits * g.inner * 8);
   EMBER_CUDA_CHECK(kernels::reduce_ext(op, elem_type(in.dtype()), out.data_ptr(), in.data_ptr(), g.outer, g.size,
@@ -618,7 +606,7 @@ void reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& in, c
   DeviceGuard guard(dev);
   // Long reductions in chunks (argmax over a flattened tensor would otherwise run on one
   // block); the workspace lives until the kernels are enqueued.
-  const int64_t splits = reduction_splits(g.outer, g.size, g.inner);
+  const int64_t splits = kernels::chunk_splits(g.outer, g.size, g.inner);
   Tensor ws;
   if (splits > 1) ws = scratch(dev, kernels::arg_workspace_bytes(g.outer, g.inner, splits));
   EMBER_CUDA_CHECK(kernels::reduce_arg(elem_type(in.dtype()), values.defined() ? values.data_ptr() : nullptr,
@@ -634,7 +622,7 @@ void var(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, int64_t 
   if (g.outer * g.inner == 0) return;
   DeviceGuard guard(dev);
   // Long reductions in chunks, as reduce_arg.
-  const int64_t splits = reduction_splits(g.outer, g.size, g.inner);
+  const int64_t splits = kernels::chunk_splits(g.outer, g.size, g.inner);
   Tensor ws;
   if (splits > 1) ws = scratch(dev, kernels::variance_workspace_bytes(g.outer, g.inner, splits));
   EMBER_CUDA_CHECK(kernels::variance(t, out.data_ptr(), in.data_ptr(), g.outer, g.size, g.inner, correction, take_sqrt,

@@ -30,7 +30,7 @@ void cumsum(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool 
   EMBER_CHECK(out.dtype() == want, DTypeError, op, " on CUDA: expected output dtype ", dtype_name(want),
               " for input dtype ", dtype_name(in.dtype()), ", got ", dtype_name(out.dtype()));
   if (g.outer * g.size * g.inner == 0) return;
-  const int64_t splits = kernels::scan_splits(g.outer, g.size, g.inner);
+  const int64_t splits = kernels::chunk_splits(g.outer, g.size, g.inner);
   DeviceGuard guard(dev);
   Tensor ws;  // chunk totals, alive until the kernels are enqueued
   if (splits > 1) ws = scratch(dev, g.outer * splits * g.inner * 8);
@@ -48,7 +48,7 @@ void logsumexp(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g) {
   EMBER_CHECK(out.dtype() == in.dtype(), DTypeError, op, " on CUDA: expected output dtype ", dtype_name(in.dtype()),
               ", got ", dtype_name(out.dtype()));
   if (g.outer * g.inner == 0) return;
-  const int64_t splits = kernels::scan_splits(g.outer, g.size, g.inner);
+  const int64_t splits = kernels::chunk_splits(g.outer, g.size, g.inner);
   DeviceGuard guard(dev);
   Tensor ws;  // chunk maxima and sums, alive until the kernels are enqueued
   if (splits > 1) ws = scratch(dev, kernels::logsumexp_workspace_bytes(g.outer, g.inner, splits));

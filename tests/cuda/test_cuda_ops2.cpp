@@ -301,7 +301,7 @@ TEST(CudaOps2, ArgmaxArgminMatchCpuWithTiesAndNaN) {
 }
 
 // Argmax/argmin over more than a million elements run in chunks (one candidate per chunk, picked
-// in order by a second kernel). The chunk length is reduction_splits' (src/cuda/ops.cpp):
+// in order by a second kernel). The chunk length is kernels::chunk_splits' (src/cuda/kernels.hpp):
 // ceil(n / min(1024, ceil(n / 4096))) for a whole tensor; the extreme is placed as a tie on the
 // two sides of a chunk boundary (the first index must win), again in later chunks, and a NaN in
 // a late chunk must win over everything (first NaN). Long columns and the values of max/min too.
