@@ -394,12 +394,6 @@ void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, do
 namespace ember::cuda_backend {
 namespace {
 
-kernels::FloatType layer_float_type(DType d, const char* op) {
-  if (const auto t = kernel_float_type(d)) return *t;
-  EMBER_THROW(NotImplemented, op, " on CUDA: dtype ", dtype_name(d),
-              " is not supported (float32, float64, float16 and bfloat16 are)");
-}
-
 kernels::PoolGeometry pool_geometry(const PoolGeom& g) {
   return {g.planes, g.h, g.w, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
 }
@@ -414,7 +408,7 @@ const void* ptr_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : n
 }  // namespace
 
 void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const PoolGeom& g) {
-  const auto t = layer_float_type(x.dtype(), "max_pool2d");
+  const auto t = float_type(x.dtype(), "max_pool2d");
   const int dev = layer_device("max_pool2d", x, {&out, &indices});
   DeviceGuard guard(dev);
   EMBER_CUDA_CHECK(kernels::max_pool2d(t, out.data_ptr(), static_cast<int64_t*>(indices.data_ptr()), x.data_ptr(),
@@ -422,7 +416,7 @@ void max_pool2d(const Tensor& out, const Tensor& indices, const Tensor& x, const
 }
 
 void max_pool2d_backward(const Tensor& gx, const Tensor& gy, const Tensor& indices, const PoolGeom& g) {
-  const auto t = layer_float_type(gx.dtype(), "max_pool2d backward");
+  const auto t = float_type(gx.dtype(), "max_pool2d backward");
   const int dev = layer_device("max_pool2d backward", gx, {&gy, &indices});
   DeviceGuard guard(dev);
   EMBER_CUDA_CHECK(kernels::max_pool2d_backward(t, gx.data_ptr(), gy.data_ptr(),
@@ -431,7 +425,7 @@ void max_pool2d_backward(const Tensor& gx, const Tensor& gy, const Tensor& indic
 }
 
 void avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g, bool count_include_pad) {
-  const auto t = layer_float_type(x.dtype(), "avg_pool2d");
+  const auto t = float_type(x.dtype(), "avg_pool2d");
   const int dev = layer_device("avg_pool2d", x, {&out});
   DeviceGuard guard(dev);
   EMBER_CUDA_CHECK(
@@ -439,7 +433,7 @@ void avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g, bool coun
 }
 
 void avg_pool2d_backward(const Tensor& gx, const Tensor& gy, const PoolGeom& g, bool count_include_pad) {
-  const auto t = layer_float_type(gx.dtype(), "avg_pool2d backward");
+  const auto t = float_type(gx.dtype(), "avg_pool2d backward");
   const int dev = layer_device("avg_pool2d backward", gx, {&gy});
   DeviceGuard guard(dev);
   EMBER_CUDA_CHECK(kernels::avg_pool2d_backward(t, gx.data_ptr(), gy.data_ptr(), pool_geometry(g), count_include_pad,
@@ -447,7 +441,7 @@ void avg_pool2d_backward(const Tensor& gx, const Tensor& gy, const PoolGeom& g, 
 }
 
 void adaptive_avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g) {
-  const auto t = layer_float_type(x.dtype(), "adaptive_avg_pool2d");
+  const auto t = float_type(x.dtype(), "adaptive_avg_pool2d");
   const int dev = layer_device("adaptive_avg_pool2d", x, {&out});
   DeviceGuard guard(dev);
   EMBER_CUDA_CHECK(
@@ -455,7 +449,7 @@ void adaptive_avg_pool2d(const Tensor& out, const Tensor& x, const PoolGeom& g) 
 }
 
 void adaptive_avg_pool2d_backward(const Tensor& gx, const Tensor& gy, const PoolGeom& g) {
-  const auto t = layer_float_type(gx.dtype(), "adaptive_avg_pool2d backward");
+  const auto t = float_type(gx.dtype(), "adaptive_avg_pool2d backward");
   const int dev = layer_device("adaptive_avg_pool2d backward", gx, {&gy});
   DeviceGuard guard(dev);
   EMBER_CUDA_CHECK(
@@ -477,7 +471,7 @@ void check_channel_acc(const char* op, const Tensor& data, std::initializer_list
 
 void batch_norm_moments(const Tensor& x, const ChannelGeom& g, double eps, const Tensor& mean, const Tensor& var,
                         const Tensor& invstd) {
-  const auto t = layer_float_type(x.dtype(), "batch_norm");
+  const auto t = float_type(x.dtype(), "batch_norm");
   const int dev = layer_device("batch_norm", x, {&mean, &var, &invstd});
   check_channel_acc("batch_norm", x, {&mean, &var, &invstd}, g.c);
   DeviceGuard guard(dev);
@@ -500,7 +494,7 @@ void batch_norm_invstd(const Tensor& var, double eps, const Tensor& invstd) {
 
 void batch_norm_apply(const Tensor& out, const Tensor& x, const ChannelGeom& g, const Tensor& mean,
                       const Tensor& invstd, const Tensor& weight, const Tensor& bias) {
-  const auto t = layer_float_type(x.dtype(), "batch_norm");
+  const auto t = float_type(x.dtype(), "batch_norm");
   const int dev = layer_device("batch_norm", x, {&out, &mean, &invstd, &weight, &bias});
   check_channel_acc("batch_norm", x, {&mean, &invstd}, g.c);
   DeviceGuard guard(dev);
@@ -511,7 +505,7 @@ void batch_norm_apply(const Tensor& out, const Tensor& x, const ChannelGeom& g, 
 
 void batch_norm_grad_sums(const Tensor& gy, const Tensor& x, const ChannelGeom& g, const Tensor& mean,
                           const Tensor& sum_gy, const Tensor& sum_gy_xmu) {
-  const auto t = layer_float_type(x.dtype(), "batch_norm backward");
+  const auto t = float_type(x.dtype(), "batch_norm backward");
   const int dev = layer_device("batch_norm backward", x, {&gy, &mean, &sum_gy, &sum_gy_xmu});
   check_channel_acc("batch_norm backward", x, {&mean, &sum_gy, &sum_gy_xmu}, g.c);
   DeviceGuard guard(dev);
@@ -524,7 +518,7 @@ void batch_norm_grad_sums(const Tensor& gy, const Tensor& x, const ChannelGeom& 
 void batch_norm_backward_input(const Tensor& gx, const Tensor& gy, const Tensor& x, const ChannelGeom& g,
                                const Tensor& mean, const Tensor& invstd, const Tensor& weight, const Tensor& sum_gy,
                                const Tensor& sum_gy_xmu, bool training) {
-  const auto t = layer_float_type(x.dtype(), "batch_norm backward");
+  const auto t = float_type(x.dtype(), "batch_norm backward");
   const int dev = layer_device("batch_norm backward", x, {&gx, &gy, &mean, &invstd, &weight, &sum_gy, &sum_gy_xmu});
   check_channel_acc("batch_norm backward", x, {&mean, &invstd, &sum_gy, &sum_gy_xmu}, g.c);
   EMBER_CHECK(!training || (mean.defined() && sum_gy.defined() && sum_gy_xmu.defined()), ValueError,
@@ -536,7 +530,7 @@ void batch_norm_backward_input(const Tensor& gx, const Tensor& gy, const Tensor&
 }
 
 void dropout(const Tensor& out, const Tensor& mask, const Tensor& x, double p, GeneratorState state) {
-  const auto t = layer_float_type(x.dtype(), "dropout");
+  const auto t = float_type(x.dtype(), "dropout");
   const int dev = layer_device("dropout", x, {&out, &mask});
   EMBER_CHECK(p >= 0.0 && p < 1.0, ValueError, "dropout on CUDA: expected 0 <= p < 1, got ", p);
   DeviceGuard guard(dev);
@@ -714,7 +708,7 @@ void for_each_list(const std::vector<Tensor>& first, Set set, Launch launch) {
   for (size_t i = 0; i < first.size(); ++i) {
     const int slot = l.count;
     const int64_t n = first[i].numel();
-    const int64_t chunks = (n + kernels::kMultiTensorChunk - 1) / kernels::kMultiTensorChunk;
+    const int64_t chunks = kernels::multi_tensor_chunks(n);
     EMBER_CHECK(l.chunk_start[slot] + chunks < INT32_MAX, NotImplemented, "multi-tensor launch: tensor ", i,
                 " has too many elements (", n, ")");
     l.numel[slot] = n;
@@ -827,7 +821,7 @@ Tensor multi_grad_norm(const std::vector<Tensor>& grads, bool inf_norm, double m
   DeviceGuard guard(dev);
   const cudaStream_t stream = current_stream(dev);
   int64_t chunks = 0;
-  for (const Tensor& g : grads) chunks += (g.numel() + kernels::kMultiTensorChunk - 1) / kernels::kMultiTensorChunk;
+  for (const Tensor& g : grads) chunks += kernels::multi_tensor_chunks(g.numel());
   // One double per chunk (at least one, zero-filled, so that all-empty gradients give 0).
   const TensorOptions popts{.dtype = kFloat64, .device = device};
   Tensor partials = chunks > 0 ? empty({chunks}, popts) : zeros({1}, popts);
