@@ -26,8 +26,6 @@ using kernels::IndexErrorRecord;
 using kernels::IndexGeometry;
 using kernels::IndexOpCode;
 
-kernels::ElemType elem_of(DType d) { return static_cast<kernels::ElemType>(static_cast<int>(d)); }
-
 kernels::FloatType float_of(DType d, const char* op) {
   if (const auto t = kernel_float_type(d)) return *t;
   EMBER_THROW(DTypeError, op, " on CUDA: expected a floating-point tensor (float32, float64, float16, bfloat16), got ",
@@ -144,8 +142,8 @@ void indexed_add_any(const Tensor& out, const Tensor& src, const Tensor& index, 
   IndexErrorRecord* err = device_record(dev);
   const auto* idx = static_cast<const int64_t*>(index.data_ptr());
   if (acc == out.dtype()) {
-    EMBER_CUDA_CHECK(
-        kernels::indexed_add(elem_of(acc), out.data_ptr(), src.data_ptr(), idx, g, op, err, current_stream(dev)));
+    EMBER_CUDA_CHECK(kernels::indexed_add(kernel_elem_type(acc), out.data_ptr(), src.data_ptr(), idx, g, op, err,
+                                          current_stream(dev)));
     return;
   }
   Tensor a = empty(out.shape(), {.dtype = acc, .device = out.device()});
@@ -156,7 +154,7 @@ void indexed_add_any(const Tensor& out, const Tensor& src, const Tensor& index, 
   for (int64_t d = 0; d < src.dim(); ++d) g.b_strides[d] = b.stride(d);
   (void)index_is_1d;
   EMBER_CUDA_CHECK(
-      kernels::indexed_add(elem_of(acc), a.data_ptr(), b.data_ptr(), idx, g, op, err, current_stream(dev)));
+      kernels::indexed_add(kernel_elem_type(acc), a.data_ptr(), b.data_ptr(), idx, g, op, err, current_stream(dev)));
   copy(out, a);
 }
 
@@ -297,7 +295,7 @@ void sort_rows(const Tensor& values, const Tensor& indices, const Tensor& x, boo
               x.numel());
   DeviceGuard guard(dev);
   ScratchList list{dev, {}};
-  EMBER_CUDA_CHECK(kernels::sort_rows(elem_of(x.dtype()), x.data_ptr(), values.data_ptr(),
+  EMBER_CUDA_CHECK(kernels::sort_rows(kernel_elem_type(x.dtype()), x.data_ptr(), values.data_ptr(),
                                       static_cast<int64_t*>(indices.data_ptr()), rows, n, descending, alloc_scratch,
                                       &list, current_stream(dev)));
 }

@@ -79,9 +79,6 @@ BinOp bin_op(cpu::BinaryOp op) {
 
 void reduce_more(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, cpu::ReduceKind kind, double p);
 
-/// DType and kernels::ElemType list the element types in the same order (runtime.cpp asserts it).
-kernels::ElemType elem_type(DType d) { return static_cast<kernels::ElemType>(static_cast<int>(d)); }
-
 bool is_logical(cpu::BinaryOp op) { return op == cpu::BinaryOp::logical_and || op == cpu::BinaryOp::logical_or; }
 
 /// The predicate kernels (bool out, any input dtype) for the unary ops that have one.
@@ -194,7 +191,7 @@ void binary(cpu::BinaryOp op, const Tensor& out, const Tensor& a_in, const Tenso
   Tensor a = on_device(a_in, out, name), b = on_device(b_in, out, name);
   const kernels::ElementwiseArgs g = layout(out, &a, &b, name);
   if (integral) {
-    EMBER_CUDA_CHECK(kernels::binary_int(k, elem_type(dt), g, alpha.to_int(), current_stream(dev)));
+    EMBER_CUDA_CHECK(kernels::binary_int(k, kernel_elem_type(dt), g, alpha.to_int(), current_stream(dev)));
   } else {
     EMBER_CUDA_CHECK(kernels::binary(k, t, g, alpha.to_double(), current_stream(dev)));
   }
@@ -211,7 +208,7 @@ void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x_in) {
     DeviceGuard guard(dev);
     Tensor x = on_device(x_in, out, name);
     const kernels::ElementwiseArgs g = layout(out, &x, nullptr, name);
-    EMBER_CUDA_CHECK(kernels::unary_predicate(*pred, elem_type(x.dtype()), g, current_stream(dev)));
+    EMBER_CUDA_CHECK(kernels::unary_predicate(*pred, kernel_elem_type(x.dtype()), g, current_stream(dev)));
     return;
   }
   const UnOp k = un_op(op);
@@ -227,7 +224,7 @@ void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x_in) {
     DeviceGuard guard(dev);
     Tensor x = on_device(x_in, out, name);
     const kernels::ElementwiseArgs g = layout(out, &x, nullptr, name);
-    EMBER_CUDA_CHECK(kernels::unary_int(k, elem_type(x.dtype()), g, current_stream(dev)));
+    EMBER_CUDA_CHECK(kernels::unary_int(k, kernel_elem_type(x.dtype()), g, current_stream(dev)));
     return;
   }
   const FloatType t = float_type(x_in.dtype(), name);
@@ -581,7 +578,7 @@ void reduce_more(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, 
   const int64_t splits = kernels::chunk_splits(g.outer, g.size, g.inner);
   Tensor ws;
   if (splits > 1) ws = scratch(dev, g.outer * splits * g.inner * 8);
-  EMBER_CUDA_CHECK(kernels::reduce_ext(op, elem_type(in.dtype()), out.data_ptr(), in.data_ptr(), g.outer, g.size,
+  EMBER_CUDA_CHECK(kernels::reduce_ext(op, kernel_elem_type(in.dtype()), out.data_ptr(), in.data_ptr(), g.outer, g.size,
                                        g.inner, p, splits, ws.defined() ? ws.data_ptr() : nullptr,
                                        current_stream(dev)));
 }
@@ -603,7 +600,7 @@ void reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& in, c
   const int64_t splits = kernels::chunk_splits(g.outer, g.size, g.inner);
   Tensor ws;
   if (splits > 1) ws = scratch(dev, kernels::arg_workspace_bytes(g.outer, g.inner, splits));
-  EMBER_CUDA_CHECK(kernels::reduce_arg(elem_type(in.dtype()), values.defined() ? values.data_ptr() : nullptr,
+  EMBER_CUDA_CHECK(kernels::reduce_arg(kernel_elem_type(in.dtype()), values.defined() ? values.data_ptr() : nullptr,
                                        static_cast<int64_t*>(indices.data_ptr()), in.data_ptr(), g.outer, g.size,
                                        g.inner, is_max, splits, ws.defined() ? ws.data_ptr() : nullptr,
                                        current_stream(dev)));
@@ -657,7 +654,7 @@ void clamp(const Tensor& out, const Tensor& x_in, const std::optional<Scalar>& l
     b.hi_i = is_floating(out.dtype()) ? 0 : hi->to_int();
   }
   const kernels::ElementwiseArgs g = layout(out, &x, nullptr, name);
-  EMBER_CUDA_CHECK(kernels::clamp(elem_type(out.dtype()), g, b, current_stream(dev)));
+  EMBER_CUDA_CHECK(kernels::clamp(kernel_elem_type(out.dtype()), g, b, current_stream(dev)));
 }
 
 }  // namespace ember::cuda_backend

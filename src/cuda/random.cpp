@@ -38,7 +38,7 @@ void random_fill(const Tensor& out, const RandomSpec& spec, Generator& gen) {
   }
   const int64_t n = out.numel();
   if (n == 0) return;  // the CPU fills reserve nothing either
-  const auto t = static_cast<kernels::ElemType>(dt);
+  const auto t = kernel_elem_type(dt);
   const GeneratorState s =
       gen.reserve(static_cast<uint64_t>(kernels::random_words_per_element(t, p)) * static_cast<uint64_t>(n));
   DeviceGuard guard(dev);

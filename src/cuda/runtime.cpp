@@ -21,12 +21,6 @@
 
 namespace ember::cuda_backend {
 
-// kernels::ElemType mirrors ember::DType (the kernels do not include Ember's headers).
-static_assert(static_cast<int>(DType::f32) == static_cast<int>(kernels::ElemType::f32) &&
-              static_cast<int>(DType::bf16) == static_cast<int>(kernels::ElemType::bf16) &&
-              static_cast<int>(DType::i64) == static_cast<int>(kernels::ElemType::i64) &&
-              static_cast<int>(DType::boolean) == static_cast<int>(kernels::ElemType::boolean));
-
 // ------------------------------------------------------------------ status checks
 namespace detail {
 namespace {
@@ -560,8 +554,8 @@ void copy(const Tensor& dst, const Tensor& src) {
     g = geometry(dst, &src, "copy");
   }
   if (dst.dtype() != src.dtype()) {
-    EMBER_CUDA_CHECK(kernels::convert(dst.data_ptr(), static_cast<kernels::ElemType>(dst.dtype()), src.data_ptr(),
-                                      static_cast<kernels::ElemType>(src.dtype()), n, g, stream));
+    EMBER_CUDA_CHECK(kernels::convert(dst.data_ptr(), kernel_elem_type(dst.dtype()), src.data_ptr(),
+                                      kernel_elem_type(src.dtype()), n, g, stream));
     return;
   }
   if (flat) {

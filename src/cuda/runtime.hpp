@@ -25,6 +25,14 @@ inline std::optional<kernels::FloatType> kernel_float_type(DType d) {
   }
 }
 
+/// The kernels' element type for any dtype: kernels::ElemType lists the types in DType's order
+/// (the kernels do not include Ember's headers).
+inline kernels::ElemType kernel_elem_type(DType d) { return static_cast<kernels::ElemType>(static_cast<int>(d)); }
+static_assert(static_cast<int>(DType::f32) == static_cast<int>(kernels::ElemType::f32) &&
+              static_cast<int>(DType::bf16) == static_cast<int>(kernels::ElemType::bf16) &&
+              static_cast<int>(DType::i64) == static_cast<int>(kernels::ElemType::i64) &&
+              static_cast<int>(DType::boolean) == static_cast<int>(kernels::ElemType::boolean));
+
 /// Most devices the per-thread current-stream table holds.
 inline constexpr int kMaxDevices = 64;
 

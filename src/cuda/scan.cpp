@@ -34,8 +34,8 @@ void cumsum(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool 
   DeviceGuard guard(dev);
   Tensor ws;  // chunk totals, alive until the kernels are enqueued
   if (splits > 1) ws = scratch(dev, g.outer * splits * g.inner * 8);
-  EMBER_CUDA_CHECK(kernels::cumsum(static_cast<kernels::ElemType>(in.dtype()), out.data_ptr(), in.data_ptr(), g.outer,
-                                   g.size, g.inner, reverse, splits, ws.defined() ? ws.data_ptr() : nullptr,
+  EMBER_CUDA_CHECK(kernels::cumsum(kernel_elem_type(in.dtype()), out.data_ptr(), in.data_ptr(), g.outer, g.size,
+                                   g.inner, reverse, splits, ws.defined() ? ws.data_ptr() : nullptr,
                                    current_stream(dev)));
 }
 
