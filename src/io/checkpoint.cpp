@@ -9,7 +9,6 @@
 //   fsync DIR (commit point), remove the replaced copy and leftovers, prune to `keep`.
 #include "ember/io/checkpoint.hpp"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -100,16 +99,8 @@ std::string strip_slashes(std::string path) {
 /// Names in a directory (without "." and ".."); nothing when it does not exist.
 std::vector<std::string> entries_of(const char* op, const std::string& dir) {
   std::vector<std::string> names;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) {
-    if (errno == ENOENT) return names;
-    detail::throw_errno(op, "list the directory", dir, errno);
-  }
-  while (const dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (name != "." && name != "..") names.push_back(name);
-  }
-  ::closedir(d);
+  if (int err = detail::list_directory(dir, &names); err != 0 && err != ENOENT)
+    detail::throw_errno(op, "list the directory", dir, err);
   return names;
 }
 

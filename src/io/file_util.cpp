@@ -155,24 +155,27 @@ void write_all(const char* op, int fd, const std::string& path, const std::strin
   }
 }
 
+int list_directory(const std::string& dir, std::vector<std::string>* names) {
+  names->clear();
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return errno;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name != "." && name != "..") names->push_back(name);
+  }
+  ::closedir(d);
+  return 0;
+}
+
 int remove_tree(const std::string& path) noexcept {
   try {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT ? 0 : errno;
     if (!S_ISDIR(st.st_mode)) return sys_remove(path, false);
-    int first = 0;
-    if (DIR* d = ::opendir(path.c_str())) {
-      std::vector<std::string> names;
-      while (const dirent* e = ::readdir(d)) {
-        const std::string name = e->d_name;
-        if (name != "." && name != "..") names.push_back(name);
-      }
-      ::closedir(d);
-      for (const std::string& name : names)
-        if (int err = remove_tree(path + "/" + name); err != 0 && first == 0) first = err;
-    } else {
-      first = errno;
-    }
+    std::vector<std::string> names;
+    int first = list_directory(path, &names);
+    for (const std::string& name : names)
+      if (int err = remove_tree(path + "/" + name); err != 0 && first == 0) first = err;
     if (int err = sys_remove(path, true); err != 0 && first == 0) first = err;
     return first;
   } catch (...) {  // a throwing fault hook or bad_alloc: cleanup is best effort

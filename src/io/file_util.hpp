@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ember/io/fault_injection.hpp"
 
@@ -62,6 +63,10 @@ int sys_remove(const std::string& path, bool directory);
 /// reported as ENOSPC.
 void write_all(const char* op, int fd, const std::string& path, const std::string& shown_path, const void* data,
                size_t n);
+
+/// The names in directory `dir` (without "." and ".."), into *names; returns 0 or the errno of
+/// the failed opendir (then *names is empty).
+int list_directory(const std::string& dir, std::vector<std::string>* names);
 
 /// Removes `path` and, when it is a directory (not a symbolic link), everything under it,
 /// through sys_remove. Best effort: returns 0, or the first errno met (it goes on after it).

@@ -42,10 +42,7 @@ Tensor BatchNormBase::forward(const Tensor& x) {
   if (is_training() && options.track_running_stats) {
     {
       NoGradGuard ng;
-      if (num_batches_tracked.is_cuda())  // CUDA arithmetic is floating-only: count in f64 (exact to 2^53)
-        num_batches_tracked.copy_(num_batches_tracked.to(kFloat64) + 1.0);
-      else
-        num_batches_tracked.add_(1);
+      num_batches_tracked.add_(1);
     }
     if (!options.momentum) factor = 1.0 / static_cast<double>(num_batches_tracked.item<int64_t>());
   }

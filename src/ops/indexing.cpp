@@ -4,6 +4,7 @@
 #include "ember/autograd/node.hpp"
 #include "ember/backend/cpu.hpp"
 #include "ember/ops/elementwise.hpp"
+#include "ember/ops/random.hpp"
 #include "indexing_checks.hpp"
 
 namespace ember {
@@ -310,9 +311,7 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes) {
   if (indices.is_cuda()) {
     // eq against 0 .. num_classes-1 broadcast over a new last dim, as int64.
     NoGradGuard ng;
-    std::vector<int64_t> classes(static_cast<size_t>(num_classes));
-    for (int64_t c = 0; c < num_classes; ++c) classes[c] = c;
-    const Tensor ks = tensor<int64_t>(classes, {num_classes}).to(indices.device());
+    const Tensor ks = arange(num_classes).to(indices.device());
     return eq(indices.detach().to(kInt64).unsqueeze(-1), ks).to(kInt64);
   }
   Tensor out = zeros(out_shape, {.dtype = kInt64});
