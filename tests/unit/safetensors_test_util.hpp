@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "test_util.hpp"
+
 namespace ember::test::st {
 
 namespace fs = std::filesystem;
@@ -58,16 +60,9 @@ inline std::string entry(const std::string& name, const std::string& dtype, cons
 /// Expects f() to throw an IOError whose message contains `needle` (and `also`, when given).
 template <class F>
 void expect_io_error(F&& f, const std::string& needle, const std::string& also = "") {
-  try {
-    f();
-    ADD_FAILURE() << "no IOError; expected one mentioning \"" << needle << "\"";
-  } catch (const IOError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find(needle), std::string::npos) << "message: " << msg << "\nexpected: " << needle;
-    if (!also.empty()) EXPECT_NE(msg.find(also), std::string::npos) << "message: " << msg << "\nexpected: " << also;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "not an IOError: " << e.what();
-  }
+  std::vector<std::string> needles{needle};
+  if (!also.empty()) needles.push_back(also);
+  expect_error<IOError>(std::forward<F>(f), needles);
 }
 
 /// A fresh directory for the running test (temp dir / prefix + pid + test name), removed afterwards.

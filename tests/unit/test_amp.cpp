@@ -19,18 +19,6 @@ namespace {
 using amp::AutocastGuard;
 using amp::GradScaler;
 
-template <class E, class F>
-void expect_error(F fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an exception containing '" << needle << "'";
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
-
 std::vector<float> values(const Tensor& t) {
   const Tensor c = t.detach().to(kFloat32).contiguous();
   return std::vector<float>(c.data<float>(), c.data<float>() + c.numel());

@@ -113,6 +113,26 @@ void expect_throw_containing(F fn, const std::string& needle) {
   }
 }
 
+/// Expects fn to throw an E (any other exception fails) whose message contains every needle.
+template <class E, class F>
+void expect_error(F fn, const std::vector<std::string>& needles) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an exception containing '" << (needles.empty() ? "" : needles[0]) << "'";
+  } catch (const E& e) {
+    const std::string msg = e.what();
+    for (const std::string& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
+/// expect_error with one needle.
+template <class E, class F>
+void expect_error(F fn, const std::string& needle) {
+  expect_error<E>(std::move(fn), std::vector<std::string>{needle});
+}
+
 /// Marks the floating inputs as requiring grad and expects autograd::gradcheck to pass.
 inline void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, std::vector<Tensor> inputs) {
   for (Tensor& t : inputs)
