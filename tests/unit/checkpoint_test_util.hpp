@@ -21,33 +21,10 @@ namespace ember::test {
 
 namespace fs = std::filesystem;
 
-/// Entry names of a directory, sorted.
-inline std::vector<std::string> list_dir(const std::string& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-/// A fresh directory for the running test, removed afterwards.
-class ScratchDir : public ::testing::Test {
+/// A TempDirTest under the prefix ember_ckpt_.
+class ScratchDir : public TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
-    std::replace(name.begin(), name.end(), '/', '_');
-    root_ = fs::temp_directory_path() / ("ember_ckpt_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(root_);
-    fs::create_directories(root_);
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
-  /// A path inside the scratch directory (not created).
-  std::string path(const std::string& name) const { return (root_ / name).string(); }
-
-  static std::vector<std::string> listing(const std::string& dir) { return list_dir(dir); }
-
-  fs::path root_;
+  ScratchDir() : TempDirTest("ember_ckpt_") {}
 };
 
 /// A model state of several dtypes; `seed` changes every value.

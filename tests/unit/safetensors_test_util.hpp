@@ -1,12 +1,10 @@
 // Helpers shared by test_safetensors.cpp and test_safetensors_malformed.cpp: the committed data
-// directory, raw file bytes, hand-made safetensors files, IOError expectations and a per-test
-// scratch directory.
+// directory, raw file bytes, hand-made safetensors files and IOError expectations (the per-test scratch
+// directory is test_util.hpp's TempDirTest).
 #pragma once
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <ember/ember.hpp>
 #include <filesystem>
@@ -65,22 +63,6 @@ void expect_io_error(F&& f, const std::string& needle, const std::string& also =
   expect_error<IOError>(std::forward<F>(f), needles);
 }
 
-/// A fresh directory for the running test (temp dir / prefix + pid + test name), removed afterwards.
-class TempDirTest : public ::testing::Test {
- protected:
-  explicit TempDirTest(std::string prefix) : prefix_(std::move(prefix)) {}
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
-    std::replace(name.begin(), name.end(), '/', '_');  // parameterised names contain '/'
-    dir_ = fs::temp_directory_path() / (prefix_ + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path path(const std::string& name) const { return dir_ / name; }
-  std::string prefix_;
-  fs::path dir_;
-};
+using ember::test::TempDirTest;
 
 }  // namespace ember::test::st

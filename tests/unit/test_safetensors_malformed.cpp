@@ -246,7 +246,7 @@ TEST_P(SafetensorsMalformed, IsRejectedNamingTheRule) {
   const Malformed& m = GetParam();
   expect_io_error([&] { io::deserialize_safetensors(m.bytes.data(), m.bytes.size()); }, m.rule,
                   "deserialize_safetensors: buffer of " + std::to_string(m.bytes.size()) + " bytes");
-  const std::string p = path("bad.safetensors").string();
+  const std::string p = path("bad.safetensors");
   write_bytes(p, m.bytes);
   expect_io_error([&] { io::load_safetensors(p); }, m.rule, "load_safetensors: '" + p + "'");
   expect_io_error([&] { io::load_safetensors(p, nullptr, {.mmap = false}); }, m.rule, "load_safetensors: '" + p + "'");
@@ -289,7 +289,7 @@ TEST_F(SafetensorsMalformedFiles, EveryPrefixOfAValidFileWithMetadataIsRejected)
     Metadata md;
     ASSERT_NO_THROW(io::deserialize_safetensors(b.data(), b.size(), &md));
     ASSERT_EQ(md.size(), checksums ? 11u : 2u);
-    const std::string p = path("prefix.safetensors").string();
+    const std::string p = path("prefix.safetensors");
     for (size_t len = 0; len < b.size(); ++len) {
       SCOPED_TRACE("checksums " + std::to_string(checksums) + ", prefix of " + std::to_string(len) + " bytes");
       // Through a copy of exactly len bytes, so that ASan sees any read past the end.

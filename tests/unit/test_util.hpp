@@ -3,7 +3,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <ember/autograd/gradcheck.hpp>
 #include <ember/ember.hpp>
 #include <filesystem>
@@ -132,6 +134,38 @@ template <class E, class F>
 void expect_error(F fn, const std::string& needle) {
   expect_error<E>(std::move(fn), std::vector<std::string>{needle});
 }
+
+/// Entry names of a directory, sorted.
+inline std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// A fresh directory for the running test (temp dir / prefix + pid + suite_test), removed afterwards.
+class TempDirTest : public ::testing::Test {
+ protected:
+  explicit TempDirTest(std::string prefix) : prefix_(std::move(prefix)) {}
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string name = std::string(info->test_suite_name()) + "_" + info->name();
+    std::replace(name.begin(), name.end(), '/', '_');  // parameterised names contain '/'
+    dir_ = std::filesystem::temp_directory_path() / (prefix_ + std::to_string(::getpid()) + "_" + name);
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  /// A path inside the directory (not created).
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  /// Entry names of the directory, sorted; of `dir` with an argument.
+  std::vector<std::string> listing() const { return list_dir(dir_.string()); }
+  static std::vector<std::string> listing(const std::string& dir) { return list_dir(dir); }
+
+  std::string prefix_;
+  std::filesystem::path dir_;
+};
 
 /// Marks the floating inputs as requiring grad and expects autograd::gradcheck to pass.
 inline void expect_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& fn, std::vector<Tensor> inputs) {
