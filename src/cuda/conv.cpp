@@ -382,7 +382,7 @@ void run(Kind kind, const Tensor& xt, const Tensor& wt, const Tensor& yt, const 
   const Plan& plan = *it->second;
 
   Tensor ws = plan.workspace > 0 ? scratch(dev.index, plan.workspace) : Tensor();
-  void* ws_ptr = ws.defined() ? ws.data_ptr() : nullptr;
+  void* ws_ptr = ptr_or_null(ws);
   void* ptrs[3] = {xt.data_ptr(), wt.data_ptr(), yt.data_ptr()};
   const int64_t uids[3] = {1, 2, 3};
   Descriptor pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);

@@ -362,8 +362,7 @@ void layer_norm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd,
       " per-row statistics and weight/bias of the input's dtype and row length");
   if (rows == 0 || n == 0) return;
   DeviceGuard guard(dev);
-  EMBER_CUDA_CHECK(kernels::layer_norm_forward(t, x.data_ptr(), weight.defined() ? weight.data_ptr() : nullptr,
-                                               bias.defined() ? bias.data_ptr() : nullptr, y.data_ptr(),
+  EMBER_CUDA_CHECK(kernels::layer_norm_forward(t, x.data_ptr(), ptr_or_null(weight), ptr_or_null(bias), y.data_ptr(),
                                                mean.data_ptr(), rstd.data_ptr(), rows, n, eps, current_stream(dev)));
 }
 
@@ -388,11 +387,9 @@ void layer_norm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, c
     const DType acc = x.dtype() == kFloat64 ? kFloat64 : kFloat32;
     partial = empty({2 * kernels::layer_norm_chunks(rows) * n}, {.dtype = acc, .device = x.device()});
   }
-  EMBER_CUDA_CHECK(
-      kernels::layer_norm_backward(t, grad.data_ptr(), x.data_ptr(), weight.defined() ? weight.data_ptr() : nullptr,
-                                   mean.data_ptr(), rstd.data_ptr(), dx.defined() ? dx.data_ptr() : nullptr,
-                                   dw.defined() ? dw.data_ptr() : nullptr, db.defined() ? db.data_ptr() : nullptr,
-                                   partial.defined() ? partial.data_ptr() : nullptr, rows, n, current_stream(dev)));
+  EMBER_CUDA_CHECK(kernels::layer_norm_backward(t, grad.data_ptr(), x.data_ptr(), ptr_or_null(weight), mean.data_ptr(),
+                                                rstd.data_ptr(), ptr_or_null(dx), ptr_or_null(dw), ptr_or_null(db),
+                                                ptr_or_null(partial), rows, n, current_stream(dev)));
 }
 
 }  // namespace ember::cuda_backend

@@ -295,8 +295,8 @@ void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& geom, cp
   DeviceGuard guard(dev);
   Tensor ws;
   if (splits > 1) ws = scratch(dev, outer * splits * inner * kernels::accumulator_size(t));
-  EMBER_CUDA_CHECK(kernels::reduce(op, t, out.data_ptr(), in.data_ptr(), outer, size, inner, splits,
-                                   ws.defined() ? ws.data_ptr() : nullptr, current_stream(dev)));
+  EMBER_CUDA_CHECK(kernels::reduce(op, t, out.data_ptr(), in.data_ptr(), outer, size, inner, splits, ptr_or_null(ws),
+                                   current_stream(dev)));
 }
 
 void softmax(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool log) {
@@ -322,10 +322,10 @@ void cross_entropy_forward(const Tensor& x, const Tensor& target, const Tensor& 
   EMBER_CHECK(x.dtype() == kFloat32 || x.dtype() == kFloat64, NotImplemented,
               "cross_entropy on CUDA: computes in float32 or float64, got ", dtype_name(x.dtype()));
   DeviceGuard guard(dev);
-  EMBER_CUDA_CHECK(kernels::cross_entropy_forward(
-      x.dtype() == kFloat64, x.data_ptr(), static_cast<const int64_t*>(target.data_ptr()),
-      weight.defined() ? weight.data_ptr() : nullptr, ignore_index, x.size(0), x.size(1), lse.data_ptr(),
-      nll.data_ptr(), smooth.data_ptr(), wt.data_ptr(), current_stream(dev)));
+  EMBER_CUDA_CHECK(kernels::cross_entropy_forward(x.dtype() == kFloat64, x.data_ptr(),
+                                                  static_cast<const int64_t*>(target.data_ptr()), ptr_or_null(weight),
+                                                  ignore_index, x.size(0), x.size(1), lse.data_ptr(), nll.data_ptr(),
+                                                  smooth.data_ptr(), wt.data_ptr(), current_stream(dev)));
 }
 
 void cross_entropy_backward(const Tensor& x, const Tensor& target, const Tensor& weight, int64_t ignore_index,
@@ -333,10 +333,10 @@ void cross_entropy_backward(const Tensor& x, const Tensor& target, const Tensor&
   const int dev = x.device().index;
   check_device(dev, "cross_entropy backward");
   DeviceGuard guard(dev);
-  EMBER_CUDA_CHECK(kernels::cross_entropy_backward(
-      x.dtype() == kFloat64, x.data_ptr(), static_cast<const int64_t*>(target.data_ptr()),
-      weight.defined() ? weight.data_ptr() : nullptr, ignore_index, label_smoothing, x.size(0), x.size(1),
-      lse.data_ptr(), row_scale.data_ptr(), grad.data_ptr(), current_stream(dev)));
+  EMBER_CUDA_CHECK(kernels::cross_entropy_backward(x.dtype() == kFloat64, x.data_ptr(),
+                                                   static_cast<const int64_t*>(target.data_ptr()), ptr_or_null(weight),
+                                                   ignore_index, label_smoothing, x.size(0), x.size(1), lse.data_ptr(),
+                                                   row_scale.data_ptr(), grad.data_ptr(), current_stream(dev)));
 }
 
 void adam_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, double lr, double beta1,
@@ -380,8 +380,7 @@ void sgd_step(const Tensor& p, const Tensor& g, const Tensor& buf, double lr, do
   const bool* skip_ptr = skip_flag_ptr("SGD", skip, p.device());
   DeviceGuard guard(dev);
   const kernels::SgdParams hp{lr, momentum, dampening, weight_decay, nesterov, first};
-  EMBER_CUDA_CHECK(kernels::sgd_step(p.dtype() == kFloat64, p.data_ptr(), g.data_ptr(),
-                                     buf.defined() ? buf.data_ptr() : nullptr, p.numel(),
+  EMBER_CUDA_CHECK(kernels::sgd_step(p.dtype() == kFloat64, p.data_ptr(), g.data_ptr(), ptr_or_null(buf), p.numel(),
                                      skip_ptr, hp, current_stream(dev)));
 }
 
@@ -399,8 +398,6 @@ kernels::PoolGeometry pool_geometry(const PoolGeom& g) {
 int layer_device(const char* op, const Tensor& t, std::initializer_list<const Tensor*> others) {
   return contiguous_on_device(op, t, others, "a contiguous tensor", "contiguous tensors");
 }
-
-const void* ptr_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
 
 }  // namespace
 
@@ -579,8 +576,7 @@ void reduce_more(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, 
   Tensor ws;
   if (splits > 1) ws = scratch(dev, g.outer * splits * g.inner * 8);
   EMBER_CUDA_CHECK(kernels::reduce_ext(op, kernel_elem_type(in.dtype()), out.data_ptr(), in.data_ptr(), g.outer, g.size,
-                                       g.inner, p, splits, ws.defined() ? ws.data_ptr() : nullptr,
-                                       current_stream(dev)));
+                                       g.inner, p, splits, ptr_or_null(ws), current_stream(dev)));
 }
 
 }  // namespace
@@ -600,10 +596,9 @@ void reduce_arg(const Tensor& values, const Tensor& indices, const Tensor& in, c
   const int64_t splits = kernels::chunk_splits(g.outer, g.size, g.inner);
   Tensor ws;
   if (splits > 1) ws = scratch(dev, kernels::arg_workspace_bytes(g.outer, g.inner, splits));
-  EMBER_CUDA_CHECK(kernels::reduce_arg(kernel_elem_type(in.dtype()), values.defined() ? values.data_ptr() : nullptr,
+  EMBER_CUDA_CHECK(kernels::reduce_arg(kernel_elem_type(in.dtype()), ptr_or_null(values),
                                        static_cast<int64_t*>(indices.data_ptr()), in.data_ptr(), g.outer, g.size,
-                                       g.inner, is_max, splits, ws.defined() ? ws.data_ptr() : nullptr,
-                                       current_stream(dev)));
+                                       g.inner, is_max, splits, ptr_or_null(ws), current_stream(dev)));
 }
 
 void var(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, int64_t correction, bool take_sqrt) {
@@ -617,7 +612,7 @@ void var(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, int64_t 
   Tensor ws;
   if (splits > 1) ws = scratch(dev, kernels::variance_workspace_bytes(g.outer, g.inner, splits));
   EMBER_CUDA_CHECK(kernels::variance(t, out.data_ptr(), in.data_ptr(), g.outer, g.size, g.inner, correction, take_sqrt,
-                                     splits, ws.defined() ? ws.data_ptr() : nullptr, current_stream(dev)));
+                                     splits, ptr_or_null(ws), current_stream(dev)));
 }
 
 void scatter_reduced(const Tensor& gx, const Tensor& gy, const Tensor& indices, const cpu::ReduceGeom& g) {
@@ -801,7 +796,7 @@ void multi_sgd_step(const std::vector<Tensor>& p, const std::vector<Tensor>& g, 
       [&](kernels::MultiTensorList& l, int s, size_t i) {
         l.ptr[0][s] = p[i].data_ptr();
         l.ptr[1][s] = g[i].data_ptr();
-        l.ptr[2][s] = bufs[i].defined() ? bufs[i].data_ptr() : nullptr;
+        l.ptr[2][s] = ptr_or_null(bufs[i]);
         l.ptr[3][s] = !started.empty() && started[i].defined() ? started[i].data_ptr() : nullptr;
         l.flag[s] = first[i];
       },

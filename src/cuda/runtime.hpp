@@ -33,6 +33,9 @@ static_assert(static_cast<int>(DType::f32) == static_cast<int>(kernels::ElemType
               static_cast<int>(DType::i64) == static_cast<int>(kernels::ElemType::i64) &&
               static_cast<int>(DType::boolean) == static_cast<int>(kernels::ElemType::boolean));
 
+/// t's data pointer, or nullptr when t is undefined (an optional operand).
+inline void* ptr_or_null(const Tensor& t) { return t.defined() ? t.data_ptr() : nullptr; }
+
 /// Most devices the per-thread current-stream table holds.
 inline constexpr int kMaxDevices = 64;
 

@@ -35,8 +35,7 @@ void cumsum(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g, bool 
   Tensor ws;  // chunk totals, alive until the kernels are enqueued
   if (splits > 1) ws = scratch(dev, g.outer * splits * g.inner * 8);
   EMBER_CUDA_CHECK(kernels::cumsum(kernel_elem_type(in.dtype()), out.data_ptr(), in.data_ptr(), g.outer, g.size,
-                                   g.inner, reverse, splits, ws.defined() ? ws.data_ptr() : nullptr,
-                                   current_stream(dev)));
+                                   g.inner, reverse, splits, ptr_or_null(ws), current_stream(dev)));
 }
 
 void logsumexp(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g) {
@@ -53,7 +52,7 @@ void logsumexp(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& g) {
   Tensor ws;  // chunk maxima and sums, alive until the kernels are enqueued
   if (splits > 1) ws = scratch(dev, kernels::logsumexp_workspace_bytes(g.outer, g.inner, splits));
   EMBER_CUDA_CHECK(kernels::logsumexp(*t, out.data_ptr(), in.data_ptr(), g.outer, g.size, g.inner, splits,
-                                      ws.defined() ? ws.data_ptr() : nullptr, current_stream(dev)));
+                                      ptr_or_null(ws), current_stream(dev)));
 }
 
 }  // namespace ember::cuda_backend
