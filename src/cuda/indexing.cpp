@@ -136,7 +136,7 @@ DType accumulation_dtype(DType d) {
 
 /// a[p with p[dim] = index] += b[p]: in place, or through an accumulation copy.
 void indexed_add_any(const Tensor& out, const Tensor& src, const Tensor& index, IndexGeometry g, IndexOpCode op,
-                     int dev, bool index_is_1d) {
+                     int dev) {
   const DType acc = accumulation_dtype(out.dtype());
   DeviceGuard guard(dev);
   IndexErrorRecord* err = device_record(dev);
@@ -152,7 +152,6 @@ void indexed_add_any(const Tensor& out, const Tensor& src, const Tensor& index, 
   copy(b, src);
   for (int64_t d = 0; d < out.dim(); ++d) g.a_strides[d] = a.stride(d);
   for (int64_t d = 0; d < src.dim(); ++d) g.b_strides[d] = b.stride(d);
-  (void)index_is_1d;
   EMBER_CUDA_CHECK(
       kernels::indexed_add(kernel_elem_type(acc), a.data_ptr(), b.data_ptr(), idx, g, op, err, current_stream(dev)));
   copy(out, a);
@@ -231,7 +230,7 @@ void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tens
   if (index.numel() == 0) return;
   IndexGeometry g = geometry(index.shape(), out, src, dim, out.size(dim));
   for (int64_t d = 0; d < index.dim(); ++d) g.index_strides[d] = index.stride(d);
-  indexed_add_any(out, src, index, g, IndexOpCode::scatter_add, dev, false);
+  indexed_add_any(out, src, index, g, IndexOpCode::scatter_add, dev);
 }
 
 void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -244,7 +243,7 @@ void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor
   if (src.numel() == 0) return;
   IndexGeometry g = geometry(src.shape(), out, src, dim, out.size(dim));
   g.index_strides[dim] = index.dim() == 0 ? 0 : index.stride(0);
-  indexed_add_any(out, src, index, g, IndexOpCode::index_add, dev, true);
+  indexed_add_any(out, src, index, g, IndexOpCode::index_add, dev);
 }
 
 void embedding_backward(const Tensor& grad_weight, const Tensor& indices, const Tensor& grad) {
