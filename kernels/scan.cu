@@ -56,23 +56,6 @@ __device__ __forceinline__ O store_out(A v) {
 /// Memory position of the k-th step along an axis of n (suffix sums walk it backwards).
 __device__ __forceinline__ int64_t step_pos(int64_t k, int64_t n, bool reverse) { return reverse ? n - 1 - k : k; }
 
-/// Sum of v over the block (blockDim.x a multiple of 32); every thread gets it. scratch: 33 slots.
-template <class A>
-__device__ A block_sum(A v, A* scratch) {
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  __syncthreads();  // scratch may still be read by a previous call
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < warps ? scratch[lane] : A(0);
-    for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0) scratch[32] = v;
-  }
-  __syncthreads();
-  return scratch[32];
-}
-
 /// Inclusive prefix sum of v over the 32 lanes of a warp (the return value) and the exclusive
 /// one in `excl` (0 in lane 0). All 32 lanes must call it together.
 template <class A>
@@ -124,7 +107,7 @@ __global__ void __launch_bounds__(kScanThreads)
     const T* x = in + row * size;
     A acc = A(0);
     for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) acc += load_acc(x[step_pos(k, size, reverse)]);
-    acc = block_sum(acc, scratch);
+    acc = block_reduce(acc, false, scratch);
     if (threadIdx.x == 0) partial[blk] = acc;
   }
 }
@@ -147,7 +130,7 @@ __global__ void __launch_bounds__(kScanThreads)
     if (s > 0) {  // uniform over the block
       A c = A(0);
       for (int64_t j = threadIdx.x; j < s; j += blockDim.x) c += partial[row * splits + j];
-      carry = block_sum(c, scratch);
+      carry = block_reduce(c, false, scratch);
     }
     for (int64_t t0 = begin; t0 < end; t0 += tile) {  // uniform over the block
       const int64_t k0 = t0 + int64_t{threadIdx.x} * kItems;
