@@ -22,28 +22,26 @@ __device__ void record_bad_index(IndexErrorRecord* err, IndexOpCode op, int32_t 
 }
 
 // Offsets of the element t of the iteration (row-major over g.sizes) in a, b and the index;
-// a's offset leaves out dim (the caller adds index · a_strides[dim]).
+// a's offset leaves out dim (the caller adds index · a_strides[dim]). idx32 as in dim_indices.
 struct Offsets {
   int64_t a, b, index;
 };
-__device__ __forceinline__ Offsets offsets_of(int64_t t, const IndexGeometry& g) {
+__device__ __forceinline__ Offsets offsets_of(int64_t t, bool idx32, const IndexGeometry& g) {
   Offsets o{0, 0, 0};
-  for (int d = g.ndim - 1; d >= 0; --d) {
-    const int64_t s = g.sizes[d];
-    const int64_t p = t % s;
-    t /= s;
+  dim_indices(t, idx32, g.ndim, g.sizes, [&](int d, int64_t p) {
     if (d != g.dim) o.a += p * g.a_strides[d];
     o.b += p * g.b_strides[d];
     o.index += p * g.index_strides[d];
-  }
+  });
   return o;
 }
 
 template <class E>
 __global__ void indexed_read_kernel(const E* __restrict__ a, E* __restrict__ b, const int64_t* __restrict__ index,
                                     IndexGeometry g, int64_t total, IndexOpCode op, IndexErrorRecord* err) {
+  const bool idx32 = fits_index32(total);
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const Offsets o = offsets_of(t, g);
+    const Offsets o = offsets_of(t, idx32, g);
     const int64_t i = index[o.index];
     if (i < 0 || i >= g.dim_size) {
       record_bad_index(err, op, g.dim, i, g.dim_size);
@@ -65,8 +63,9 @@ __device__ __forceinline__ void atomic_add(int64_t* p, int64_t v) {
 template <class T>
 __global__ void indexed_add_kernel(T* __restrict__ a, const T* __restrict__ b, const int64_t* __restrict__ index,
                                    IndexGeometry g, int64_t total, IndexOpCode op, IndexErrorRecord* err) {
+  const bool idx32 = fits_index32(total);
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const Offsets o = offsets_of(t, g);
+    const Offsets o = offsets_of(t, idx32, g);
     const int64_t i = index[o.index];
     if (i < 0 || i >= g.dim_size) {
       record_bad_index(err, op, g.dim, i, g.dim_size);
