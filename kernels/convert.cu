@@ -98,31 +98,6 @@ cudaError_t convert_from(ElemType st, void* dst, const void* src, int64_t n, con
   return cudaErrorInvalidValue;
 }
 
-template <class T>
-__global__ void where_kernel(T* __restrict__ out, const uint8_t* __restrict__ cond, const T* __restrict__ a,
-                             const T* __restrict__ b, int64_t n, OffsetCalc c, StridedGeometry cs) {
-  const bool idx32 = fits_index32(n);
-  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
-    int64_t oo = 0, oa = 0, ob = 0, oc = 0;
-    dim_indices(i, idx32, c.ndim, c.sizes, [&](int d, int64_t r) {
-      oo += r * c.strides[0][d];
-      oa += r * c.strides[1][d];
-      ob += r * c.strides[2][d];
-      oc += r * cs.src_strides[d];
-    });
-    out[oo] = cond[oc] ? a[oa] : b[ob];
-  }
-}
-
-template <class T>
-cudaError_t launch_where(void* out, const uint8_t* cond, const void* a, const void* b, int64_t n, const OffsetCalc& c,
-                         const int64_t* cond_strides, cudaStream_t s) {
-  StridedGeometry cs;  // only src_strides is used: the condition's strides
-  for (int d = 0; d < c.ndim; ++d) cs.src_strides[d] = cond_strides[d];
-  return launch(where_kernel<T>, n, kThreads, 0, s, static_cast<T*>(out), cond, static_cast<const T*>(a),
-                static_cast<const T*>(b), n, c, cs);
-}
-
 }  // namespace
 
 cudaError_t convert(void* dst, ElemType dt, const void* src, ElemType st, int64_t n, const StridedGeometry& g,
@@ -137,18 +112,6 @@ cudaError_t convert(void* dst, ElemType dt, const void* src, ElemType st, int64_
     case ElemType::i64: return convert_from<int64_t>(st, dst, src, n, g, s);
     case ElemType::u8: return convert_from<uint8_t>(st, dst, src, n, g, s);
     case ElemType::boolean: return convert_from<Bool8>(st, dst, src, n, g, s);
-  }
-  return cudaErrorInvalidValue;
-}
-
-cudaError_t where(FloatType t, void* out, const uint8_t* cond, const void* a, const void* b, int64_t n,
-                  const OffsetCalc& c, const int64_t* cond_strides, cudaStream_t s) {
-  if (n == 0) return cudaSuccess;
-  switch (t) {
-    case FloatType::f32: return launch_where<float>(out, cond, a, b, n, c, cond_strides, s);
-    case FloatType::f64: return launch_where<double>(out, cond, a, b, n, c, cond_strides, s);
-    case FloatType::f16: return launch_where<__half>(out, cond, a, b, n, c, cond_strides, s);
-    case FloatType::bf16: return launch_where<__nv_bfloat16>(out, cond, a, b, n, c, cond_strides, s);
   }
   return cudaErrorInvalidValue;
 }

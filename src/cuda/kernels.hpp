@@ -160,11 +160,6 @@ enum class ElemType : int32_t { f32, f64, f16, bf16, i32, i64, u8, boolean };
 cudaError_t convert(void* dst, ElemType dst_type, const void* src, ElemType src_type, int64_t numel,
                     const StridedGeometry& g, cudaStream_t stream);
 
-/// out = cond ? a : b for floating T; cond is bool (uint8 0/1); operands broadcast through the
-/// offset calculator's strides: strides[0] out, [1] a, [2] b, [3] cond.
-cudaError_t where(FloatType t, void* out, const uint8_t* cond, const void* a, const void* b, int64_t numel,
-                  const OffsetCalc& calc, const int64_t* cond_strides, cudaStream_t stream);
-
 }  // namespace ember::cuda_backend::kernels
 
 // ------------------------------------------------------------------ cross entropy (kernels/loss.cu)

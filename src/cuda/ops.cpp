@@ -239,8 +239,6 @@ void unary(cpu::UnaryOp op, const Tensor& out, const Tensor& x_in) {
 
 void where(const Tensor& out, const Tensor& cond_in, const Tensor& a_in, const Tensor& b_in) {
   const char* name = "where";
-  const bool floating = is_floating(out.dtype());
-  const FloatType t = floating ? float_type(out.dtype(), name) : FloatType::f32;
   if (out.numel() == 0) return;
   const int dev = out.device().index;
   check_device(dev, name);
@@ -263,14 +261,10 @@ void where(const Tensor& out, const Tensor& cond_in, const Tensor& a_in, const T
     c.strides[2][d] = bstride(b, d);
     cond_strides[d] = bstride(cond, d);
   }
-  if (!floating) {  // integers and bool: the values are only copied
-    EMBER_CUDA_CHECK(kernels::where_bytes(static_cast<int>(itemsize(out.dtype())), out.data_ptr(),
-                                          static_cast<const uint8_t*>(cond.data_ptr()), a.data_ptr(), b.data_ptr(),
-                                          out.numel(), c, cond_strides, current_stream(dev)));
-    return;
-  }
-  EMBER_CUDA_CHECK(kernels::where(t, out.data_ptr(), static_cast<const uint8_t*>(cond.data_ptr()), a.data_ptr(),
-                                  b.data_ptr(), out.numel(), c, cond_strides, current_stream(dev)));
+  // Every dtype: the values are only copied, as raw element bits.
+  EMBER_CUDA_CHECK(kernels::where_bytes(static_cast<int>(itemsize(out.dtype())), out.data_ptr(),
+                                        static_cast<const uint8_t*>(cond.data_ptr()), a.data_ptr(), b.data_ptr(),
+                                        out.numel(), c, cond_strides, current_stream(dev)));
 }
 
 void reduce(const Tensor& out, const Tensor& in, const cpu::ReduceGeom& geom, cpu::ReduceKind kind, double p) {
