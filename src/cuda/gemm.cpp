@@ -337,35 +337,41 @@ bool linear_operands_ok(const Tensor& out, const Tensor& x, const Tensor& w, con
   return true;
 }
 
+// Whether `pre` can be the aux (GELU input) buffer of an (m, n) epilogue: (m, >= n) with unit
+// column stride, i.e. column-major (ld, m), ld a multiple of 8 and at least n (cuBLASLt's rule),
+// 16-byte aligned.
+bool aux_ok(const Tensor& pre, int64_t m, int64_t n) {
+  return pre.dim() == 2 && pre.size(0) == m && pre.size(1) >= n && pre.stride(1) == 1 && pre.stride(0) % 8 == 0 &&
+         pre.stride(0) >= n && aligned16(pre.data_ptr());
+}
+
+// out = x · wᵀ through the epilogue `ep` in one call (operands made row/column-major first).
+bool linear_call(const Tensor& out, const Tensor& x_in, const Tensor& w_in, const Epilogue& ep) {
+  const Tensor x = matrix_ok(x_in) ? x_in : x_in.contiguous();
+  const Tensor wt = matrix_ok(w_in) ? w_in.t() : w_in.contiguous().t();
+  return matmul_call(out, x, wt, out.data_ptr(), x.data_ptr(), wt.data_ptr(), 1, 0, 0, 0, 1.0, 0.0, &ep);
+}
+
 }  // namespace
 
 bool linear_bias(const Tensor& out, const Tensor& x_in, const Tensor& w_in, const Tensor& bias) {
   if (!linear_operands_ok(out, x_in, w_in, bias)) return false;
-  const Tensor x = matrix_ok(x_in) ? x_in : x_in.contiguous();
-  const Tensor wt = matrix_ok(w_in) ? w_in.t() : w_in.contiguous().t();
   Epilogue ep;
   ep.kind = CUBLASLT_EPILOGUE_BIAS;
   ep.bias = bias.data_ptr();
-  return matmul_call(out, x, wt, out.data_ptr(), x.data_ptr(), wt.data_ptr(), 1, 0, 0, 0, 1.0, 0.0, &ep);
+  return linear_call(out, x_in, w_in, ep);
 }
 
 bool linear_gelu(const Tensor& out, const Tensor& pre, const Tensor& x_in, const Tensor& w_in, const Tensor& bias) {
   if (!linear_operands_ok(out, x_in, w_in, bias)) return false;
-  // The aux (GELU input) buffer: (rows, ld) row-major = column-major (ld, rows), ld a multiple
-  // of 8 and at least n (cuBLASLt's rule), 16-byte aligned.
-  const int64_t n = out.size(1);
-  if (pre.dtype() != out.dtype() || pre.device() != out.device() || pre.dim() != 2 || pre.size(0) != out.size(0) ||
-      pre.stride(1) != 1 || pre.size(1) < n || pre.stride(0) % 8 != 0 || pre.stride(0) < n ||
-      !aligned16(pre.data_ptr()))
+  if (pre.dtype() != out.dtype() || pre.device() != out.device() || !aux_ok(pre, out.size(0), out.size(1)))
     return false;
-  const Tensor x = matrix_ok(x_in) ? x_in : x_in.contiguous();
-  const Tensor wt = matrix_ok(w_in) ? w_in.t() : w_in.contiguous().t();
   Epilogue ep;
   ep.kind = CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
   ep.bias = bias.data_ptr();
   ep.aux = pre.data_ptr();
   ep.aux_ld = pre.stride(0);
-  return matmul_call(out, x, wt, out.data_ptr(), x.data_ptr(), wt.data_ptr(), 1, 0, 0, 0, 1.0, 0.0, &ep);
+  return linear_call(out, x_in, w_in, ep);
 }
 
 bool gelu_backward_bgrad(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& grad_out_in,
@@ -382,9 +388,7 @@ bool gelu_backward_bgrad(const Tensor& grad_pre, const Tensor& grad_bias, const 
   if (m == 0 || n == 0 || !grad_pre.is_contiguous() || !grad_bias.is_contiguous() || grad_bias.numel() != n ||
       !aligned16(grad_bias.data_ptr()))
     return false;
-  if (pre.dim() != 2 || pre.size(0) != m || pre.size(1) < n || pre.stride(1) != 1 || pre.stride(0) % 8 != 0 ||
-      pre.stride(0) < n || !aligned16(pre.data_ptr()))
-    return false;
+  if (!aux_ok(pre, m, n)) return false;
   const Tensor go = matrix_ok(grad_out_in) ? grad_out_in : grad_out_in.contiguous();
   // grad_pre = (grad_out · I) ⊙ gelu'(pre) and grad_bias = Σ_rows grad_pre in one call: the
   // product with the identity reproduces grad_out exactly (one nonzero term per sum, no TF32).
