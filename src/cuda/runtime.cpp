@@ -495,7 +495,8 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
     const int dev = dst.device().index;
     DeviceGuard guard(dev);
     const cudaStream_t stream = current_stream(dev);
-    if (non_blocking && pinned_owns(src.data_ptr())) {
+    const bool pinned = pinned_owns(src.data_ptr());  // one lookup in the pinned allocator (it locks)
+    if (non_blocking && pinned) {
       // Already page-locked (cuda_backend::pin_memory): copied straight from it; the allocator
       // keeps the block out of reuse until the copy has finished.
       EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyHostToDevice, stream));
@@ -505,7 +506,7 @@ void copy_across(const Tensor& dst, const Tensor& src, bool non_blocking) {
       std::memcpy(buf->ptr, src.data_ptr(), bytes);
       EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), buf->ptr, bytes, cudaMemcpyHostToDevice, stream));
       pinned_pool().release_after(buf, stream, dev);
-    } else if (pinned_owns(src.data_ptr())) {
+    } else if (pinned) {
       // A blocking copy from page-locked memory: cudaMemcpyAsync would return at once, and the
       // caller may change or free the source as soon as this returns, so wait for the copy.
       EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), bytes, cudaMemcpyHostToDevice, stream));
