@@ -74,6 +74,16 @@ inline Tensor random_tensor(const Shape& shape, DType dt, uint32_t seed, double 
   return tensor<double>(v, shape).to(dt);
 }
 
+/// Uniform integers in [lo, hi] as dtype dt (bool: their low bit) of the given shape, on the CPU.
+inline Tensor random_ints(const Shape& shape, DType dt, uint32_t seed, int64_t lo, int64_t hi) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int64_t> u(lo, hi);
+  std::vector<int64_t> v(static_cast<size_t>(numel_of(shape)));
+  for (int64_t& x : v) x = dt == DType::boolean ? (u(rng) & 1) : u(rng);
+  Tensor t = tensor<int64_t>(v, shape);
+  return dt == DType::boolean ? ne(t, 0) : t.to(dt);
+}
+
 /// Compares a CUDA result with the CPU reference element by element: same shape and dtype, no
 /// NaN where the reference has none, |got - ref| <= atol + rtol * |ref|. Reports the first few
 /// mismatches with their index.

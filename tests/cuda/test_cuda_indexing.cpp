@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <limits>
-#include <random>
 #include <string>
 
 #include "cuda_diff.hpp"
@@ -20,23 +19,12 @@ using Inputs = std::vector<Tensor>;
 
 namespace {
 
-/// Uniform integers in [lo, hi] as int64 of the given shape, on the CPU.
-Tensor random_index(const Shape& shape, uint32_t seed, int64_t lo, int64_t hi) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int64_t> u(lo, hi);
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  std::vector<int64_t> v(static_cast<size_t>(n));
-  for (int64_t& x : v) x = u(rng);
-  return tensor<int64_t>(v, shape);
-}
-
 /// Values of dtype dt with many ties (floats: halves in [-3, 3]; u8: 0..9; bool: 0/1).
 Tensor tied_values(const Shape& shape, DType dt, uint32_t seed) {
-  if (is_floating(dt)) return random_index(shape, seed, -6, 6).to(dt) * 0.5;
-  if (dt == DType::boolean) return ne(random_index(shape, seed, 0, 1), 0);
-  if (dt == DType::u8) return random_index(shape, seed, 0, 9).to(dt);
-  return random_index(shape, seed, -9, 9).to(dt);
+  if (is_floating(dt)) return random_ints(shape, DType::i64, seed, -6, 6).to(dt) * 0.5;
+  if (dt == DType::boolean) return ne(random_ints(shape, DType::i64, seed, 0, 1), 0);
+  if (dt == DType::u8) return random_ints(shape, DType::i64, seed, 0, 9).to(dt);
+  return random_ints(shape, DType::i64, seed, -9, 9).to(dt);
 }
 
 /// Gradient tolerance: f16/bf16 sums are accumulated in f32 and rounded once on CUDA, per
@@ -56,11 +44,11 @@ TEST(CudaIndexing, IndexSelectMatchesCpuEveryDtype) {
   for (DType dt : kEveryType) {
     SCOPED_TRACE(dtype_name(dt));
     Tensor x = tied_values({7, 13, 5}, dt, 1);
-    Tensor idx = random_index({11}, 2, 0, 12);  // duplicates on purpose
+    Tensor idx = random_ints({11}, DType::i64, 2, 0, 12);  // duplicates on purpose
     const bool grad = is_floating(dt);
     for (int64_t dim : {0, 1, -1}) {
       SCOPED_TRACE(dim);
-      Tensor i = random_index({9}, 3 + static_cast<uint32_t>(dim + 1), 0, x.size(dim) - 1);
+      Tensor i = random_ints({9}, DType::i64, 3 + static_cast<uint32_t>(dim + 1), 0, x.size(dim) - 1);
       expect_same_on_cuda([&](const Inputs& v) { return index_select(v[0], dim, v[1]); }, {x, i}, grad_tol(dt), grad);
     }
     // Non-contiguous input and index, index still on the CPU (host-checked, copied over).
@@ -75,12 +63,12 @@ TEST(CudaIndexing, GatherMatchesCpu) {
     SCOPED_TRACE(dtype_name(dt));
     Tensor x = tied_values({6, 9, 4}, dt, 5);
     const bool grad = is_floating(dt);
-    Tensor i0 = random_index({8, 9, 3}, 6, 0, 5);  // dim 0 may be larger than x's
-    Tensor i1 = random_index({5, 11, 4}, 7, 0, 8);
+    Tensor i0 = random_ints({8, 9, 3}, DType::i64, 6, 0, 5);  // dim 0 may be larger than x's
+    Tensor i1 = random_ints({5, 11, 4}, DType::i64, 7, 0, 8);
     expect_same_on_cuda([](const Inputs& v) { return gather(v[0], 0, v[1]); }, {x, i0}, grad_tol(dt), grad);
     expect_same_on_cuda([](const Inputs& v) { return gather(v[0], 1, v[1]); }, {x, i1}, grad_tol(dt), grad);
     // Transposed input and transposed index.
-    Tensor i2 = random_index({4, 9, 6}, 8, 0, 3);
+    Tensor i2 = random_ints({4, 9, 6}, DType::i64, 8, 0, 3);
     expect_same_on_cuda([](const Inputs& v) { return gather(v[0].transpose(0, 2), 0, v[1].transpose(1, 2)); }, {x, i2},
                         grad_tol(dt), grad);
   }
@@ -92,12 +80,12 @@ TEST(CudaIndexing, ScatterAddMatchesCpu) {
     SCOPED_TRACE(dtype_name(dt));
     Tensor x = tied_values({5, 7}, dt, 9);
     Tensor src = tied_values({9, 7}, dt, 10);
-    Tensor idx = random_index({9, 6}, 11, 0, 4);  // many collisions
+    Tensor idx = random_ints({9, 6}, DType::i64, 11, 0, 4);  // many collisions
     const bool grad = is_floating(dt);
     // Integer sums are exact; float sums differ only by the order of the atomic additions.
     const Tol tol = is_floating(dt) ? grad_tol(dt) : kExact;
     expect_same_on_cuda([](const Inputs& v) { return scatter_add(v[0], 0, v[2], v[1]); }, {x, src, idx}, tol, grad);
-    Tensor idx1 = random_index({5, 4}, 12, 0, 6);
+    Tensor idx1 = random_ints({5, 4}, DType::i64, 12, 0, 6);
     expect_same_on_cuda([](const Inputs& v) { return scatter_add(v[0], 1, v[2], v[1].t().t()); }, {x, src, idx1}, tol,
                         grad);
   }
@@ -180,10 +168,10 @@ TEST(CudaIndexing, EmbeddingMatchesCpuWithGradient) {
   for (DType dt : kFloatTypes) {
     SCOPED_TRACE(dtype_name(dt));
     Tensor w = random_tensor({13, 7}, dt, 20);
-    Tensor idx = random_index({5, 9}, 21, 0, 12);  // repeated rows accumulate
+    Tensor idx = random_ints({5, 9}, DType::i64, 21, 0, 12);  // repeated rows accumulate
     expect_same_on_cuda([](const Inputs& v) { return embedding(v[0], v[1]); }, {w, idx}, grad_tol(dt));
     // int32 indices, non-contiguous; index kept on the CPU.
-    Tensor i32 = random_index({9, 5}, 22, 0, 12).to(kInt32);
+    Tensor i32 = random_ints({9, 5}, DType::i64, 22, 0, 12).to(kInt32);
     expect_same_on_cuda([&](const Inputs& v) { return embedding(v[0], i32.t()); }, {w}, grad_tol(dt));
   }
 }
@@ -191,7 +179,7 @@ TEST(CudaIndexing, EmbeddingMatchesCpuWithGradient) {
 TEST(CudaIndexing, EmbeddingBackwardIsDeterministic) {
   EMBER_REQUIRE_CUDA_DEVICE();
   Tensor w = random_tensor({50, 33}, kFloat32, 23).to(kDev).requires_grad_(true);
-  Tensor idx = random_index({4000}, 24, 0, 9).to(kDev);  // 400 hits per row
+  Tensor idx = random_ints({4000}, DType::i64, 24, 0, 9).to(kDev);  // 400 hits per row
   Tensor gy = random_tensor({4000, 33}, kFloat32, 25).to(kDev);
   std::vector<float> first;
   for (int rep = 0; rep < 3; ++rep) {
@@ -229,7 +217,7 @@ TEST(CudaIndexing, CatMatchesCpu) {
       [](const Inputs& v) {
         return cat({v[0], v[1].to(kInt32), v[2]}, 0);
       },
-      {random_tensor({4}, kFloat32, 33), random_index({3}, 34, -5, 5), zeros({0})}, kExact);
+      {random_tensor({4}, kFloat32, 33), random_ints({3}, DType::i64, 34, -5, 5), zeros({0})}, kExact);
 }
 
 // ------------------------------------------------------------------ sort, argsort, topk

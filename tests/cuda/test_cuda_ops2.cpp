@@ -10,7 +10,6 @@
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <random>
 #include <string>
 
 #include "cuda_diff.hpp"
@@ -24,18 +23,6 @@ using Inputs = std::vector<Tensor>;
 namespace {
 
 const std::vector<DType> kIntTypes = {DType::i32, DType::i64, DType::u8};
-
-/// Uniform integers in [lo, hi] of the given shape and dtype (bool: value odd), on the CPU.
-Tensor random_ints(const Shape& shape, DType dt, uint32_t seed, int64_t lo, int64_t hi) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int64_t> u(lo, hi);
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
-  std::vector<int64_t> v(static_cast<size_t>(n));
-  for (int64_t& x : v) x = dt == DType::boolean ? (u(rng) & 1) : u(rng);
-  Tensor t = tensor<int64_t>(v, shape);
-  return dt == DType::boolean ? ne(t, 0) : t.to(dt);
-}
 
 /// Values of dtype dt in a range that fits it (u8: 0..200, bool: 0/1, others -50..50).
 Tensor values_of(const Shape& shape, DType dt, uint32_t seed) {

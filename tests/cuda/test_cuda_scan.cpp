@@ -27,21 +27,14 @@ namespace {
 /// be bit-identical to the CPU's. Integers in a range that fits (u8 0..200, bool 0/1, others
 /// -50..50).
 Tensor values_of(const Shape& shape, DType dt, uint32_t seed) {
-  std::mt19937 rng(seed);
-  int64_t n = 1;
-  for (int64_t s : shape) n *= s;
   if (is_floating(dt)) {
+    std::mt19937 rng(seed);
     std::uniform_int_distribution<int64_t> k(-2048, 2047);
-    std::vector<double> v(static_cast<size_t>(n));
+    std::vector<double> v(static_cast<size_t>(numel_of(shape)));
     for (double& x : v) x = static_cast<double>(k(rng)) / 1024.0;
     return tensor<double>(v, shape).to(dt);
   }
-  std::uniform_int_distribution<int64_t> u(dt == DType::u8 || dt == DType::boolean ? 0 : -50,
-                                           dt == DType::u8 ? 200 : 50);
-  std::vector<int64_t> v(static_cast<size_t>(n));
-  for (int64_t& x : v) x = dt == DType::boolean ? (u(rng) & 1) : u(rng);
-  Tensor t = tensor<int64_t>(v, shape);
-  return dt == DType::boolean ? ne(t, 0) : t.to(dt);
+  return random_ints(shape, dt, seed, dt == DType::u8 || dt == DType::boolean ? 0 : -50, dt == DType::u8 ? 200 : 50);
 }
 
 /// Tolerance of the gradient (a suffix sum of expect_same_on_cuda's random weights, not exact in
