@@ -13,6 +13,8 @@
 
 #include <ember/ember.hpp>
 
+#include "unit/test_util.hpp"
+
 namespace ember::cuda_test {
 
 #define EMBER_REQUIRE_CUDA_DEVICE() \
@@ -42,18 +44,8 @@ inline Tol tol_for(DType dt, bool tf32 = false) {
   }
 }
 
-/// The error type E, with `needle` in its message.
-template <class E, class F>
-void expect_error(F&& fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error containing '" << needle << "'";
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong error type: " << e.what();
-  }
-}
+/// The error type E, with `needle` (or every one of several) in its message.
+using ember::test::expect_error;
 
 /// Host synchronisations (cuda::host_sync_count) that fn() adds.
 template <class F>
